@@ -228,4 +228,3 @@ func (e *errorBodyWriter) finish() {
 	e.ResponseWriter.WriteHeader(e.status)
 	_, _ = e.ResponseWriter.Write(body)
 }
-

@@ -113,14 +113,24 @@ func New(opts Options) (*Server, error) {
 	}
 	rpc := http.NewServeMux()
 	for _, reg := range []func() (string, http.Handler){
-		func() (string, http.Handler) { return aquariumv2connect.NewLabelServiceHandler(&labelService{s}, hopts...) },
+		func() (string, http.Handler) {
+			return aquariumv2connect.NewLabelServiceHandler(&labelService{s}, hopts...)
+		},
 		func() (string, http.Handler) {
 			return aquariumv2connect.NewApplicationServiceHandler(&applicationService{s}, hopts...)
 		},
-		func() (string, http.Handler) { return aquariumv2connect.NewNodeServiceHandler(&nodeService{s}, hopts...) },
-		func() (string, http.Handler) { return aquariumv2connect.NewUserServiceHandler(&userService{s}, hopts...) },
-		func() (string, http.Handler) { return aquariumv2connect.NewRoleServiceHandler(&roleService{s}, hopts...) },
-		func() (string, http.Handler) { return aquariumv2connect.NewAuthServiceHandler(&authService{s}, hopts...) },
+		func() (string, http.Handler) {
+			return aquariumv2connect.NewNodeServiceHandler(&nodeService{s}, hopts...)
+		},
+		func() (string, http.Handler) {
+			return aquariumv2connect.NewUserServiceHandler(&userService{s}, hopts...)
+		},
+		func() (string, http.Handler) {
+			return aquariumv2connect.NewRoleServiceHandler(&roleService{s}, hopts...)
+		},
+		func() (string, http.Handler) {
+			return aquariumv2connect.NewAuthServiceHandler(&authService{s}, hopts...)
+		},
 	} {
 		path, h := reg()
 		rpc.Handle(path, h)
