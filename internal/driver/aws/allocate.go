@@ -1,0 +1,596 @@
+package aws
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"strconv"
+	"time"
+
+	awssdk "github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/aquarium-fish/aquarium-fish/internal/core"
+	"github.com/aquarium-fish/aquarium-fish/internal/driver"
+	"github.com/aquarium-fish/aquarium-fish/internal/driver/aws/pool"
+	"github.com/aquarium-fish/aquarium-fish/internal/meta"
+)
+
+// Tag keys the driver puts on what it creates.
+const (
+	TagApplication = "AquariumApplication"
+	TagLabel       = "AquariumLabel"
+	TagNode        = "AquariumNode"
+	TagName        = "Name"
+)
+
+// DriverData is what the driver stores in Resource.DriverData to find and
+// clean up the resource later.
+type DriverData struct {
+	KeyName      string `json:"key_name,omitempty"`
+	KeyGenerated bool   `json:"key_generated,omitempty"`
+	HostID       string `json:"host_id,omitempty"`
+	Pool         string `json:"pool,omitempty"`
+	Zone         string `json:"zone,omitempty"`
+	Subnet       string `json:"subnet,omitempty"`
+}
+
+// maxTokenGenerations bounds how often Allocate moves to a fresh ClientToken
+// when AWS answers with an instance a previous (rolled back) attempt made.
+const maxTokenGenerations = 3
+
+// clientToken derives the RunInstances ClientToken from the application uid,
+// the definition and a generation (bumped after a rollback, since AWS keeps
+// returning the terminated instance for a used token). It is at most 64
+// ASCII characters, as EC2 requires.
+func clientToken(appUID string, def core.Definition, gen int) string {
+	b, _ := json.Marshal(def)
+	h := sha256.Sum256(b)
+	defHash := hex.EncodeToString(h[:4])
+	tok := appUID + "-" + defHash + "-" + strconv.Itoa(gen)
+	if len(tok) <= 64 {
+		return tok
+	}
+	h2 := sha256.Sum256([]byte(appUID))
+	return hex.EncodeToString(h2[:16]) + "-" + defHash + "-" + strconv.Itoa(gen)
+}
+
+func (d *Driver) tokenGen(key string) int {
+	d.tokMu.Lock()
+	defer d.tokMu.Unlock()
+	return d.tokGen[key]
+}
+
+func (d *Driver) bumpTokenGen(key string) {
+	d.tokMu.Lock()
+	defer d.tokMu.Unlock()
+	d.tokGen[key]++
+}
+
+// buildTags merges label tags, then instance_tags (override), then the
+// driver's own tags; Name stays user-settable.
+func (d *Driver) buildTags(cfg *Config, o *Options, req driver.AllocateRequest) []ec2types.Tag {
+	m := map[string]string{}
+	maps.Copy(m, o.Tags)
+	maps.Copy(m, cfg.InstanceTags)
+	if _, ok := m[TagName]; !ok {
+		name := "aquarium-" + req.ApplicationUID
+		if req.LabelName != "" {
+			name = req.LabelName + "-" + req.ApplicationUID
+		}
+		m[TagName] = name
+	}
+	m[TagApplication] = req.ApplicationUID
+	if req.LabelUID != "" {
+		m[TagLabel] = req.LabelUID
+	}
+	if d.nodeName != "" {
+		m[TagNode] = d.nodeName
+	}
+	return toTags(m)
+}
+
+func toTags(m map[string]string) []ec2types.Tag {
+	keys := slices.Sorted(maps.Keys(m))
+	out := make([]ec2types.Tag, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, ec2types.Tag{Key: awssdk.String(k), Value: awssdk.String(m[k])})
+	}
+	return out
+}
+
+// allocation tracks what one Allocate created, for rollback.
+type allocation struct {
+	keyName    string
+	keyCreated bool
+	pool       *pool.Manager
+	placement  pool.Placement
+	reserved   bool
+	bound      bool
+	instanceID string
+	poolToken  string
+}
+
+// Allocate launches one instance for req. It is idempotent per application
+// (ClientToken) and leaves nothing behind when it fails.
+func (d *Driver) Allocate(ctx context.Context, req driver.AllocateRequest) (res *core.Resource, err error) {
+	cfg, api, _, err := d.state()
+	if err != nil {
+		return nil, err
+	}
+	if req.ApplicationUID == "" {
+		return nil, errors.New("aws allocate: application uid is required")
+	}
+	o, disks, err := d.parseDefinition(req.Definition)
+	if err != nil {
+		return nil, err
+	}
+	img, err := d.resolveImage(ctx, imageRef(req.Definition, o))
+	if err != nil {
+		return nil, err
+	}
+	cands, err := d.resolveSubnets(ctx, req.Definition.Resources.Network)
+	if err != nil {
+		return nil, err
+	}
+	kmsKey, err := d.resolveKMSKey(ctx, "options.encrypt_key", o.EncryptKey)
+	if err != nil {
+		return nil, err
+	}
+	bdm, err := d.blockDevices(ctx, disks, kmsKey)
+	if err != nil {
+		return nil, err
+	}
+	var userData *string
+	if o.UserdataFormat != "" {
+		md := req.Metadata
+		if md == nil {
+			md = map[string]any{}
+		}
+		b, err := meta.Serialize(md, o.UserdataFormat, o.UserdataPrefix)
+		if err != nil {
+			return nil, fmt.Errorf("options.userdata_format: serialize metadata: %w", err)
+		}
+		userData = awssdk.String(base64.StdEncoding.EncodeToString(b))
+	}
+
+	a := &allocation{}
+	defer func() {
+		if err != nil {
+			d.rollback(ctx, api, a)
+		}
+	}()
+
+	// Placement: a pool host, host auto-placement for mac types, or none.
+	placement := &ec2types.Placement{}
+	zones := []string(nil)
+	if o.Pool != "" {
+		a.pool = d.poolManager(o.Pool)
+		if a.pool == nil {
+			return nil, fmt.Errorf("options.pool: pool %q is not running", o.Pool)
+		}
+		want := o.PoolZones
+		if len(want) == 0 {
+			want = cfg.DedicatedPool[o.Pool].Zones
+		}
+		have := subnetZones(cands)
+		for _, z := range want {
+			if slices.Contains(have, z) {
+				zones = append(zones, z)
+			}
+		}
+		if len(zones) == 0 {
+			return nil, fmt.Errorf("resources.network: no subnet in the zones %v of pool %q", want, o.Pool)
+		}
+		a.placement, err = a.pool.Place(ctx, pool.PlaceRequest{Token: req.ApplicationUID, InstanceType: o.InstanceType, Zones: zones})
+		if err != nil {
+			return nil, fmt.Errorf("aws allocate: pool %s: %w", o.Pool, err)
+		}
+		a.reserved = true
+		a.poolToken = req.ApplicationUID
+		zones = []string{a.placement.Zone}
+		placement.Tenancy = ec2types.TenancyHost
+		placement.HostId = awssdk.String(a.placement.HostID)
+	} else if isMacType(o.InstanceType) {
+		placement.Tenancy = ec2types.TenancyHost
+	}
+	subnet, err := d.pickSubnet(req.Definition.Resources.Network, cands, zones)
+	if err != nil {
+		return nil, err
+	}
+	if placement.Tenancy == ec2types.TenancyHost && a.placement.Zone == "" {
+		placement.AvailabilityZone = awssdk.String(subnet.Zone)
+	}
+	groups, err := d.resolveGroups(ctx, subnet.VPC, o.Groups())
+	if err != nil {
+		return nil, err
+	}
+
+	tags := d.buildTags(cfg, o, req)
+	// Key pair.
+	var keyPEM string
+	switch cfg.InstanceKey {
+	case "":
+	case InstanceKeyGenerate:
+		a.keyName = cfg.InstanceKeyPrefix + req.ApplicationUID
+		keyPEM, err = d.createKeyPair(ctx, api, a.keyName, tags)
+		if err != nil {
+			return nil, err
+		}
+		a.keyCreated = true
+	default:
+		a.keyName = cfg.InstanceKey
+	}
+
+	in := &ec2.RunInstancesInput{
+		MinCount:            awssdk.Int32(1),
+		MaxCount:            awssdk.Int32(1),
+		ImageId:             awssdk.String(img.ID),
+		InstanceType:        ec2types.InstanceType(o.InstanceType),
+		SubnetId:            awssdk.String(subnet.ID),
+		SecurityGroupIds:    groups,
+		UserData:            userData,
+		BlockDeviceMappings: bdm,
+		TagSpecifications: []ec2types.TagSpecification{
+			{ResourceType: ec2types.ResourceTypeInstance, Tags: tags},
+			{ResourceType: ec2types.ResourceTypeVolume, Tags: tags},
+		},
+	}
+	if a.keyName != "" {
+		in.KeyName = awssdk.String(a.keyName)
+	}
+	if placement.Tenancy != "" {
+		in.Placement = placement
+	}
+	tokKey := clientToken(req.ApplicationUID, req.Definition, -1)
+	var inst ec2types.Instance
+	for attempt := 0; ; attempt++ {
+		in.ClientToken = awssdk.String(clientToken(req.ApplicationUID, req.Definition, d.tokenGen(tokKey)))
+		var out *ec2.RunInstancesOutput
+		err = d.call(ctx, "ec2 RunInstances", func(ctx context.Context) error {
+			var e error
+			out, e = api.EC2.RunInstances(ctx, in)
+			return e
+		})
+		if err != nil {
+			return nil, fmt.Errorf("aws allocate: %w", err)
+		}
+		if len(out.Instances) != 1 {
+			return nil, fmt.Errorf("aws allocate: RunInstances returned %d instances, want 1", len(out.Instances))
+		}
+		inst = out.Instances[0]
+		if !instanceGone(inst) {
+			break
+		}
+		// The token belongs to an instance an earlier attempt rolled back.
+		d.bumpTokenGen(tokKey)
+		if attempt+1 >= maxTokenGenerations {
+			return nil, fmt.Errorf("aws allocate: RunInstances keeps returning terminated instance %s", awssdk.ToString(inst.InstanceId))
+		}
+	}
+	a.instanceID = awssdk.ToString(inst.InstanceId)
+	if a.pool != nil {
+		a.pool.Bind(req.ApplicationUID, a.placement.HostID, a.instanceID)
+		a.bound = true
+	}
+	if awssdk.ToString(inst.PrivateIpAddress) == "" {
+		inst, err = d.describeInstance(ctx, api, a.instanceID)
+		if err != nil {
+			return nil, fmt.Errorf("aws allocate: %w", err)
+		}
+	}
+	if err = d.tagDisks(ctx, api, a.instanceID, disks); err != nil {
+		return nil, fmt.Errorf("aws allocate: %w", err)
+	}
+
+	dd := DriverData{KeyName: a.keyName, KeyGenerated: a.keyCreated, Pool: o.Pool, Subnet: subnet.ID}
+	if inst.Placement != nil {
+		dd.HostID = awssdk.ToString(inst.Placement.HostId)
+		dd.Zone = awssdk.ToString(inst.Placement.AvailabilityZone)
+	}
+	if dd.HostID == "" {
+		dd.HostID = a.placement.HostID
+	}
+	if dd.Zone == "" {
+		dd.Zone = subnet.Zone
+	}
+	ddJSON, err := json.Marshal(dd)
+	if err != nil {
+		return nil, fmt.Errorf("aws allocate: %w", err)
+	}
+	res = &core.Resource{
+		ApplicationUID: req.ApplicationUID,
+		LabelUID:       req.LabelUID,
+		Identifier:     a.instanceID,
+		IPAddr:         awssdk.ToString(inst.PrivateIpAddress),
+		DriverData:     ddJSON,
+		CreatedAt:      d.clk.Now().UTC(),
+	}
+	for _, ni := range inst.NetworkInterfaces {
+		if res.HwAddr == "" || (ni.Attachment != nil && awssdk.ToInt32(ni.Attachment.DeviceIndex) == 0) {
+			res.HwAddr = awssdk.ToString(ni.MacAddress)
+		}
+	}
+	if req.Definition.Authentication != nil || keyPEM != "" {
+		auth := core.Authentication{}
+		if req.Definition.Authentication != nil {
+			auth = *req.Definition.Authentication
+		}
+		if keyPEM != "" {
+			auth.Key = keyPEM
+		}
+		res.Authentication = &auth
+	}
+	d.noteAllocated(o, img)
+	d.log.Info("instance allocated", "application", req.ApplicationUID, "instance", a.instanceID,
+		"type", o.InstanceType, "subnet", subnet.ID, "host", dd.HostID, "pool", o.Pool)
+	return res, nil
+}
+
+func instanceGone(inst ec2types.Instance) bool {
+	if inst.State == nil {
+		return false
+	}
+	switch inst.State.Name {
+	case ec2types.InstanceStateNameTerminated, ec2types.InstanceStateNameShuttingDown:
+		return true
+	}
+	return false
+}
+
+// blockDevices builds the block device mappings of the definition disks.
+func (d *Driver) blockDevices(ctx context.Context, disks []diskSpec, kmsKey string) ([]ec2types.BlockDeviceMapping, error) {
+	out := make([]ec2types.BlockDeviceMapping, 0, len(disks))
+	for _, disk := range disks {
+		ebs := &ec2types.EbsBlockDevice{DeleteOnTermination: awssdk.Bool(true), VolumeType: disk.VolumeType}
+		if disk.Size > 0 {
+			ebs.VolumeSize = awssdk.Int32(disk.Size)
+		}
+		if disk.IOPS > 0 {
+			ebs.Iops = awssdk.Int32(disk.IOPS)
+		}
+		if disk.Throughput > 0 {
+			ebs.Throughput = awssdk.Int32(disk.Throughput)
+		}
+		if disk.Clone != "" {
+			snap, err := d.resolveSnapshot(ctx, "resources.disks."+disk.Device+".clone", disk.Clone)
+			if err != nil {
+				return nil, err
+			}
+			ebs.SnapshotId = awssdk.String(snap)
+		}
+		if kmsKey != "" {
+			ebs.Encrypted = awssdk.Bool(true)
+			ebs.KmsKeyId = awssdk.String(kmsKey)
+		}
+		out = append(out, ec2types.BlockDeviceMapping{DeviceName: awssdk.String(disk.Device), Ebs: ebs})
+	}
+	return out, nil
+}
+
+// createKeyPair creates a key pair and returns its PEM. A leftover pair of
+// the same name (a crashed earlier attempt) is replaced.
+func (d *Driver) createKeyPair(ctx context.Context, api Clients, name string, tags []ec2types.Tag) (string, error) {
+	in := &ec2.CreateKeyPairInput{KeyName: awssdk.String(name), KeyType: ec2types.KeyTypeEd25519,
+		KeyFormat:         ec2types.KeyFormatPem,
+		TagSpecifications: []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeKeyPair, Tags: tags}}}
+	for attempt := 0; ; attempt++ {
+		var out *ec2.CreateKeyPairOutput
+		err := d.call(ctx, "ec2 CreateKeyPair", func(ctx context.Context) error {
+			var e error
+			out, e = api.EC2.CreateKeyPair(ctx, in)
+			return e
+		})
+		if err == nil {
+			return awssdk.ToString(out.KeyMaterial), nil
+		}
+		if ErrorCode(err) != "InvalidKeyPair.Duplicate" || attempt > 0 {
+			return "", fmt.Errorf("aws allocate: %w", err)
+		}
+		if derr := d.deleteKeyPair(ctx, api, name); derr != nil {
+			return "", fmt.Errorf("aws allocate: replace leftover key pair %s: %w", name, derr)
+		}
+	}
+}
+
+func (d *Driver) deleteKeyPair(ctx context.Context, api Clients, name string) error {
+	err := d.call(ctx, "ec2 DeleteKeyPair", func(ctx context.Context) error {
+		_, e := api.EC2.DeleteKeyPair(ctx, &ec2.DeleteKeyPairInput{KeyName: awssdk.String(name)})
+		return e
+	})
+	if err != nil && !IsNotFound(err) {
+		return err
+	}
+	return nil
+}
+
+func (d *Driver) describeInstance(ctx context.Context, api Clients, id string) (ec2types.Instance, error) {
+	var out *ec2.DescribeInstancesOutput
+	err := d.call(ctx, "ec2 DescribeInstances", func(ctx context.Context) error {
+		var e error
+		out, e = api.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
+		return e
+	})
+	if err != nil {
+		return ec2types.Instance{}, err
+	}
+	for _, r := range out.Reservations {
+		for _, i := range r.Instances {
+			if awssdk.ToString(i.InstanceId) == id {
+				return i, nil
+			}
+		}
+	}
+	return ec2types.Instance{}, fmt.Errorf("ec2 DescribeInstances: instance %s not in the answer", id)
+}
+
+// tagDisks puts each disk's label tags on its volume.
+func (d *Driver) tagDisks(ctx context.Context, api Clients, instanceID string, disks []diskSpec) error {
+	want := map[string]map[string]string{}
+	for _, disk := range disks {
+		if len(disk.Tags) > 0 {
+			want[disk.Device] = disk.Tags
+		}
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	const attempts = 5
+	for attempt := 1; ; attempt++ {
+		var vols []ec2types.Volume
+		p := ec2.NewDescribeVolumesPaginator(api.EC2, &ec2.DescribeVolumesInput{
+			Filters: []ec2types.Filter{filter("attachment.instance-id", instanceID)}})
+		for p.HasMorePages() {
+			var page *ec2.DescribeVolumesOutput
+			if err := d.call(ctx, "ec2 DescribeVolumes", func(ctx context.Context) error {
+				var e error
+				page, e = p.NextPage(ctx)
+				return e
+			}); err != nil {
+				return err
+			}
+			vols = append(vols, page.Volumes...)
+		}
+		byDev := map[string]string{}
+		for _, v := range vols {
+			for _, at := range v.Attachments {
+				if awssdk.ToString(at.InstanceId) == instanceID {
+					byDev[awssdk.ToString(at.Device)] = awssdk.ToString(v.VolumeId)
+				}
+			}
+		}
+		missing := false
+		for dev := range want {
+			if byDev[dev] == "" {
+				missing = true
+			}
+		}
+		if !missing {
+			devs := slices.Sorted(maps.Keys(want))
+			for _, dev := range devs {
+				vol := byDev[dev]
+				if err := d.call(ctx, "ec2 CreateTags", func(ctx context.Context) error {
+					_, e := api.EC2.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{vol}, Tags: toTags(want[dev])})
+					return e
+				}); err != nil {
+					return fmt.Errorf("tag volume %s (%s): %w", vol, dev, err)
+				}
+			}
+			return nil
+		}
+		if attempt >= attempts {
+			return fmt.Errorf("volumes of instance %s not attached in time to tag them (have %v)", instanceID, sortedKeys(byDev))
+		}
+		if err := d.sleep(ctx, 2*time.Second); err != nil {
+			return err
+		}
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// rollback undoes a failed allocation: terminate, delete the generated key
+// pair, give the pool slot back. It uses a context that survives the
+// caller's cancellation, so a cancelled Allocate still cleans up.
+func (d *Driver) rollback(ctx context.Context, api Clients, a *allocation) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	if a.instanceID != "" {
+		if err := d.terminate(ctx, api, a.instanceID); err != nil {
+			d.log.Error("rollback: terminate instance failed; it may leak", "instance", a.instanceID, "err", err)
+		}
+	}
+	if a.keyCreated {
+		if err := d.deleteKeyPair(ctx, api, a.keyName); err != nil {
+			d.log.Error("rollback: delete key pair failed; it may leak", "key", a.keyName, "err", err)
+		}
+	}
+	if a.pool != nil {
+		switch {
+		case a.bound:
+			a.pool.InstanceGone(a.placement.HostID, a.instanceID)
+		case a.reserved:
+			a.pool.Unreserve(a.poolToken, a.placement.HostID)
+		}
+	}
+}
+
+func (d *Driver) terminate(ctx context.Context, api Clients, id string) error {
+	err := d.call(ctx, "ec2 TerminateInstances", func(ctx context.Context) error {
+		_, e := api.EC2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{id}})
+		return e
+	})
+	if err != nil && !IsNotFound(err) {
+		return err
+	}
+	return nil
+}
+
+// Status reports whether the resource's instance still exists.
+func (d *Driver) Status(ctx context.Context, res core.Resource) (driver.ResourceStatus, error) {
+	_, api, _, err := d.state()
+	if err != nil {
+		return "", err
+	}
+	if res.Identifier == "" {
+		return driver.StatusNone, nil
+	}
+	inst, err := d.describeInstance(ctx, api, res.Identifier)
+	if err != nil {
+		if IsNotFound(err) {
+			return driver.StatusNone, nil
+		}
+		return "", fmt.Errorf("aws status %s: %w", res.Identifier, err)
+	}
+	if awssdk.ToString(inst.InstanceId) == "" || instanceGone(inst) {
+		return driver.StatusNone, nil
+	}
+	return driver.StatusAllocated, nil
+}
+
+// Deallocate terminates the instance, deletes its generated key pair and
+// tells the pool the host's instance is gone. It is idempotent.
+func (d *Driver) Deallocate(ctx context.Context, res core.Resource) error {
+	_, api, _, err := d.state()
+	if err != nil {
+		return err
+	}
+	var dd DriverData
+	if len(res.DriverData) > 0 {
+		if err := json.Unmarshal(res.DriverData, &dd); err != nil {
+			return fmt.Errorf("aws deallocate %s: bad driver data: %w", res.Identifier, err)
+		}
+	}
+	if res.Identifier != "" {
+		if err := d.terminate(ctx, api, res.Identifier); err != nil {
+			return fmt.Errorf("aws deallocate %s: %w", res.Identifier, err)
+		}
+	}
+	if dd.KeyGenerated && dd.KeyName != "" {
+		if err := d.deleteKeyPair(ctx, api, dd.KeyName); err != nil {
+			return fmt.Errorf("aws deallocate %s: delete key pair %s: %w", res.Identifier, dd.KeyName, err)
+		}
+	}
+	if dd.Pool != "" && dd.HostID != "" {
+		if m := d.poolManager(dd.Pool); m != nil {
+			m.InstanceGone(dd.HostID, res.Identifier)
+		}
+	}
+	d.log.Info("instance deallocated", "application", res.ApplicationUID, "instance", res.Identifier)
+	return nil
+}

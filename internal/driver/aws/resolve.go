@@ -1,0 +1,379 @@
+package aws
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	awssdk "github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+)
+
+// imageInfo is what the driver needs to know about a resolved image.
+type imageInfo struct {
+	ID         string
+	Name       string
+	RootDevice string
+}
+
+// subnetInfo is a candidate subnet of a network reference.
+type subnetInfo struct {
+	ID      string
+	VPC     string
+	Zone    string
+	FreeIPs int64
+}
+
+// typeInfo holds the facts of an instance type.
+type typeInfo struct {
+	VCPUs int32
+	Archs []string
+}
+
+func filter(name string, values ...string) ec2types.Filter {
+	return ec2types.Filter{Name: awssdk.String(name), Values: values}
+}
+
+// tagFilter turns "Key:Value" into a tag:Key filter.
+func tagFilter(ref string) ec2types.Filter {
+	k, v, _ := strings.Cut(ref, ":")
+	return filter("tag:"+k, v)
+}
+
+// resolveImage resolves an AMI ID verbatim, or Tag:Value / name to the newest
+// available image owned by a trusted account.
+func (d *Driver) resolveImage(ctx context.Context, ref string) (imageInfo, error) {
+	if strings.HasPrefix(ref, "ami-") {
+		return imageInfo{ID: ref}, nil
+	}
+	_, api, trusted, err := d.state()
+	if err != nil {
+		return imageInfo{}, err
+	}
+	return d.images.get(ctx, ref, func(ctx context.Context) (imageInfo, error) {
+		in := &ec2.DescribeImagesInput{Owners: trusted, Filters: []ec2types.Filter{filter("state", "available")}}
+		if isTagRef(ref) {
+			in.Filters = append(in.Filters, tagFilter(ref))
+		} else {
+			in.Filters = append(in.Filters, filter("name", ref))
+		}
+		var best *ec2types.Image
+		var bestT time.Time
+		p := ec2.NewDescribeImagesPaginator(api.EC2, in)
+		for p.HasMorePages() {
+			var out *ec2.DescribeImagesOutput
+			if err := d.call(ctx, "ec2 DescribeImages", func(ctx context.Context) error {
+				var e error
+				out, e = p.NextPage(ctx)
+				return e
+			}); err != nil {
+				return imageInfo{}, err
+			}
+			for i := range out.Images {
+				img := &out.Images[i]
+				t, _ := time.Parse(time.RFC3339, awssdk.ToString(img.CreationDate))
+				if best == nil || t.After(bestT) {
+					best, bestT = img, t
+				}
+			}
+		}
+		if best == nil {
+			return imageInfo{}, fmt.Errorf("options.image: no available image %q owned by trusted accounts %v", ref, trusted)
+		}
+		return imageInfo{ID: awssdk.ToString(best.ImageId), Name: awssdk.ToString(best.Name),
+			RootDevice: awssdk.ToString(best.RootDeviceName)}, nil
+	})
+}
+
+// resolveSubnets returns the candidate subnets of a network reference.
+func (d *Driver) resolveSubnets(ctx context.Context, network string) ([]subnetInfo, error) {
+	_, api, trusted, err := d.state()
+	if err != nil {
+		return nil, err
+	}
+	return d.subnets.get(ctx, network, func(ctx context.Context) ([]subnetInfo, error) {
+		var vpcs []string
+		var subnetIn *ec2.DescribeSubnetsInput
+		switch {
+		case strings.HasPrefix(network, "subnet-"):
+			subnetIn = &ec2.DescribeSubnetsInput{SubnetIds: []string{network}}
+		case strings.HasPrefix(network, "vpc-"):
+			vpcs = []string{network}
+		case network == "":
+			vpcs, err = d.findVpcs(ctx, api, filter("is-default", "true"), filter("owner-id", trusted...))
+			if err != nil {
+				return nil, err
+			}
+			if len(vpcs) == 0 {
+				return nil, fmt.Errorf("resources.network: empty, but the account has no default VPC")
+			}
+		default: // Tag:Value
+			vpcs, err = d.findVpcs(ctx, api, tagFilter(network), filter("owner-id", trusted...))
+			if err != nil {
+				return nil, err
+			}
+			if len(vpcs) == 0 {
+				subnetIn = &ec2.DescribeSubnetsInput{Filters: []ec2types.Filter{tagFilter(network), filter("owner-id", trusted...)}}
+			}
+		}
+		if subnetIn == nil {
+			subnetIn = &ec2.DescribeSubnetsInput{Filters: []ec2types.Filter{filter("vpc-id", vpcs...)}}
+		}
+		var out []subnetInfo
+		p := ec2.NewDescribeSubnetsPaginator(api.EC2, subnetIn)
+		for p.HasMorePages() {
+			var page *ec2.DescribeSubnetsOutput
+			if err := d.call(ctx, "ec2 DescribeSubnets", func(ctx context.Context) error {
+				var e error
+				page, e = p.NextPage(ctx)
+				return e
+			}); err != nil {
+				if IsNotFound(err) {
+					return nil, fmt.Errorf("resources.network: %q: %w", network, err)
+				}
+				return nil, err
+			}
+			for _, s := range page.Subnets {
+				if s.State != "" && s.State != ec2types.SubnetStateAvailable {
+					continue
+				}
+				out = append(out, subnetInfo{ID: awssdk.ToString(s.SubnetId), VPC: awssdk.ToString(s.VpcId),
+					Zone: awssdk.ToString(s.AvailabilityZone), FreeIPs: int64(awssdk.ToInt32(s.AvailableIpAddressCount))})
+			}
+		}
+		if len(out) == 0 {
+			return nil, fmt.Errorf("resources.network: no available subnet found for %q in trusted accounts", network)
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+		return out, nil
+	})
+}
+
+func (d *Driver) findVpcs(ctx context.Context, api Clients, filters ...ec2types.Filter) ([]string, error) {
+	var ids []string
+	p := ec2.NewDescribeVpcsPaginator(api.EC2, &ec2.DescribeVpcsInput{Filters: filters})
+	for p.HasMorePages() {
+		var page *ec2.DescribeVpcsOutput
+		if err := d.call(ctx, "ec2 DescribeVpcs", func(ctx context.Context) error {
+			var e error
+			page, e = p.NextPage(ctx)
+			return e
+		}); err != nil {
+			return nil, err
+		}
+		for _, v := range page.Vpcs {
+			ids = append(ids, awssdk.ToString(v.VpcId))
+		}
+	}
+	return ids, nil
+}
+
+// pickSubnet chooses the subnet with the most free IPs among candidates in
+// zones (nil = any) and books one IP in the cached view, so a burst of
+// allocations spreads over the subnets without new lookups.
+func (d *Driver) pickSubnet(network string, cands []subnetInfo, zones []string) (subnetInfo, error) {
+	best := -1
+	for i, s := range cands {
+		if zones != nil && !slices.Contains(zones, s.Zone) {
+			continue
+		}
+		if best < 0 || s.FreeIPs > cands[best].FreeIPs {
+			best = i
+		}
+	}
+	if best < 0 {
+		return subnetInfo{}, fmt.Errorf("resources.network: no subnet of %q in zones %v", network, zones)
+	}
+	chosen := cands[best]
+	d.subnets.update(network, func(v []subnetInfo) []subnetInfo {
+		out := slices.Clone(v)
+		for i := range out {
+			if out[i].ID == chosen.ID && out[i].FreeIPs > 0 {
+				out[i].FreeIPs--
+			}
+		}
+		return out
+	})
+	return chosen, nil
+}
+
+// subnetZones lists the zones of the candidates.
+func subnetZones(cands []subnetInfo) []string {
+	var zs []string
+	for _, s := range cands {
+		if !slices.Contains(zs, s.Zone) {
+			zs = append(zs, s.Zone)
+		}
+	}
+	sort.Strings(zs)
+	return zs
+}
+
+// resolveGroups resolves security group IDs (verbatim) and names (in the
+// subnet's VPC, trusted owners only).
+func (d *Driver) resolveGroups(ctx context.Context, vpc string, refs []string) ([]string, error) {
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	var names []string
+	for _, r := range refs {
+		if !strings.HasPrefix(r, "sg-") {
+			names = append(names, r)
+		}
+	}
+	if len(names) == 0 {
+		return refs, nil
+	}
+	_, api, trusted, err := d.state()
+	if err != nil {
+		return nil, err
+	}
+	return d.groups.get(ctx, vpc+"|"+strings.Join(refs, ","), func(ctx context.Context) ([]string, error) {
+		byName := map[string]string{}
+		p := ec2.NewDescribeSecurityGroupsPaginator(api.EC2, &ec2.DescribeSecurityGroupsInput{Filters: []ec2types.Filter{
+			filter("group-name", names...), filter("vpc-id", vpc), filter("owner-id", trusted...)}})
+		for p.HasMorePages() {
+			var page *ec2.DescribeSecurityGroupsOutput
+			if err := d.call(ctx, "ec2 DescribeSecurityGroups", func(ctx context.Context) error {
+				var e error
+				page, e = p.NextPage(ctx)
+				return e
+			}); err != nil {
+				return nil, err
+			}
+			for _, g := range page.SecurityGroups {
+				byName[awssdk.ToString(g.GroupName)] = awssdk.ToString(g.GroupId)
+			}
+		}
+		out := make([]string, 0, len(refs))
+		for _, r := range refs {
+			if strings.HasPrefix(r, "sg-") {
+				out = append(out, r)
+				continue
+			}
+			id, ok := byName[r]
+			if !ok {
+				return nil, fmt.Errorf("options.security_group: no security group named %q in %s owned by trusted accounts", r, vpc)
+			}
+			out = append(out, id)
+		}
+		return out, nil
+	})
+}
+
+// resolveKMSKey turns "alias/name" into the target key id; IDs and ARNs are
+// used verbatim.
+func (d *Driver) resolveKMSKey(ctx context.Context, field, ref string) (string, error) {
+	if ref == "" || !strings.HasPrefix(ref, "alias/") {
+		return ref, nil
+	}
+	_, api, _, err := d.state()
+	if err != nil {
+		return "", err
+	}
+	aliases, err := d.aliases.get(ctx, "aliases", func(ctx context.Context) (map[string]string, error) {
+		m := map[string]string{}
+		p := kms.NewListAliasesPaginator(api.KMS, &kms.ListAliasesInput{})
+		for p.HasMorePages() {
+			var page *kms.ListAliasesOutput
+			if err := d.call(ctx, "kms ListAliases", func(ctx context.Context) error {
+				var e error
+				page, e = p.NextPage(ctx)
+				return e
+			}); err != nil {
+				return nil, err
+			}
+			for _, a := range page.Aliases {
+				if a.TargetKeyId != nil {
+					m[awssdk.ToString(a.AliasName)] = awssdk.ToString(a.TargetKeyId)
+				}
+			}
+		}
+		return m, nil
+	})
+	if err != nil {
+		return "", err
+	}
+	id, ok := aliases[ref]
+	if !ok {
+		d.aliases.invalidate("aliases")
+		return "", fmt.Errorf("%s: KMS alias %q not found", field, ref)
+	}
+	return id, nil
+}
+
+// resolveSnapshot resolves snap-… verbatim or Tag:Value to the newest
+// completed snapshot owned by a trusted account.
+func (d *Driver) resolveSnapshot(ctx context.Context, field, ref string) (string, error) {
+	if strings.HasPrefix(ref, "snap-") {
+		return ref, nil
+	}
+	_, api, trusted, err := d.state()
+	if err != nil {
+		return "", err
+	}
+	return d.snapshots.get(ctx, ref, func(ctx context.Context) (string, error) {
+		var best string
+		var bestT time.Time
+		p := ec2.NewDescribeSnapshotsPaginator(api.EC2, &ec2.DescribeSnapshotsInput{OwnerIds: trusted,
+			Filters: []ec2types.Filter{tagFilter(ref), filter("status", "completed")}})
+		for p.HasMorePages() {
+			var page *ec2.DescribeSnapshotsOutput
+			if err := d.call(ctx, "ec2 DescribeSnapshots", func(ctx context.Context) error {
+				var e error
+				page, e = p.NextPage(ctx)
+				return e
+			}); err != nil {
+				return "", err
+			}
+			for _, s := range page.Snapshots {
+				t := awssdk.ToTime(s.StartTime)
+				if best == "" || t.After(bestT) {
+					best, bestT = awssdk.ToString(s.SnapshotId), t
+				}
+			}
+		}
+		if best == "" {
+			return "", fmt.Errorf("%s: no completed snapshot tagged %q owned by trusted accounts", field, ref)
+		}
+		return best, nil
+	})
+}
+
+// instanceType returns the facts of an instance type (cached).
+func (d *Driver) instanceType(ctx context.Context, t string) (typeInfo, error) {
+	_, api, _, err := d.state()
+	if err != nil {
+		return typeInfo{}, err
+	}
+	return d.types.get(ctx, t, func(ctx context.Context) (typeInfo, error) {
+		var out *ec2.DescribeInstanceTypesOutput
+		if err := d.call(ctx, "ec2 DescribeInstanceTypes", func(ctx context.Context) error {
+			var e error
+			out, e = api.EC2.DescribeInstanceTypes(ctx, &ec2.DescribeInstanceTypesInput{
+				InstanceTypes: []ec2types.InstanceType{ec2types.InstanceType(t)}})
+			return e
+		}); err != nil {
+			return typeInfo{}, fmt.Errorf("options.instance_type: %q: %w", t, err)
+		}
+		if len(out.InstanceTypes) == 0 {
+			return typeInfo{}, fmt.Errorf("options.instance_type: %q is not offered in this region", t)
+		}
+		it := out.InstanceTypes[0]
+		ti := typeInfo{}
+		if it.VCpuInfo != nil {
+			ti.VCPUs = awssdk.ToInt32(it.VCpuInfo.DefaultVCpus)
+		}
+		if it.ProcessorInfo != nil {
+			for _, a := range it.ProcessorInfo.SupportedArchitectures {
+				ti.Archs = append(ti.Archs, string(a))
+			}
+		}
+		return ti, nil
+	})
+}
