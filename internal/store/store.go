@@ -9,6 +9,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/aquarium-fish/aquarium-fish/internal/clock"
 	"github.com/aquarium-fish/aquarium-fish/internal/core"
 )
 
@@ -102,4 +103,33 @@ type Store interface {
 	UpsertNode(ctx context.Context, n *Node) error
 	GetNode(ctx context.Context, name string) (*Node, error)
 	ListNodes(ctx context.Context) ([]Node, error)
+}
+
+// Options configure a Store implementation when it is opened.
+type Options struct {
+	// Clock stamps CreatedAt/UpdatedAt that the caller left zero and every
+	// state written by Transition/ClaimNew. Default: clock.Real.
+	Clock clock.Clock
+}
+
+// Option changes Options.
+type Option func(*Options)
+
+// WithClock makes the store read time from c (a *clock.Virtual in tests).
+func WithClock(c clock.Clock) Option {
+	return func(o *Options) { o.Clock = c }
+}
+
+// ApplyOptions returns the defaults overridden by opts.
+func ApplyOptions(opts ...Option) Options {
+	o := Options{Clock: clock.Real{}}
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	return o
 }

@@ -1,0 +1,145 @@
+// Package sqlstore is the one implementation of store.Store over
+// database/sql, shared by store/sqlite and store/postgres. A small Dialect
+// says how the two engines differ: placeholders, row locking for claims and
+// how constraint violations are reported.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/aquarium-fish/aquarium-fish/internal/clock"
+	"github.com/aquarium-fish/aquarium-fish/internal/store"
+)
+
+// Dialect describes an SQL engine.
+type Dialect struct {
+	// Name is used in error messages ("sqlite", "postgres").
+	Name string
+	// Numbered placeholders ($1, $2...) instead of "?".
+	Numbered bool
+	// LockForClaim is appended to the SELECT that picks NEW applications in
+	// ClaimNew (e.g. " FOR UPDATE SKIP LOCKED"); empty when the engine
+	// serializes writers itself (SQLite's single writer).
+	LockForClaim string
+	// IsUnique reports a unique/primary-key violation.
+	IsUnique func(error) bool
+	// IsForeignKey reports a foreign-key violation.
+	IsForeignKey func(error) bool
+}
+
+// Store implements store.Store.
+type Store struct {
+	w     *sql.DB // writes (and reads inside write transactions)
+	r     *sql.DB // reads outside transactions; may equal w
+	d     Dialect
+	clock clock.Clock
+
+	rebound sync.Map // query with ? -> query for the dialect
+	closers []func() error
+}
+
+var _ store.Store = (*Store)(nil)
+
+// New returns a Store over write and read handles (they may be the same).
+// The schema must already be migrated. closers run on Close after the
+// handles are closed.
+func New(w, r *sql.DB, d Dialect, opts store.Options, closers ...func() error) *Store {
+	if r == nil {
+		r = w
+	}
+	c := opts.Clock
+	if c == nil {
+		c = clock.Real{}
+	}
+	return &Store{w: w, r: r, d: d, clock: c, closers: closers}
+}
+
+// DB returns the write handle (for tests and tools).
+func (s *Store) DB() *sql.DB { return s.w }
+
+// Close closes the database handles.
+func (s *Store) Close() error {
+	var errs []error
+	if s.r != s.w {
+		errs = append(errs, s.r.Close())
+	}
+	errs = append(errs, s.w.Close())
+	for _, c := range s.closers {
+		errs = append(errs, c())
+	}
+	return errors.Join(errs...)
+}
+
+// q rewrites a query written with "?" placeholders for the dialect.
+func (s *Store) q(query string) string {
+	if !s.d.Numbered {
+		return query
+	}
+	if v, ok := s.rebound.Load(query); ok {
+		return v.(string)
+	}
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(query); i++ {
+		if query[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(query[i])
+	}
+	out := b.String()
+	s.rebound.Store(query, out)
+	return out
+}
+
+// querier is what both *sql.DB and *sql.Tx offer.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// inTx runs fn in a write transaction and commits it when fn returns nil.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("%s: begin: %w", s.d.Name, err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("%s: commit: %w", s.d.Name, err)
+	}
+	return nil
+}
+
+// classify maps a driver error to a store sentinel, wrapped with what.
+func (s *Store) classify(err error, what string) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("%s: %w", what, store.ErrNotFound)
+	case s.d.IsUnique != nil && s.d.IsUnique(err):
+		return fmt.Errorf("%s: %w", what, store.ErrAlreadyExists)
+	case s.d.IsForeignKey != nil && s.d.IsForeignKey(err):
+		return fmt.Errorf("%s: referenced object: %w", what, store.ErrNotFound)
+	default:
+		return fmt.Errorf("%s: %w", what, err)
+	}
+}
+
+// placeholders returns "?, ?, ?" for n values.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
