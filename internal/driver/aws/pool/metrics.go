@@ -1,0 +1,180 @@
+package pool
+
+import (
+	"fmt"
+	"maps"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Stats are the pool's counters and current host counts, for metrics and
+// the simulator.
+type Stats struct {
+	Hosts                    int // hosts in the view (any state)
+	HostsBusy                int // available hosts with at least one used slot
+	HostsIdle                int // available hosts with no used slot
+	HostsPending             int // allocated or scrubbing, not available yet
+	HostsFailed              int // under-assessment or permanent-failure
+	FreeSlots                int // placeable free slots now
+	MaxHosts                 int // most hosts ever held at once
+	Allocating               int // AllocateHosts calls in flight
+	ScrubEstimate            string
+	Placements               int64 // successful Place calls (reservations made)
+	PlacementCapacityErrors  int64 // Place calls answered with driver.ErrCapacity
+	PlacementErrors          int64 // Place calls failed otherwise
+	Allocations              int64 // hosts allocated
+	AllocationCapacityErrors int64 // AllocateHosts capacity errors (zone fallbacks)
+	Scrubs                   int64 // scrubs triggered (instance launched and terminated)
+	ScrubFailures            int64
+	Releases                 int64            // hosts released
+	RefusedReleases          int64            // ReleaseHosts items AWS refused (should stay 0)
+	Refreshes                int64            // DescribeHosts view refreshes
+	APICalls                 map[string]int64 // EC2 calls by action
+	APIErrors                map[string]int64 // failed EC2 calls by action
+}
+
+// Stats returns a snapshot of the counters.
+func (m *Manager) Stats() Stats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.stats
+	s.APICalls = maps.Clone(m.stats.APICalls)
+	s.APIErrors = maps.Clone(m.stats.APIErrors)
+	if s.APIErrors == nil {
+		s.APIErrors = map[string]int64{}
+	}
+	s.Allocating = m.allocating
+	s.ScrubEstimate = m.scrubEst.String()
+	s.Hosts = len(m.hosts)
+	for _, h := range m.hosts {
+		switch h.state {
+		case hostPending:
+			s.HostsPending++
+		case hostFailed:
+			s.HostsFailed++
+		default:
+			if len(h.used) > 0 || h.busyWithAction() {
+				s.HostsBusy++
+			} else {
+				s.HostsIdle++
+			}
+		}
+	}
+	for _, z := range m.zones {
+		s.FreeSlots += z.freeSlots
+	}
+	return s
+}
+
+// recordCall counts one EC2 call. Safe without m.mu held.
+func (m *Manager) recordCall(action string, err error) {
+	m.mu.Lock()
+	m.stats.APICalls[action]++
+	if err != nil {
+		if m.stats.APIErrors == nil {
+			m.stats.APIErrors = map[string]int64{}
+		}
+		m.stats.APIErrors[action]++
+	}
+	m.mu.Unlock()
+	if m.metrics != nil {
+		result := "ok"
+		if err != nil {
+			result = "error"
+		}
+		m.metrics.APICalls.WithLabelValues(m.cfg.Name, action, result).Inc()
+	}
+}
+
+// Metrics are optional prometheus collectors shared by all pools (labelled
+// by pool name).
+type Metrics struct {
+	Hosts           *prometheus.GaugeVec   // pool, state
+	Placements      *prometheus.CounterVec // pool, result (ok|capacity|error)
+	Scrubs          *prometheus.CounterVec // pool
+	Releases        *prometheus.CounterVec // pool
+	RefusedReleases *prometheus.CounterVec // pool
+	APICalls        *prometheus.CounterVec // pool, action, result (ok|error)
+}
+
+// NewMetrics creates the collectors and registers them with reg (nil = not registered).
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		Hosts: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "aquarium", Subsystem: "pool",
+			Name: "hosts", Help: "Dedicated hosts of the pool by state (busy, idle, pending, failed)."}, []string{"pool", "state"}),
+		Placements: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "aquarium", Subsystem: "pool",
+			Name: "placements_total", Help: "Place calls by result."}, []string{"pool", "result"}),
+		Scrubs: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "aquarium", Subsystem: "pool",
+			Name: "scrubs_total", Help: "Mac host scrubs triggered."}, []string{"pool"}),
+		Releases: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "aquarium", Subsystem: "pool",
+			Name: "releases_total", Help: "Dedicated hosts released."}, []string{"pool"}),
+		RefusedReleases: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "aquarium", Subsystem: "pool",
+			Name: "refused_releases_total", Help: "Host releases AWS refused (should stay 0)."}, []string{"pool"}),
+		APICalls: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "aquarium", Subsystem: "pool",
+			Name: "api_calls_total", Help: "EC2 calls made by the pool manager."}, []string{"pool", "action", "result"}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.Hosts, m.Placements, m.Scrubs, m.Releases, m.RefusedReleases, m.APICalls} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("register pool metrics: %w", err)
+			}
+		}
+	}
+	return m, nil
+}
+
+func (mt *Metrics) scrubs() *prometheus.CounterVec {
+	if mt == nil {
+		return nil
+	}
+	return mt.Scrubs
+}
+
+func (mt *Metrics) releases() *prometheus.CounterVec {
+	if mt == nil {
+		return nil
+	}
+	return mt.Releases
+}
+
+func (mt *Metrics) refused() *prometheus.CounterVec {
+	if mt == nil {
+		return nil
+	}
+	return mt.RefusedReleases
+}
+
+func (m *Manager) metricInc(c *prometheus.CounterVec) {
+	if c != nil {
+		c.WithLabelValues(m.cfg.Name).Inc()
+	}
+}
+
+func (m *Manager) countPlacement(result string) {
+	if m.metrics != nil {
+		m.metrics.Placements.WithLabelValues(m.cfg.Name, result).Inc()
+	}
+}
+
+// updateHostMetrics sets the hosts gauge. Caller holds m.mu.
+func (m *Manager) updateHostMetrics() {
+	if m.metrics == nil {
+		return
+	}
+	var busy, idle, pending, failed int
+	for _, h := range m.hosts {
+		switch {
+		case h.state == hostPending:
+			pending++
+		case h.state == hostFailed:
+			failed++
+		case len(h.used) > 0 || h.busyWithAction():
+			busy++
+		default:
+			idle++
+		}
+	}
+	for state, n := range map[string]int{"busy": busy, "idle": idle, "pending": pending, "failed": failed} {
+		m.metrics.Hosts.WithLabelValues(m.cfg.Name, state).Set(float64(n))
+	}
+}

@@ -1,0 +1,678 @@
+// Package pool manages a dedicated-host pool of the AWS driver: it places
+// instances on hosts it allocates, scrubs idle young Mac hosts (billing pauses
+// while a host is pending), releases idle old hosts, and keeps its own view
+// of the hosts current from its own actions plus a bounded DescribeHosts
+// cadence. Decisions read time only from the injected clock.
+package pool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/aquarium-fish/aquarium-fish/internal/clock"
+	"github.com/aquarium-fish/aquarium-fish/internal/driver"
+)
+
+// Tuning of the manager. They are constants so the behaviour is the same in
+// production, tests and the simulator.
+const (
+	// releaseSafety is added to the 24h minimum of mac hosts so a small clock
+	// skew between this node and AWS never makes AWS refuse a release.
+	releaseSafety = time.Minute
+	// promiseGrace is how long a host allocated for a token stays promised to
+	// it after the host became usable; then anyone may take it.
+	promiseGrace = 10 * time.Minute
+	// suspectBackoff keeps a host out of placement after a placement on it failed.
+	suspectBackoff = time.Minute
+	// capacityBackoff skips a zone after InsufficientHostCapacity/HostLimitExceeded.
+	capacityBackoff = 2 * time.Minute
+	// minDescribeGap bounds on-demand refreshes: at most one DescribeHosts
+	// refresh per minute (≤ 60 per hour).
+	minDescribeGap = time.Minute
+	// fullRefreshEvery is the steady-state refresh cadence.
+	fullRefreshEvery = 10 * time.Minute
+	// pendingPoll is how often a pending host is re-checked once it is overdue.
+	pendingPoll = time.Minute
+	// actionRetry is the backoff after a failed or refused scrub or release.
+	actionRetry = 5 * time.Minute
+	// defaultScrubEstimate is the first guess of a mac scrub's duration; the
+	// manager learns the real one from observed transitions.
+	defaultScrubEstimate = time.Hour
+	// defaultAllocEstimate is the first guess of pending time after AllocateHosts.
+	defaultAllocEstimate = time.Minute
+	imageTTL             = 24 * time.Hour
+	subnetTTL            = time.Hour
+)
+
+// Tag keys put on every pool host.
+const (
+	TagPoolPrefix = "AquariumDedicatedPool-"    // + pool name, empty value
+	TagPoolName   = "AquariumDedicatedPoolName" // = pool name
+)
+
+// EC2API is the subset of the EC2 client the pool uses, with the SDK's exact
+// signatures: *ec2.Client and *awsemu.World satisfy it.
+type EC2API interface {
+	AllocateHosts(ctx context.Context, in *ec2.AllocateHostsInput, optFns ...func(*ec2.Options)) (*ec2.AllocateHostsOutput, error)
+	DescribeHosts(ctx context.Context, in *ec2.DescribeHostsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeHostsOutput, error)
+	ReleaseHosts(ctx context.Context, in *ec2.ReleaseHostsInput, optFns ...func(*ec2.Options)) (*ec2.ReleaseHostsOutput, error)
+	RunInstances(ctx context.Context, in *ec2.RunInstancesInput, optFns ...func(*ec2.Options)) (*ec2.RunInstancesOutput, error)
+	TerminateInstances(ctx context.Context, in *ec2.TerminateInstancesInput, optFns ...func(*ec2.Options)) (*ec2.TerminateInstancesOutput, error)
+	DescribeImages(ctx context.Context, in *ec2.DescribeImagesInput, optFns ...func(*ec2.Options)) (*ec2.DescribeImagesOutput, error)
+	DescribeInstanceTypes(ctx context.Context, in *ec2.DescribeInstanceTypesInput, optFns ...func(*ec2.Options)) (*ec2.DescribeInstanceTypesOutput, error)
+	DescribeSubnets(ctx context.Context, in *ec2.DescribeSubnetsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeSubnetsOutput, error)
+	DescribeVpcs(ctx context.Context, in *ec2.DescribeVpcsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeVpcsOutput, error)
+}
+
+// Options are the manager's dependencies.
+type Options struct {
+	Clock   clock.Clock
+	Logger  *slog.Logger
+	Tags    map[string]string // extra tags for hosts (node tags from instance_tags)
+	Metrics *Metrics          // optional prometheus collectors (nil = none)
+}
+
+// PlaceRequest asks for a slot for one application.
+type PlaceRequest struct {
+	Token        string   // application uid: idempotency key
+	InstanceType string   // must be the pool's type (or empty)
+	Zones        []string // nil = the pool's zones; otherwise a subset of them
+}
+
+// Placement is where an application's instance must be launched.
+type Placement struct {
+	HostID, Zone string
+}
+
+// Manager is one dedicated-host pool.
+type Manager struct {
+	cfg     Config
+	api     EC2API
+	clk     clock.Clock
+	log     *slog.Logger
+	tags    map[string]string
+	metrics *Metrics
+
+	releaseAge   time.Duration
+	scrubEnabled bool
+	mac          bool
+
+	recMu   sync.Mutex // one Reconcile/Start at a time
+	allocMu sync.Mutex // one host allocation at a time (placement serialized per pool)
+
+	mu         sync.Mutex
+	started    bool
+	hosts      map[string]*host
+	zones      map[string]*zoneView
+	waiting    waitHeap
+	dueQ       dueHeap
+	byToken    map[string]*slot
+	byInstance map[string]*slot
+	gone       map[string]uint64 // released by us -> seq at release
+	seq        uint64
+	allocating int
+	attempts   map[string]int
+	zoneBusy   map[string]time.Time // zone -> capacity backoff until
+	slotsPer   int
+	arch       string
+
+	lastDescribe time.Time
+	lastFull     time.Time
+	wantRefresh  bool
+	scrubEst     time.Duration
+	scrubLearned bool
+	allocEst     time.Duration
+	allocLearned bool
+
+	cacheMu sync.Mutex
+	image   cached
+	subnets map[string]cached
+
+	stats Stats // counters (APICalls guarded by mu too)
+	wake  chan struct{}
+}
+
+type cached struct {
+	value   string
+	expires time.Time
+}
+
+// New creates a manager for a normalized config. Call Start before Place.
+func New(cfg Config, api EC2API, opts Options) (*Manager, error) {
+	if err := cfg.Normalize(); err != nil {
+		return nil, err
+	}
+	if api == nil {
+		return nil, fmt.Errorf("pool %s: EC2 API client is required", cfg.Name)
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.Real{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	m := &Manager{
+		cfg:          cfg,
+		api:          api,
+		clk:          opts.Clock,
+		log:          opts.Logger.With("pool", cfg.Name),
+		tags:         opts.Tags,
+		metrics:      opts.Metrics,
+		releaseAge:   cfg.releaseAge(),
+		mac:          IsMacType(cfg.Type),
+		hosts:        map[string]*host{},
+		zones:        map[string]*zoneView{},
+		byToken:      map[string]*slot{},
+		byInstance:   map[string]*slot{},
+		gone:         map[string]uint64{},
+		attempts:     map[string]int{},
+		zoneBusy:     map[string]time.Time{},
+		slotsPer:     1,
+		scrubEst:     defaultScrubEstimate,
+		allocEst:     defaultAllocEstimate,
+		subnets:      map[string]cached{},
+		wake:         make(chan struct{}, 1),
+		stats:        Stats{APICalls: map[string]int64{}},
+		scrubEnabled: IsMacType(cfg.Type) && cfg.ScrubbingDelay > 0,
+	}
+	return m, nil
+}
+
+// Config returns the normalized pool config.
+func (m *Manager) Config() Config { return m.cfg }
+
+func (m *Manager) zone(name string) *zoneView {
+	z := m.zones[name]
+	if z == nil {
+		z = &zoneView{}
+		m.zones[name] = z
+	}
+	return z
+}
+
+// Start learns the host type (slots per host, architecture) and adopts the
+// existing hosts tagged for this pool (and the instances on them).
+func (m *Manager) Start(ctx context.Context) error {
+	m.recMu.Lock()
+	defer m.recMu.Unlock()
+	vcpus, arch, err := m.describeType(ctx, m.cfg.Type)
+	if err != nil {
+		return fmt.Errorf("dedicated_pool.%s.type: %w", m.cfg.Name, err)
+	}
+	slots := 1
+	if !m.mac {
+		slots = m.hostSlots(ctx, vcpus)
+	}
+	m.mu.Lock()
+	m.slotsPer = slots
+	m.arch = arch
+	m.mu.Unlock()
+	if err := m.refresh(ctx); err != nil {
+		return fmt.Errorf("pool %s: adopt hosts: %w", m.cfg.Name, err)
+	}
+	m.mu.Lock()
+	m.started = true
+	n := len(m.hosts)
+	m.mu.Unlock()
+	m.log.Info("dedicated pool started", "type", m.cfg.Type, "zones", m.cfg.Zones, "max", m.cfg.Max, "adopted_hosts", n, "slots_per_host", slots)
+	return nil
+}
+
+// describeType returns the vCPUs and first architecture of an instance type.
+func (m *Manager) describeType(ctx context.Context, t string) (int32, string, error) {
+	out, err := m.api.DescribeInstanceTypes(ctx, &ec2.DescribeInstanceTypesInput{InstanceTypes: []types.InstanceType{types.InstanceType(t)}})
+	m.recordCall("DescribeInstanceTypes", err)
+	if err != nil {
+		return 0, "", fmt.Errorf("describe instance type %q: %w", t, err)
+	}
+	if len(out.InstanceTypes) == 0 {
+		return 0, "", fmt.Errorf("unknown instance type %q", t)
+	}
+	it := out.InstanceTypes[0]
+	var vcpus int32
+	if it.VCpuInfo != nil {
+		vcpus = aws.ToInt32(it.VCpuInfo.DefaultVCpus)
+	}
+	arch := ""
+	if it.ProcessorInfo != nil && len(it.ProcessorInfo.SupportedArchitectures) > 0 {
+		arch = string(it.ProcessorInfo.SupportedArchitectures[0])
+	}
+	return vcpus, arch, nil
+}
+
+// hostSlots estimates how many instances of the pool type fit on one host:
+// the family's metal size vCPUs / the type's vCPUs. The real number is
+// learned from DescribeHosts capacity once a host exists.
+func (m *Manager) hostSlots(ctx context.Context, typeVCPUs int32) int {
+	metal := family(m.cfg.Type) + ".metal"
+	if metal == m.cfg.Type || typeVCPUs <= 0 {
+		return 1
+	}
+	hv, _, err := m.describeType(ctx, metal)
+	if err != nil || hv < typeVCPUs {
+		m.log.Debug("cannot estimate host capacity from the metal size; using 1 until a host reports it", "metal", metal, "err", err)
+		return 1
+	}
+	return int(hv / typeVCPUs)
+}
+
+// zonesFor resolves a request's zones against the pool's.
+func (m *Manager) zonesFor(req []string) ([]string, error) {
+	if len(req) == 0 {
+		return m.cfg.Zones, nil
+	}
+	for _, z := range req {
+		if !slices.Contains(m.cfg.Zones, z) {
+			return nil, fmt.Errorf("pool %s: zone %q is not one of the pool's zones %v", m.cfg.Name, z, m.cfg.Zones)
+		}
+	}
+	return req, nil
+}
+
+func capacityErr(format string, args ...any) error {
+	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), driver.ErrCapacity)
+}
+
+// Place reserves a slot for req.Token on an available host (the one whose
+// release is furthest away), or allocates a new host. The same token always
+// gets the same placement until it is unreserved or its instance is gone.
+// When no slot can be had now the error wraps driver.ErrCapacity.
+func (m *Manager) Place(ctx context.Context, req PlaceRequest) (Placement, error) {
+	if req.Token == "" {
+		return Placement{}, fmt.Errorf("pool %s: place: token is required", m.cfg.Name)
+	}
+	if req.InstanceType != "" && req.InstanceType != m.cfg.Type {
+		return Placement{}, fmt.Errorf("pool %s: instance type %q does not match the pool's host type %q", m.cfg.Name, req.InstanceType, m.cfg.Type)
+	}
+	zones, err := m.zonesFor(req.Zones)
+	if err != nil {
+		return Placement{}, err
+	}
+	if p, done, err := m.tryPlace(req.Token, zones); done {
+		return p, err
+	}
+	m.allocMu.Lock()
+	defer m.allocMu.Unlock()
+	if p, done, err := m.tryPlace(req.Token, zones); done {
+		return p, err
+	}
+	return m.allocate(ctx, req.Token, zones)
+}
+
+// tryPlace places from the view alone. done=false means a host must be allocated.
+func (m *Manager) tryPlace(token string, zones []string) (p Placement, done bool, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.started {
+		return Placement{}, true, fmt.Errorf("pool %s: not started", m.cfg.Name)
+	}
+	now := m.clk.Now()
+	m.promote(now)
+	if s := m.byToken[token]; s != nil {
+		h := s.host
+		if s.kind != slotPromised {
+			return Placement{HostID: h.id, Zone: h.zone}, true, nil
+		}
+		if h.state == hostAvailable && !h.busyWithAction() && !h.placeableAt().After(now) {
+			s.kind = slotReserved
+			s.since = now
+			m.touch(h, now)
+			m.stats.Placements++
+			m.countPlacement("ok")
+			return Placement{HostID: h.id, Zone: h.zone}, true, nil
+		}
+		m.stats.PlacementCapacityErrors++
+		m.countPlacement("capacity")
+		return Placement{}, true, capacityErr("pool %s: host %s allocated for %s is not available yet", m.cfg.Name, h.id, token)
+	}
+	var best *host
+	for _, zn := range zones {
+		z := m.zones[zn]
+		if z == nil || len(z.free) == 0 {
+			continue
+		}
+		if c := z.free[0]; best == nil || z.free.lessHost(c, best) {
+			best = c
+		}
+	}
+	if best != nil {
+		s := &slot{kind: slotReserved, token: token, since: now, host: best}
+		best.used = append(best.used, s)
+		m.byToken[token] = s
+		m.touch(best, now)
+		m.stats.Placements++
+		m.countPlacement("ok")
+		m.signal()
+		return Placement{HostID: best.id, Zone: best.zone}, true, nil
+	}
+	if len(m.hosts)+m.allocating >= m.cfg.Max {
+		m.stats.PlacementCapacityErrors++
+		m.countPlacement("capacity")
+		return Placement{}, true, capacityErr("pool %s: no free slot and %d of max %d hosts allocated", m.cfg.Name, len(m.hosts)+m.allocating, m.cfg.Max)
+	}
+	if len(m.openZones(zones, now)) == 0 {
+		m.stats.PlacementCapacityErrors++
+		m.countPlacement("capacity")
+		return Placement{}, true, capacityErr("pool %s: no free slot and AWS reported no host capacity in zones %v recently", m.cfg.Name, zones)
+	}
+	return Placement{}, false, nil
+}
+
+func (f freeHeap) lessHost(a, b *host) bool {
+	if !a.allocatedAt.Equal(b.allocatedAt) {
+		return a.allocatedAt.After(b.allocatedAt)
+	}
+	return a.id < b.id
+}
+
+// openZones are the zones not in capacity backoff. Caller holds m.mu.
+func (m *Manager) openZones(zones []string, now time.Time) []string {
+	out := make([]string, 0, len(zones))
+	for _, z := range zones {
+		if until, ok := m.zoneBusy[z]; ok && now.Before(until) {
+			continue
+		}
+		out = append(out, z)
+	}
+	return out
+}
+
+// allocate allocates one host for token in the first zone with capacity.
+// Caller holds m.allocMu.
+func (m *Manager) allocate(ctx context.Context, token string, zones []string) (Placement, error) {
+	m.mu.Lock()
+	now := m.clk.Now()
+	if len(m.hosts)+m.allocating >= m.cfg.Max {
+		m.stats.PlacementCapacityErrors++
+		m.countPlacement("capacity")
+		m.mu.Unlock()
+		return Placement{}, capacityErr("pool %s: max %d hosts reached", m.cfg.Name, m.cfg.Max)
+	}
+	try := m.openZones(zones, now)
+	m.allocating++
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		m.allocating--
+		m.mu.Unlock()
+	}()
+
+	var capErrs []error
+	for _, zn := range try {
+		m.mu.Lock()
+		m.attempts[token]++
+		attempt := m.attempts[token]
+		m.mu.Unlock()
+		out, err := m.api.AllocateHosts(ctx, &ec2.AllocateHostsInput{
+			AvailabilityZone:  aws.String(zn),
+			InstanceType:      aws.String(m.cfg.Type),
+			AutoPlacement:     types.AutoPlacementOff,
+			Quantity:          aws.Int32(1),
+			ClientToken:       aws.String(clientToken("h", token, attempt)),
+			TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeDedicatedHost, Tags: m.hostTags()}},
+		})
+		m.recordCall("AllocateHosts", err)
+		if err != nil {
+			if isHostCapacityErr(err) {
+				m.mu.Lock()
+				m.zoneBusy[zn] = m.clk.Now().Add(capacityBackoff)
+				m.stats.AllocationCapacityErrors++
+				m.mu.Unlock()
+				m.log.Info("no dedicated host capacity in zone, trying the next", "zone", zn, "err", err)
+				capErrs = append(capErrs, err)
+				continue
+			}
+			m.mu.Lock()
+			m.stats.PlacementErrors++
+			m.countPlacement("error")
+			m.mu.Unlock()
+			return Placement{}, fmt.Errorf("pool %s: allocate host in %s: %w", m.cfg.Name, zn, err)
+		}
+		if len(out.HostIds) == 0 {
+			return Placement{}, fmt.Errorf("pool %s: allocate host in %s: AWS returned no host id", m.cfg.Name, zn)
+		}
+		id := out.HostIds[0]
+		th, derr := m.describeHost(ctx, id)
+		if derr != nil {
+			m.log.Warn("cannot describe the new host; assuming it is available", "host", id, "err", derr)
+		}
+		return m.adoptAllocated(id, zn, th, token)
+	}
+	m.mu.Lock()
+	m.stats.PlacementCapacityErrors++
+	m.countPlacement("capacity")
+	m.mu.Unlock()
+	return Placement{}, fmt.Errorf("pool %s: no dedicated host capacity in zones %v: %w", m.cfg.Name, try, errors.Join(append([]error{driver.ErrCapacity}, capErrs...)...))
+}
+
+// describeHost fetches one host right after its allocation (not a refresh).
+func (m *Manager) describeHost(ctx context.Context, id string) (*types.Host, error) {
+	out, err := m.api.DescribeHosts(ctx, &ec2.DescribeHostsInput{HostIds: []string{id}})
+	m.recordCall("DescribeHosts", err)
+	if err != nil {
+		return nil, err
+	}
+	for i := range out.Hosts {
+		if aws.ToString(out.Hosts[i].HostId) == id {
+			return &out.Hosts[i], nil
+		}
+	}
+	return nil, fmt.Errorf("host %s not listed", id)
+}
+
+// adoptAllocated puts a freshly allocated host in the view with token's slot.
+func (m *Manager) adoptAllocated(id, zone string, th *types.Host, token string) (Placement, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.clk.Now()
+	if _, released := m.gone[id]; released || (th != nil && isReleasedState(th.State)) {
+		m.stats.PlacementErrors++
+		m.countPlacement("error")
+		return Placement{}, fmt.Errorf("pool %s: AWS answered AllocateHosts with released host %s (client token reuse)", m.cfg.Name, id)
+	}
+	h := m.hosts[id]
+	if h == nil {
+		h = newHost(id, zone, m.slotsPer)
+		h.allocatedAt = now
+		m.hosts[id] = h
+		m.stats.Allocations++
+		if th != nil {
+			m.setPending(h, now, false)
+			m.applyAWS(h, th, now, false)
+		} else {
+			h.state = hostAvailable
+			h.usableAt = now.Add(m.cfg.PendingToAvailableDelay.D())
+			h.idleSince = h.usableAt
+		}
+		m.noteMaxHosts()
+		m.log.Info("allocated dedicated host", "host", id, "zone", zone, "state", h.state.String())
+	}
+	if h.free() <= 0 {
+		m.touch(h, now)
+		m.stats.PlacementErrors++
+		m.countPlacement("error")
+		return Placement{}, fmt.Errorf("pool %s: allocated host %s has no free slot", m.cfg.Name, id)
+	}
+	s := &slot{kind: slotPromised, token: token, since: now, host: h}
+	h.used = append(h.used, s)
+	m.byToken[token] = s
+	if h.state == hostAvailable && !h.placeableAt().After(now) {
+		s.kind = slotReserved
+		m.touch(h, now)
+		m.stats.Placements++
+		m.countPlacement("ok")
+		return Placement{HostID: h.id, Zone: h.zone}, nil
+	}
+	m.touch(h, now)
+	m.stats.PlacementCapacityErrors++
+	m.countPlacement("capacity")
+	m.signal()
+	return Placement{}, capacityErr("pool %s: host %s allocated, not available yet", m.cfg.Name, id)
+}
+
+func (m *Manager) hostTags() []types.Tag {
+	keys := make([]string, 0, len(m.tags))
+	for k := range m.tags {
+		if k != TagPoolName && k != TagPoolPrefix+m.cfg.Name {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	tags := make([]types.Tag, 0, len(keys)+2)
+	for _, k := range keys {
+		tags = append(tags, types.Tag{Key: aws.String(k), Value: aws.String(m.tags[k])})
+	}
+	tags = append(tags,
+		types.Tag{Key: aws.String(TagPoolPrefix + m.cfg.Name), Value: aws.String("")},
+		types.Tag{Key: aws.String(TagPoolName), Value: aws.String(m.cfg.Name)})
+	return tags
+}
+
+// Bind records that RunInstances succeeded on token's reservation.
+func (m *Manager) Bind(token, hostID, instanceID string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.clk.Now()
+	h := m.hosts[hostID]
+	if prev := m.byInstance[instanceID]; prev != nil && prev.kind == slotAdopted {
+		// a refresh saw the instance before Bind: fold it into the reservation
+		prev.host.removeSlot(prev)
+		m.forgetSlot(prev)
+		m.touch(prev.host, now)
+	}
+	s := m.byToken[token]
+	if s == nil || s.host.id != hostID {
+		if h == nil {
+			m.log.Warn("bind on a host the pool does not know", "host", hostID, "instance", instanceID)
+			return
+		}
+		s = &slot{kind: slotBound, token: token, host: h}
+		if m.byToken[token] == nil {
+			m.byToken[token] = s
+		}
+		h.used = append(h.used, s)
+	}
+	s.kind = slotBound
+	s.instanceID = instanceID
+	s.since = now
+	m.byInstance[instanceID] = s
+	m.touch(s.host, now)
+}
+
+// Unreserve frees token's slot after RunInstances failed on it. The host is
+// kept out of placement for a short while and the view is refreshed, since
+// the failure may be something the view does not know (e.g. the host is
+// not really available yet).
+func (m *Manager) Unreserve(token, hostID string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.clk.Now()
+	s := m.byToken[token]
+	if s == nil || s.host.id != hostID {
+		return
+	}
+	h := s.host
+	h.removeSlot(s)
+	m.forgetSlot(s)
+	h.suspectUntil = now.Add(suspectBackoff)
+	m.wantRefresh = true
+	m.becameEmpty(h, now)
+	m.touch(h, now)
+	m.signal()
+}
+
+// InstanceGone records that the driver terminated its instance on a host; a
+// mac host goes pending (scrubbing) as AWS does.
+func (m *Manager) InstanceGone(hostID, instanceID string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.clk.Now()
+	if s := m.byInstance[instanceID]; s != nil {
+		s.host.removeSlot(s)
+		m.forgetSlot(s)
+		if h := s.host; h.id != hostID {
+			m.afterInstanceGone(h, now)
+		}
+	}
+	if h := m.hosts[hostID]; h != nil {
+		m.afterInstanceGone(h, now)
+	}
+	m.signal()
+}
+
+func (m *Manager) afterInstanceGone(h *host, now time.Time) {
+	if m.mac && h.state == hostAvailable {
+		m.setPending(h, now, true)
+	}
+	m.becameEmpty(h, now)
+	m.touch(h, now)
+}
+
+// setPending marks a host pending from now. Caller holds m.mu.
+func (m *Manager) setPending(h *host, now time.Time, scrub bool) {
+	h.state = hostPending
+	h.pendingSince = now
+	h.scrubbed = scrub
+	est := m.allocEst
+	if scrub {
+		est = m.scrubEst
+	}
+	h.expectAvail = now.Add(est)
+}
+
+// becameEmpty starts the idle period of a host that just lost its last slot.
+func (m *Manager) becameEmpty(h *host, now time.Time) {
+	if len(h.used) != 0 {
+		return
+	}
+	h.idleSince = now
+	if h.usableAt.After(now) {
+		h.idleSince = h.usableAt
+	}
+}
+
+// Capacity is the number of instances the pool could take now: free slots on
+// available hosts plus (max - hosts) × slots per host. No network call.
+func (m *Manager) Capacity(zones []string) int64 {
+	zs, err := m.zonesFor(zones)
+	if err != nil {
+		return 0
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.clk.Now()
+	m.promote(now)
+	var n int64
+	for _, zn := range zs {
+		if z := m.zones[zn]; z != nil {
+			n += int64(z.freeSlots)
+		}
+	}
+	if more := m.cfg.Max - len(m.hosts) - m.allocating; more > 0 && len(m.openZones(zs, now)) > 0 {
+		n += int64(more) * int64(m.slotsPer)
+	}
+	return n
+}
+
+// signal wakes Run early. Non-blocking.
+func (m *Manager) signal() {
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (m *Manager) noteMaxHosts() {
+	if len(m.hosts) > m.stats.MaxHosts {
+		m.stats.MaxHosts = len(m.hosts)
+	}
+}

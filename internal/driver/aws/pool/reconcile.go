@@ -1,0 +1,685 @@
+package pool
+
+import (
+	"container/heap"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/smithy-go"
+)
+
+// Reconcile does one pass of decisions: releases idle hosts older than
+// release_delay (and permanent-failure hosts), scrubs idle young mac hosts
+// after scrubbing_delay, refreshes the view when due, and returns the
+// earliest time it has something to do again.
+func (m *Manager) Reconcile(ctx context.Context) (time.Time, error) {
+	m.recMu.Lock()
+	defer m.recMu.Unlock()
+	m.mu.Lock()
+	if !m.started {
+		m.mu.Unlock()
+		return time.Time{}, fmt.Errorf("pool %s: not started", m.cfg.Name)
+	}
+	now := m.clk.Now()
+	m.promote(now)
+	var popped []*host
+	for len(m.dueQ) > 0 && !m.dueQ[0].due.After(now) {
+		popped = append(popped, heap.Pop(&m.dueQ).(*host))
+	}
+	var releases, scrubs []*host
+	var terminates []*slot
+	for _, h := range popped {
+		m.expirePromises(h, now)
+		if h.state == hostPending && !h.expectAvail.After(now) {
+			m.wantRefresh = true
+			h.expectAvail = now.Add(pendingPoll)
+		}
+		if s := scrubInstance(h); s != nil {
+			if !h.retryAt.After(now) && !h.busyWithAction() {
+				h.scrubbing = true
+				terminates = append(terminates, s)
+			}
+		} else if h.idle() && !h.retryAt.After(now) {
+			if !now.Before(m.releaseDue(h)) {
+				h.releasing = true
+				releases = append(releases, h)
+			} else if sd := m.scrubDue(h); !sd.IsZero() && !now.Before(sd) {
+				if h.placeableAt().After(now) {
+					h.retryAt = h.placeableAt()
+				} else {
+					h.scrubbing = true
+					s := &slot{kind: slotScrub, since: now, host: h}
+					h.used = append(h.used, s)
+					scrubs = append(scrubs, h)
+				}
+			}
+		}
+		m.touch(h, now)
+		if !h.due.IsZero() && !h.due.After(now) {
+			// never spin: whatever is left waits for the action backoff
+			h.retryAt = now.Add(actionRetry)
+			m.touch(h, now)
+		}
+	}
+	refreshNow := (m.wantRefresh && !now.Before(m.lastDescribe.Add(minDescribeGap))) ||
+		!now.Before(m.lastFull.Add(fullRefreshEvery))
+	m.mu.Unlock()
+
+	var errs []error
+	if len(releases) > 0 {
+		if err := m.release(ctx, releases); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(scrubs) > 0 || len(terminates) > 0 {
+		if err := m.scrub(ctx, scrubs, terminates); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if refreshNow {
+		if err := m.refresh(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("pool %s: refresh: %w", m.cfg.Name, err))
+		}
+	}
+	m.mu.Lock()
+	next := m.nextWake(m.clk.Now())
+	m.updateHostMetrics()
+	m.mu.Unlock()
+	return next, errors.Join(errs...)
+}
+
+// nextWake is the earliest time anything is due. Caller holds m.mu.
+func (m *Manager) nextWake(now time.Time) time.Time {
+	next := m.lastFull.Add(fullRefreshEvery)
+	if m.wantRefresh {
+		t := m.lastDescribe.Add(minDescribeGap)
+		if t.Before(now) {
+			t = now
+		}
+		if t.Before(next) {
+			next = t
+		}
+	}
+	if len(m.dueQ) > 0 && m.dueQ[0].due.Before(next) {
+		next = m.dueQ[0].due
+	}
+	if len(m.waiting) > 0 && m.waiting[0].placeableAt().Before(next) {
+		next = m.waiting[0].placeableAt()
+	}
+	return next
+}
+
+func scrubInstance(h *host) *slot {
+	for _, s := range h.used {
+		if s.kind == slotScrub && s.instanceID != "" {
+			return s
+		}
+	}
+	return nil
+}
+
+// expirePromises frees slots promised to tokens that did not come back
+// within promiseGrace after the host became usable. Caller holds m.mu.
+func (m *Manager) expirePromises(h *host, now time.Time) {
+	if h.state != hostAvailable {
+		return
+	}
+	for i := 0; i < len(h.used); {
+		s := h.used[i]
+		start := s.since
+		if p := h.placeableAt(); p.After(start) {
+			start = p
+		}
+		if s.kind == slotPromised && !now.Before(start.Add(promiseGrace)) {
+			h.removeSlot(s)
+			m.forgetSlot(s)
+			m.becameEmpty(h, now)
+			m.log.Debug("promised slot expired", "host", h.id, "token", s.token)
+			continue
+		}
+		i++
+	}
+}
+
+// release calls ReleaseHosts once for hosts marked releasing.
+func (m *Manager) release(ctx context.Context, hosts []*host) error {
+	ids := make([]string, len(hosts))
+	for i, h := range hosts {
+		ids[i] = h.id
+	}
+	out, err := m.api.ReleaseHosts(ctx, &ec2.ReleaseHostsInput{HostIds: ids})
+	m.recordCall("ReleaseHosts", err)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.clk.Now()
+	if err != nil {
+		for _, h := range hosts {
+			h.releasing = false
+			h.retryAt = now.Add(actionRetry)
+			m.touch(h, now)
+		}
+		m.wantRefresh = true
+		return fmt.Errorf("pool %s: release hosts %v: %w", m.cfg.Name, ids, err)
+	}
+	for _, id := range out.Successful {
+		if h := m.hosts[id]; h != nil {
+			h.releasing = false
+			m.untrack(h)
+		}
+		m.gone[id] = m.seq
+		m.stats.Releases++
+		m.metricInc(m.metrics.releases())
+		m.log.Info("released dedicated host", "host", id)
+	}
+	var refused []error
+	for _, u := range out.Unsuccessful {
+		id := aws.ToString(u.ResourceId)
+		code, msg := "", ""
+		if u.Error != nil {
+			code, msg = aws.ToString(u.Error.Code), aws.ToString(u.Error.Message)
+		}
+		m.stats.RefusedReleases++
+		m.metricInc(m.metrics.refused())
+		m.wantRefresh = true
+		m.log.Warn("AWS refused to release a dedicated host", "host", id, "code", code, "message", msg)
+		refused = append(refused, fmt.Errorf("host %s: %s: %s", id, code, msg))
+		if h := m.hosts[id]; h != nil {
+			h.releasing = false
+			if code == "Client.InvalidHostID.NotFound" || code == "InvalidHostID.NotFound" {
+				m.untrack(h)
+				m.gone[id] = m.seq
+				continue
+			}
+			h.retryAt = now.Add(actionRetry)
+			m.touch(h, now)
+		}
+	}
+	for _, h := range hosts { // not mentioned in the answer
+		if h.releasing {
+			h.releasing = false
+			h.retryAt = now.Add(actionRetry)
+			m.touch(h, now)
+		}
+	}
+	if len(refused) > 0 {
+		return fmt.Errorf("pool %s: release refused: %w", m.cfg.Name, errors.Join(refused...))
+	}
+	return nil
+}
+
+// scrub launches an instance on each host and terminates it at once (no wait
+// for running: AWS scrubs a mac host after any instance stop/terminate, and
+// terminating early keeps the host busy for the shortest time). terminates
+// are scrub instances whose earlier TerminateInstances failed.
+func (m *Manager) scrub(ctx context.Context, hosts []*host, terminates []*slot) error {
+	var errs []error
+	for _, h := range hosts {
+		if err := m.launchScrub(ctx, h); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		m.mu.Lock()
+		if s := scrubInstance(h); s != nil {
+			terminates = append(terminates, s)
+		}
+		m.mu.Unlock()
+	}
+	if len(terminates) == 0 {
+		return errors.Join(errs...)
+	}
+	ids := make([]string, len(terminates))
+	m.mu.Lock()
+	for i, s := range terminates {
+		ids[i] = s.instanceID
+	}
+	m.mu.Unlock()
+	_, err := m.api.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: ids})
+	m.recordCall("TerminateInstances", err)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.clk.Now()
+	for _, s := range terminates {
+		h := s.host
+		h.scrubbing = false
+		if err != nil {
+			h.retryAt = now.Add(pendingPoll)
+			m.touch(h, now)
+			continue
+		}
+		h.removeSlot(s)
+		m.forgetSlot(s)
+		if m.hosts[h.id] == h && h.state == hostAvailable {
+			m.setPending(h, now, true)
+		}
+		m.becameEmpty(h, now)
+		m.touch(h, now)
+		m.stats.Scrubs++
+		m.metricInc(m.metrics.scrubs())
+	}
+	if err != nil {
+		m.stats.ScrubFailures++
+		errs = append(errs, fmt.Errorf("pool %s: terminate scrub instances %v: %w", m.cfg.Name, ids, err))
+	}
+	return errors.Join(errs...)
+}
+
+// launchScrub runs the scrub instance on h. On failure the scrub slot is
+// dropped and the host waits actionRetry before the next try.
+func (m *Manager) launchScrub(ctx context.Context, h *host) error {
+	m.mu.Lock()
+	now := m.clk.Now()
+	arch := m.arch
+	token := clientToken("s", h.id, int(now.Unix()))
+	m.mu.Unlock()
+	fail := func(err error) error {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		for _, s := range h.used {
+			if s.kind == slotScrub && s.instanceID == "" {
+				h.removeSlot(s)
+				break
+			}
+		}
+		h.scrubbing = false
+		h.retryAt = m.clk.Now().Add(actionRetry)
+		if code := errorCode(err); code == "InsufficientCapacityOnHost" || code == "InvalidHostID.NotFound" || code == "IncorrectHostState" {
+			h.suspectUntil = m.clk.Now().Add(suspectBackoff)
+			m.wantRefresh = true
+		}
+		m.becameEmpty(h, m.clk.Now())
+		m.touch(h, m.clk.Now())
+		m.stats.ScrubFailures++
+		return fmt.Errorf("pool %s: scrub host %s: %w", m.cfg.Name, h.id, err)
+	}
+	image, err := m.scrubImage(ctx, arch, now)
+	if err != nil {
+		return fail(err)
+	}
+	subnet, err := m.scrubSubnet(ctx, h.zone, now)
+	if err != nil {
+		return fail(err)
+	}
+	in := &ec2.RunInstancesInput{
+		ImageId:      aws.String(image),
+		InstanceType: types.InstanceType(m.cfg.Type),
+		MinCount:     aws.Int32(1),
+		MaxCount:     aws.Int32(1),
+		ClientToken:  aws.String(token),
+		Placement:    &types.Placement{Tenancy: types.TenancyHost, HostId: aws.String(h.id), AvailabilityZone: aws.String(h.zone)},
+		TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeInstance, Tags: append(m.hostTags(),
+			types.Tag{Key: aws.String("Name"), Value: aws.String("aquarium-scrub-" + m.cfg.Name)})}},
+	}
+	if subnet != "" {
+		in.SubnetId = aws.String(subnet)
+	}
+	out, err := m.api.RunInstances(ctx, in)
+	m.recordCall("RunInstances", err)
+	if err != nil {
+		return fail(err)
+	}
+	if len(out.Instances) == 0 {
+		return fail(errors.New("RunInstances returned no instance"))
+	}
+	id := aws.ToString(out.Instances[0].InstanceId)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, s := range h.used {
+		if s.kind == slotScrub && s.instanceID == "" {
+			s.instanceID = id
+			m.byInstance[id] = s
+			break
+		}
+	}
+	m.log.Info("scrubbing dedicated host", "host", h.id, "instance", id)
+	return nil
+}
+
+// scrubImage is a recent Amazon public image of the host architecture (cached).
+func (m *Manager) scrubImage(ctx context.Context, arch string, now time.Time) (string, error) {
+	m.cacheMu.Lock()
+	c := m.image
+	m.cacheMu.Unlock()
+	if c.value != "" && now.Before(c.expires) {
+		return c.value, nil
+	}
+	if arch == "" {
+		return "", fmt.Errorf("architecture of %s unknown", m.cfg.Type)
+	}
+	in := &ec2.DescribeImagesInput{
+		Owners: []string{"amazon"},
+		Filters: []types.Filter{
+			{Name: aws.String("architecture"), Values: []string{arch}},
+			{Name: aws.String("state"), Values: []string{"available"}},
+		},
+	}
+	best, bestDate := "", ""
+	for {
+		out, err := m.api.DescribeImages(ctx, in)
+		m.recordCall("DescribeImages", err)
+		if err != nil {
+			return "", fmt.Errorf("find an Amazon %s image: %w", arch, err)
+		}
+		for _, img := range out.Images {
+			d := aws.ToString(img.CreationDate)
+			if best == "" || d > bestDate || (d == bestDate && aws.ToString(img.ImageId) > best) {
+				best, bestDate = aws.ToString(img.ImageId), d
+			}
+		}
+		if aws.ToString(out.NextToken) == "" {
+			break
+		}
+		in.NextToken = out.NextToken
+	}
+	if best == "" {
+		return "", fmt.Errorf("no available Amazon public image with architecture %s", arch)
+	}
+	m.cacheMu.Lock()
+	m.image = cached{value: best, expires: now.Add(imageTTL)}
+	m.cacheMu.Unlock()
+	return best, nil
+}
+
+// scrubSubnet is the default VPC's subnet in zone, or else the subnet of zone
+// with the most free addresses (cached).
+func (m *Manager) scrubSubnet(ctx context.Context, zone string, now time.Time) (string, error) {
+	m.cacheMu.Lock()
+	c, ok := m.subnets[zone]
+	m.cacheMu.Unlock()
+	if ok && now.Before(c.expires) {
+		return c.value, nil
+	}
+	vpcs, err := m.api.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{Filters: []types.Filter{{Name: aws.String("is-default"), Values: []string{"true"}}}})
+	m.recordCall("DescribeVpcs", err)
+	if err != nil {
+		return "", fmt.Errorf("find the default VPC: %w", err)
+	}
+	filters := []types.Filter{{Name: aws.String("availability-zone"), Values: []string{zone}}}
+	if len(vpcs.Vpcs) > 0 {
+		filters = append(filters, types.Filter{Name: aws.String("vpc-id"), Values: []string{aws.ToString(vpcs.Vpcs[0].VpcId)}})
+	}
+	pick := ""
+	var pickFree int32 = -1
+	pickDefault := false
+	in := &ec2.DescribeSubnetsInput{Filters: filters}
+	for {
+		out, err := m.api.DescribeSubnets(ctx, in)
+		m.recordCall("DescribeSubnets", err)
+		if err != nil {
+			return "", fmt.Errorf("find a subnet in %s: %w", zone, err)
+		}
+		for _, sn := range out.Subnets {
+			def := aws.ToBool(sn.DefaultForAz)
+			free := aws.ToInt32(sn.AvailableIpAddressCount)
+			id := aws.ToString(sn.SubnetId)
+			if free == 0 {
+				continue
+			}
+			better := pick == "" || (def && !pickDefault) || (def == pickDefault && (free > pickFree || (free == pickFree && id < pick)))
+			if better {
+				pick, pickFree, pickDefault = id, free, def
+			}
+		}
+		if aws.ToString(out.NextToken) == "" {
+			break
+		}
+		in.NextToken = out.NextToken
+	}
+	if pick == "" {
+		return "", fmt.Errorf("no subnet with free addresses in zone %s (no default VPC subnet either)", zone)
+	}
+	m.cacheMu.Lock()
+	m.subnets[zone] = cached{value: pick, expires: now.Add(subnetTTL)}
+	m.cacheMu.Unlock()
+	return pick, nil
+}
+
+// refresh reads every host tagged for the pool and merges it into the view.
+func (m *Manager) refresh(ctx context.Context) error {
+	m.mu.Lock()
+	startSeq := m.seq
+	now := m.clk.Now()
+	m.lastDescribe, m.lastFull = now, now
+	m.wantRefresh = false
+	m.mu.Unlock()
+	in := &ec2.DescribeHostsInput{Filter: []types.Filter{
+		{Name: aws.String("tag:" + TagPoolName), Values: []string{m.cfg.Name}},
+		{Name: aws.String("state"), Values: []string{"available", "pending", "under-assessment", "permanent-failure"}},
+	}}
+	var all []types.Host
+	for {
+		out, err := m.api.DescribeHosts(ctx, in)
+		m.recordCall("DescribeHosts", err)
+		if err != nil {
+			m.mu.Lock()
+			m.wantRefresh = true
+			m.mu.Unlock()
+			return err
+		}
+		all = append(all, out.Hosts...)
+		if aws.ToString(out.NextToken) == "" {
+			break
+		}
+		in.NextToken = out.NextToken
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now = m.clk.Now()
+	m.stats.Refreshes++
+	seen := make(map[string]bool, len(all))
+	for i := range all {
+		th := &all[i]
+		id := aws.ToString(th.HostId)
+		seen[id] = true
+		m.mergeHost(th, now, startSeq)
+	}
+	for id, h := range m.hosts {
+		if !seen[id] && h.seq <= startSeq && !h.busyWithAction() {
+			m.log.Warn("pool host vanished (released outside the pool?)", "host", id)
+			m.untrack(h)
+		}
+	}
+	for id, seq := range m.gone {
+		if seq < startSeq {
+			delete(m.gone, id)
+		}
+	}
+	m.noteMaxHosts()
+	return nil
+}
+
+// mergeHost applies one host of a refresh. Hosts we changed after the
+// refresh began keep our (newer) view. Caller holds m.mu.
+func (m *Manager) mergeHost(th *types.Host, now time.Time, startSeq uint64) {
+	id := aws.ToString(th.HostId)
+	if _, released := m.gone[id]; released {
+		return
+	}
+	h := m.hosts[id]
+	if isReleasedState(th.State) {
+		if h != nil && h.seq <= startSeq && !h.busyWithAction() {
+			m.untrack(h)
+		}
+		return
+	}
+	if h == nil {
+		if m.allocating > 0 {
+			return // may be the host being allocated right now: adopt it next time
+		}
+		if it := th.HostProperties; it != nil && it.InstanceType != nil && aws.ToString(it.InstanceType) != m.cfg.Type {
+			m.log.Warn("pool-tagged host has another instance type; ignored", "host", id, "type", aws.ToString(it.InstanceType))
+			return
+		}
+		h = newHost(id, aws.ToString(th.AvailabilityZone), m.slotsPer)
+		h.allocatedAt = now
+		m.setPending(h, now, m.mac) // so that applyAWS treats "available" as a transition
+		m.hosts[id] = h
+		m.applyAWS(h, th, now, true)
+		m.log.Info("adopted dedicated host", "host", id, "zone", h.zone, "state", h.state.String(), "instances", len(h.used))
+		m.touch(h, now)
+		return
+	}
+	if h.seq > startSeq || h.busyWithAction() {
+		return
+	}
+	m.applyAWS(h, th, now, false)
+	m.touch(h, now)
+}
+
+// applyAWS updates a host from its DescribeHosts record. Caller holds m.mu.
+func (m *Manager) applyAWS(h *host, th *types.Host, now time.Time, adopt bool) {
+	if t := th.AllocationTime; t != nil && !t.IsZero() {
+		h.allocatedAt = *t
+	}
+	if h.zone == "" {
+		h.zone = aws.ToString(th.AvailabilityZone)
+	}
+	if ac := th.AvailableCapacity; ac != nil {
+		for _, c := range ac.AvailableInstanceCapacity {
+			if aws.ToString(c.InstanceType) == m.cfg.Type && aws.ToInt32(c.TotalCapacity) > 0 {
+				h.slots = int(aws.ToInt32(c.TotalCapacity))
+				m.slotsPer = h.slots
+			}
+		}
+	}
+	// instances
+	onHost := make(map[string]bool, len(th.Instances))
+	for _, hi := range th.Instances {
+		onHost[aws.ToString(hi.InstanceId)] = true
+	}
+	removed := false
+	for i := 0; i < len(h.used); {
+		s := h.used[i]
+		if s.instanceID != "" && !onHost[s.instanceID] && s.kind != slotReserved && s.kind != slotPromised {
+			h.removeSlot(s)
+			m.forgetSlot(s)
+			removed = true
+			continue
+		}
+		i++
+	}
+	for iid := range onHost {
+		if iid == "" {
+			continue
+		}
+		if prev := m.byInstance[iid]; prev != nil {
+			if prev.host == h {
+				continue
+			}
+			prev.host.removeSlot(prev)
+			m.forgetSlot(prev)
+			m.touch(prev.host, now)
+		}
+		s := &slot{kind: slotAdopted, instanceID: iid, since: now, host: h}
+		h.used = append(h.used, s)
+		m.byInstance[iid] = s
+	}
+	// state
+	switch th.State {
+	case types.AllocationStateAvailable:
+		if h.state != hostAvailable || h.permanent {
+			if h.state == hostPending && !adopt {
+				m.learn(h, now)
+			}
+			h.state = hostAvailable
+			h.permanent = false
+			h.usableAt = now.Add(m.cfg.PendingToAvailableDelay.D())
+			h.idleSince = h.usableAt
+		}
+	case types.AllocationStatePermanentFailure:
+		h.state = hostFailed
+		h.permanent = true
+	case types.AllocationStateUnderAssessment:
+		h.state = hostFailed
+	default: // pending, configuring, unknown: not usable yet
+		if h.state != hostPending {
+			m.setPending(h, now, m.mac)
+		}
+	}
+	if removed {
+		m.becameEmpty(h, now)
+	}
+}
+
+// learn updates the expected pending duration from an observed transition.
+func (m *Manager) learn(h *host, now time.Time) {
+	obs := now.Sub(h.pendingSince)
+	if obs <= 0 {
+		return
+	}
+	if h.scrubbed {
+		if !m.scrubLearned || obs < m.scrubEst {
+			m.scrubEst, m.scrubLearned = obs, true
+		}
+		return
+	}
+	if !m.allocLearned || obs < m.allocEst {
+		m.allocEst, m.allocLearned = obs, true
+	}
+}
+
+// Run reconciles in a loop on real timers until ctx ends, woken early by
+// Place, Unreserve and InstanceGone. Production only: tests and the
+// simulator call Reconcile themselves.
+func (m *Manager) Run(ctx context.Context) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		next, err := m.Reconcile(ctx)
+		if err != nil && ctx.Err() == nil {
+			m.log.Warn("dedicated pool reconcile", "err", err)
+		}
+		wait := time.Minute
+		if !next.IsZero() {
+			wait = next.Sub(m.clk.Now())
+			if f, ok := m.clk.(interface{ Factor() float64 }); ok && f.Factor() > 0 {
+				wait = time.Duration(float64(wait) / f.Factor())
+			}
+		}
+		wait = min(max(wait, 100*time.Millisecond), time.Minute)
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		case <-m.wake:
+		}
+	}
+}
+
+// clientToken derives an idempotency token (≤ 64 ASCII chars) from a key and
+// an attempt number.
+func clientToken(kind, key string, attempt int) string {
+	t := fmt.Sprintf("%s-%s-%d", key, kind, attempt)
+	if len(t) <= 64 {
+		return t
+	}
+	sum := sha256.Sum256([]byte(key))
+	return fmt.Sprintf("%s-%s-%d", hex.EncodeToString(sum[:20]), kind, attempt)
+}
+
+func errorCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}
+
+func isHostCapacityErr(err error) bool {
+	switch errorCode(err) {
+	case "InsufficientHostCapacity", "HostLimitExceeded":
+		return true
+	}
+	return false
+}
+
+func isReleasedState(s types.AllocationState) bool {
+	return s == types.AllocationStateReleased || s == types.AllocationStateReleasedPermanentFailure
+}

@@ -1,0 +1,328 @@
+package pool
+
+import (
+	"container/heap"
+	"time"
+)
+
+// hostState is the pool's view of a host's AWS allocation state.
+type hostState uint8
+
+const (
+	hostPending   hostState = iota // allocated or scrubbing: not yet available
+	hostAvailable                  // AWS reports available
+	hostFailed                     // under-assessment or permanent-failure
+)
+
+func (s hostState) String() string {
+	switch s {
+	case hostPending:
+		return "pending"
+	case hostAvailable:
+		return "available"
+	default:
+		return "failed"
+	}
+}
+
+// slotKind says who holds a slot on a host.
+type slotKind uint8
+
+const (
+	slotPromised slotKind = iota // host allocated for this token, not usable yet
+	slotReserved                 // Place returned the host; RunInstances in flight
+	slotBound                    // the driver's instance runs on it
+	slotAdopted                  // an instance found on the host, owner unknown
+	slotScrub                    // our own scrubbing instance
+)
+
+// slot is one used slot of a host.
+type slot struct {
+	kind       slotKind
+	token      string
+	instanceID string
+	since      time.Time
+	host       *host
+}
+
+// host is the pool's view of one dedicated host.
+type host struct {
+	id          string
+	zone        string
+	allocatedAt time.Time
+	state       hostState
+	permanent   bool // permanent-failure (release as soon as AWS allows)
+	scrubbed    bool // pending because we (or an instance end) triggered scrubbing
+
+	pendingSince time.Time // when it went pending
+	expectAvail  time.Time // when we next expect it available (refresh then)
+	usableAt     time.Time // available + pending_to_available_delay
+	suspectUntil time.Time // not placeable until then (a placement failed on it)
+	idleSince    time.Time // last time it became empty and usable
+	retryAt      time.Time // backoff for scrub/release after a failure
+
+	slots int
+	used  []*slot
+
+	releasing bool // ReleaseHosts in flight
+	scrubbing bool // scrub RunInstances/TerminateInstances in flight
+	seq       uint64
+
+	countedFree int // free slots currently counted in zoneFree
+	freeIdx     int // index in the zone's free heap, -1 if absent
+	waitIdx     int // index in the waiting heap, -1 if absent
+	dueIdx      int // index in the due heap, -1 if absent
+	due         time.Time
+}
+
+func newHost(id, zone string, slots int) *host {
+	return &host{id: id, zone: zone, slots: slots, freeIdx: -1, waitIdx: -1, dueIdx: -1}
+}
+
+func (h *host) free() int { return h.slots - len(h.used) }
+
+// placeableAt is when a host in state available may take an instance.
+func (h *host) placeableAt() time.Time {
+	if h.suspectUntil.After(h.usableAt) {
+		return h.suspectUntil
+	}
+	return h.usableAt
+}
+
+// busyWithAction reports an in-flight release or scrub.
+func (h *host) busyWithAction() bool { return h.releasing || h.scrubbing }
+
+func (h *host) removeSlot(s *slot) bool {
+	for i, u := range h.used {
+		if u == s {
+			last := len(h.used) - 1
+			h.used[i] = h.used[last]
+			h.used[last] = nil
+			h.used = h.used[:last]
+			return true
+		}
+	}
+	return false
+}
+
+// freeHeap orders placeable hosts of one zone: the host whose release is
+// furthest away (the youngest) first, then by id for determinism.
+type freeHeap []*host
+
+func (f freeHeap) Len() int { return len(f) }
+func (f freeHeap) Less(i, j int) bool {
+	if !f[i].allocatedAt.Equal(f[j].allocatedAt) {
+		return f[i].allocatedAt.After(f[j].allocatedAt)
+	}
+	return f[i].id < f[j].id
+}
+func (f freeHeap) Swap(i, j int) {
+	f[i], f[j] = f[j], f[i]
+	f[i].freeIdx = i
+	f[j].freeIdx = j
+}
+func (f *freeHeap) Push(x any) { h := x.(*host); h.freeIdx = len(*f); *f = append(*f, h) }
+func (f *freeHeap) Pop() any {
+	old := *f
+	h := old[len(old)-1]
+	old[len(old)-1] = nil
+	*f = old[:len(old)-1]
+	h.freeIdx = -1
+	return h
+}
+
+// waitHeap orders available hosts that are not placeable yet by placeableAt.
+type waitHeap []*host
+
+func (w waitHeap) Len() int           { return len(w) }
+func (w waitHeap) Less(i, j int) bool { return w[i].placeableAt().Before(w[j].placeableAt()) }
+func (w waitHeap) Swap(i, j int) {
+	w[i], w[j] = w[j], w[i]
+	w[i].waitIdx = i
+	w[j].waitIdx = j
+}
+func (w *waitHeap) Push(x any) { h := x.(*host); h.waitIdx = len(*w); *w = append(*w, h) }
+func (w *waitHeap) Pop() any {
+	old := *w
+	h := old[len(old)-1]
+	old[len(old)-1] = nil
+	*w = old[:len(old)-1]
+	h.waitIdx = -1
+	return h
+}
+
+// dueHeap orders hosts by the next time Reconcile has something to decide.
+type dueHeap []*host
+
+func (d dueHeap) Len() int           { return len(d) }
+func (d dueHeap) Less(i, j int) bool { return d[i].due.Before(d[j].due) }
+func (d dueHeap) Swap(i, j int) {
+	d[i], d[j] = d[j], d[i]
+	d[i].dueIdx = i
+	d[j].dueIdx = j
+}
+func (d *dueHeap) Push(x any) { h := x.(*host); h.dueIdx = len(*d); *d = append(*d, h) }
+func (d *dueHeap) Pop() any {
+	old := *d
+	h := old[len(old)-1]
+	old[len(old)-1] = nil
+	*d = old[:len(old)-1]
+	h.dueIdx = -1
+	return h
+}
+
+// zoneView holds the placeable hosts of one zone.
+type zoneView struct {
+	free      freeHeap
+	freeSlots int
+}
+
+// touch recomputes a host's membership in the free/waiting/due heaps and the
+// zone's free-slot count after any change. Caller holds m.mu.
+func (m *Manager) touch(h *host, now time.Time) {
+	m.seq++
+	h.seq = m.seq
+	z := m.zone(h.zone)
+	placeable := h.state == hostAvailable && !h.busyWithAction() && h.free() > 0
+	ready := placeable && !h.placeableAt().After(now)
+
+	// free heap and zone counter
+	if ready {
+		if h.freeIdx < 0 {
+			heap.Push(&z.free, h)
+		} else {
+			heap.Fix(&z.free, h.freeIdx)
+		}
+	} else if h.freeIdx >= 0 {
+		heap.Remove(&z.free, h.freeIdx)
+	}
+	counted := 0
+	if ready {
+		counted = h.free()
+	}
+	z.freeSlots += counted - h.countedFree
+	h.countedFree = counted
+
+	// waiting heap
+	if placeable && !ready {
+		if h.waitIdx < 0 {
+			heap.Push(&m.waiting, h)
+		} else {
+			heap.Fix(&m.waiting, h.waitIdx)
+		}
+	} else if h.waitIdx >= 0 {
+		heap.Remove(&m.waiting, h.waitIdx)
+	}
+
+	// due heap
+	h.due = m.computeDue(h)
+	if h.due.IsZero() {
+		if h.dueIdx >= 0 {
+			heap.Remove(&m.dueQ, h.dueIdx)
+		}
+	} else if h.dueIdx < 0 {
+		heap.Push(&m.dueQ, h)
+	} else {
+		heap.Fix(&m.dueQ, h.dueIdx)
+	}
+}
+
+// untrack removes a host from every index (it was released or vanished).
+func (m *Manager) untrack(h *host) {
+	z := m.zone(h.zone)
+	if h.freeIdx >= 0 {
+		heap.Remove(&z.free, h.freeIdx)
+	}
+	z.freeSlots -= h.countedFree
+	h.countedFree = 0
+	if h.waitIdx >= 0 {
+		heap.Remove(&m.waiting, h.waitIdx)
+	}
+	if h.dueIdx >= 0 {
+		heap.Remove(&m.dueQ, h.dueIdx)
+	}
+	for _, s := range h.used {
+		m.forgetSlot(s)
+	}
+	h.used = nil
+	delete(m.hosts, h.id)
+	m.seq++
+}
+
+func (m *Manager) forgetSlot(s *slot) {
+	if s.token != "" && m.byToken[s.token] == s {
+		delete(m.byToken, s.token)
+	}
+	if s.instanceID != "" && m.byInstance[s.instanceID] == s {
+		delete(m.byInstance, s.instanceID)
+	}
+}
+
+// promote makes hosts whose placeableAt has come placeable. Caller holds m.mu.
+func (m *Manager) promote(now time.Time) {
+	for len(m.waiting) > 0 && !m.waiting[0].placeableAt().After(now) {
+		m.touch(m.waiting[0], now)
+	}
+}
+
+// idle reports a host with no instance, reservation or action in flight.
+func (h *host) idle() bool { return len(h.used) == 0 && !h.busyWithAction() }
+
+// releaseDue is when an idle host may be released.
+func (m *Manager) releaseDue(h *host) time.Time {
+	if h.permanent {
+		return h.allocatedAt.Add(m.cfg.minReleaseAge())
+	}
+	return h.allocatedAt.Add(m.releaseAge)
+}
+
+// scrubDue is when an idle available mac host should be scrubbed (zero when
+// scrubbing does not apply).
+func (m *Manager) scrubDue(h *host) time.Time {
+	if !m.scrubEnabled || h.state != hostAvailable || h.permanent {
+		return time.Time{}
+	}
+	t := h.idleSince.Add(m.cfg.ScrubbingDelay.D())
+	if !t.Before(m.releaseDue(h)) {
+		return time.Time{} // old enough to be released instead
+	}
+	return t
+}
+
+// computeDue is the next time Reconcile must look at a host (zero = never
+// on its own; a refresh or a driver call will change it).
+func (m *Manager) computeDue(h *host) time.Time {
+	if h.busyWithAction() {
+		return time.Time{}
+	}
+	var due time.Time
+	earliest := func(t time.Time) {
+		if !t.IsZero() && (due.IsZero() || t.Before(due)) {
+			due = t
+		}
+	}
+	later := func(a, b time.Time) time.Time {
+		if a.After(b) {
+			return a
+		}
+		return b
+	}
+	if h.idle() {
+		earliest(later(m.releaseDue(h), h.retryAt))
+		if sd := m.scrubDue(h); !sd.IsZero() {
+			earliest(later(sd, h.retryAt))
+		}
+	}
+	if h.state == hostPending {
+		earliest(h.expectAvail)
+	}
+	for _, s := range h.used {
+		if s.kind == slotPromised && h.state == hostAvailable {
+			earliest(later(s.since, h.placeableAt()).Add(promiseGrace))
+		}
+		if s.kind == slotScrub && s.instanceID != "" {
+			earliest(h.retryAt) // terminate the scrub instance again
+		}
+	}
+	return due
+}
