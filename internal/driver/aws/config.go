@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -112,21 +113,41 @@ func ParseConfig(data []byte) (*Config, error) {
 	return cfg, nil
 }
 
-// decodeStrict decodes a JSON object rejecting unknown keys with a message
-// naming the key.
+// decodeStrict decodes a JSON object into the struct v points to, key by
+// key, so that unknown keys and bad values are errors naming the key.
 func decodeStrict(data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		msg := err.Error()
-		if k, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-			return fmt.Errorf("unknown key %s", k)
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return fmt.Errorf("must be a JSON object: %w", err)
+	}
+	rv := reflect.ValueOf(v).Elem()
+	rt := rv.Type()
+	fields := map[string]int{}
+	for i := 0; i < rt.NumField(); i++ {
+		name, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
+		if name != "" && name != "-" && rt.Field(i).IsExported() {
+			fields[name] = i
 		}
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) && te.Field != "" {
-			return fmt.Errorf("%s: must be %s, got %s", te.Field, te.Type, te.Value)
+	}
+	keys := make([]string, 0, len(raw))
+	for k := range raw {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		i, ok := fields[k]
+		if !ok {
+			return fmt.Errorf("unknown key %q", k)
 		}
-		return err
+		dec := json.NewDecoder(bytes.NewReader(raw[k]))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(rv.Field(i).Addr().Interface()); err != nil {
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) {
+				return fmt.Errorf("%s: must be %s, got %s", k, te.Type, te.Value)
+			}
+			return fmt.Errorf("%s: %w", k, err)
+		}
 	}
 	return nil
 }
