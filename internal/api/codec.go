@@ -228,3 +228,7 @@ func (e *errorBodyWriter) finish() {
 	e.ResponseWriter.WriteHeader(e.status)
 	_, _ = e.ResponseWriter.Write(body)
 }
+
+// YAMLToJSON converts a YAML (or JSON) document to JSON, as the API does
+// for YAML request bodies. The CLI uses it to read label files.
+func YAMLToJSON(raw []byte) ([]byte, error) { return convertYAML(raw) }
