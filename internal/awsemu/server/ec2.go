@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"reflect"
+	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/smithy-go"
@@ -55,6 +56,7 @@ func (s *Server) serveEC2(ctx context.Context, rw http.ResponseWriter, r *http.R
 	body := encodeEC2(action, reqID, out)
 	rw.Header().Set("Content-Type", "text/xml;charset=UTF-8")
 	rw.Header().Set("x-amzn-RequestId", reqID)
+	rw.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	rw.WriteHeader(http.StatusOK)
 	_, _ = rw.Write(body)
 }
