@@ -11,7 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
 
-
 func (c *captureWorld) AllocateHosts(_ context.Context, in *ec2.AllocateHostsInput, _ ...func(*ec2.Options)) (*ec2.AllocateHostsOutput, error) {
 	return answer[ec2.AllocateHostsOutput](c, "AllocateHosts", in)
 }
