@@ -321,7 +321,9 @@ func TestBadInput(t *testing.T) {
 			if r.code != http.StatusBadRequest || r.body["code"] != "invalid_argument" || r.body["status"] != false {
 				t.Fatalf("%d %s", r.code, r.raw)
 			}
-			if msg, _ := r.body["message"].(string); !strings.Contains(msg, c.want) {
+			msg, _ := r.body["message"].(string)
+			t.Logf("%s -> %s", c.name, msg)
+			if !strings.Contains(msg, c.want) {
 				t.Fatalf("message %q does not name %q", msg, c.want)
 			}
 		})

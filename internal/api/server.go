@@ -58,6 +58,9 @@ type Options struct {
 	// (validation), answered as invalid_argument. nil = only store errors
 	// are classified and other engine errors on Create* are invalid_argument.
 	IsInvalid func(error) bool
+	// IsPrecondition classifies engine errors answered as
+	// failed_precondition (e.g. deallocating a dead application).
+	IsPrecondition func(error) bool
 }
 
 // Server is the API.
@@ -284,6 +287,9 @@ func (s *Server) engineError(err error, what string) error {
 			return connect.NewError(code, fmt.Errorf("%s: %w", what, err))
 		}
 		return s.storeError(err, what)
+	}
+	if s.opts.IsPrecondition != nil && s.opts.IsPrecondition(err) {
+		return connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("%s: %w", what, err))
 	}
 	if s.opts.IsInvalid == nil || s.opts.IsInvalid(err) {
 		return connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("%s: %w", what, err))
