@@ -1,0 +1,400 @@
+package awsemu
+
+import (
+	"encoding/base64"
+	"iter"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+)
+
+// ---- tags ----
+
+type tag struct{ k, v string }
+
+// tagSet keeps tags sorted by key.
+type tagSet []tag
+
+func (t tagSet) get(k string) (string, bool) {
+	i := sort.Search(len(t), func(i int) bool { return t[i].k >= k })
+	if i < len(t) && t[i].k == k {
+		return t[i].v, true
+	}
+	return "", false
+}
+
+func (t *tagSet) set(k, v string) {
+	s := *t
+	i := sort.Search(len(s), func(i int) bool { return s[i].k >= k })
+	if i < len(s) && s[i].k == k {
+		s[i].v = v
+		return
+	}
+	s = append(s, tag{})
+	copy(s[i+1:], s[i:])
+	s[i] = tag{k, v}
+	*t = s
+}
+
+func (t tagSet) sdk() []types.Tag {
+	if len(t) == 0 {
+		return nil
+	}
+	out := make([]types.Tag, len(t))
+	for i, x := range t {
+		out[i] = types.Tag{Key: aws.String(x.k), Value: aws.String(x.v)}
+	}
+	return out
+}
+
+func tagsFromMap(m map[string]string) tagSet {
+	var t tagSet
+	for k, v := range m {
+		t.set(k, v)
+	}
+	return t
+}
+
+// validateTags checks AWS tag rules and returns them as a set.
+func validateTags(in []types.Tag) (tagSet, error) {
+	var t tagSet
+	if len(in) > 50 {
+		return nil, Errorf("TagLimitExceeded", "The maximum number of tags per resource is 50.")
+	}
+	for _, x := range in {
+		k := aws.ToString(x.Key)
+		v := aws.ToString(x.Value)
+		switch {
+		case k == "":
+			return nil, Errorf("InvalidParameterValue", "Tag key must not be empty.")
+		case len(k) > 128:
+			return nil, Errorf("InvalidParameterValue", "Tag key exceeds the maximum length of 128 characters.")
+		case len(v) > 256:
+			return nil, Errorf("InvalidParameterValue", "Tag value exceeds the maximum length of 256 characters.")
+		case strings.HasPrefix(strings.ToLower(k), "aws:"):
+			return nil, Errorf("InvalidParameterValue", "Tag keys starting with 'aws:' are reserved for internal use.")
+		}
+		t.set(k, v)
+	}
+	return t, nil
+}
+
+// tagSpecs extracts the tags of TagSpecifications for resourceType; any
+// other resource type than the allowed ones is an error like AWS answers.
+func tagSpecs(specs []types.TagSpecification, allowed ...types.ResourceType) (map[types.ResourceType]tagSet, error) {
+	out := map[types.ResourceType]tagSet{}
+	for _, s := range specs {
+		ok := false
+		for _, a := range allowed {
+			if s.ResourceType == a {
+				ok = true
+			}
+		}
+		if !ok {
+			return nil, Errorf("InvalidParameterValue", "'%s' is not a valid taggable resource type for this operation.", s.ResourceType)
+		}
+		t, err := validateTags(s.Tags)
+		if err != nil {
+			return nil, err
+		}
+		cur := out[s.ResourceType]
+		for _, x := range t {
+			cur.set(x.k, x.v)
+		}
+		out[s.ResourceType] = cur
+	}
+	return out, nil
+}
+
+// ---- filters ----
+
+type filter struct {
+	name   string
+	tagKey string // for tag:K
+	values []string
+}
+
+// filterable objects expose their tags and the values of named filters.
+type filterable interface {
+	tagList() tagSet
+	filterValues(name string, w *World) []string
+}
+
+func compileFilters(fs []types.Filter, known map[string]bool) ([]filter, error) {
+	out := make([]filter, 0, len(fs))
+	for _, f := range fs {
+		name := aws.ToString(f.Name)
+		fl := filter{name: name, values: f.Values}
+		switch {
+		case strings.HasPrefix(name, "tag:") && len(name) > 4:
+			fl.tagKey = name[4:]
+		case name == "tag-key" || name == "tag-value":
+		case known[name]:
+		default:
+			return nil, Errorf("InvalidParameterValue", "The filter '%s' is invalid", name)
+		}
+		if len(f.Values) == 0 {
+			return nil, Errorf("InvalidParameterValue", "The filter '%s' requires at least one value", name)
+		}
+		out = append(out, fl)
+	}
+	return out, nil
+}
+
+func (w *World) matches(o filterable, fs []filter) bool {
+	for i := range fs {
+		f := &fs[i]
+		var vals []string
+		switch {
+		case f.tagKey != "":
+			v, ok := o.tagList().get(f.tagKey)
+			if !ok {
+				return false
+			}
+			vals = []string{v}
+		case f.name == "tag-key":
+			for _, t := range o.tagList() {
+				vals = append(vals, t.k)
+			}
+		case f.name == "tag-value":
+			for _, t := range o.tagList() {
+				vals = append(vals, t.v)
+			}
+		default:
+			vals = o.filterValues(f.name, w)
+		}
+		if !anyMatch(f.values, vals) {
+			return false
+		}
+	}
+	return true
+}
+
+func anyMatch(patterns, vals []string) bool {
+	for _, p := range patterns {
+		for _, v := range vals {
+			if globMatch(p, v) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// globMatch matches AWS filter wildcards: * (any run), ? (one char), \ escapes.
+func globMatch(p, s string) bool {
+	if !strings.ContainsAny(p, `*?\`) {
+		return p == s
+	}
+	// iterative matcher with backtracking on the last star
+	pi, si := 0, 0
+	starP, starS := -1, 0
+	for si < len(s) {
+		if pi < len(p) {
+			c := p[pi]
+			switch {
+			case c == '*':
+				starP, starS = pi, si
+				pi++
+				continue
+			case c == '?':
+				pi++
+				si++
+				continue
+			case c == '\\' && pi+1 < len(p):
+				if p[pi+1] == s[si] {
+					pi += 2
+					si++
+					continue
+				}
+			case c == s[si]:
+				pi++
+				si++
+				continue
+			}
+		}
+		if starP < 0 {
+			return false
+		}
+		starS++
+		si = starS
+		pi = starP + 1
+	}
+	for pi < len(p) && p[pi] == '*' {
+		pi++
+	}
+	return pi == len(p)
+}
+
+func boolStr(b bool) string {
+	if b {
+		return "true"
+	}
+	return "false"
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func isoTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+
+// ---- paging ----
+
+type pager struct {
+	after uint64
+	limit int
+	kind  string
+}
+
+// newPager validates MaxResults/NextToken for a paged Describe action.
+func (w *World) newPager(kind string, maxResults *int32, token *string, minMax, maxMax int32) (pager, error) {
+	p := pager{kind: kind, limit: w.spec.DefaultPageSize}
+	if maxResults != nil {
+		m := *maxResults
+		if m < minMax || m > maxMax {
+			return p, Errorf("InvalidParameterValue", "Value ( %d ) for parameter maxResults is invalid. Expecting a value between %d and %d.", m, minMax, maxMax)
+		}
+		p.limit = int(m)
+	}
+	if t := aws.ToString(token); t != "" {
+		seq, ok := decodeToken(kind, t)
+		if !ok {
+			return p, Errorf("InvalidParameterValue", "The value '%s' for parameter nextToken is invalid.", t)
+		}
+		p.after = seq
+	}
+	return p, nil
+}
+
+func encodeToken(kind string, seq uint64) *string {
+	s := base64.RawURLEncoding.EncodeToString([]byte("v1|" + kind + "|" + strconv.FormatUint(seq, 10)))
+	return &s
+}
+
+func decodeToken(kind, t string) (uint64, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(t)
+	if err != nil {
+		return 0, false
+	}
+	parts := strings.Split(string(b), "|")
+	if len(parts) != 3 || parts[0] != "v1" || parts[1] != kind {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(parts[2], 10, 64)
+	if err != nil || seq == 0 {
+		return 0, false
+	}
+	return seq, true
+}
+
+// collect takes matching objects from src (in creation order) after the
+// pager position, up to the page limit, and the token of the next page.
+func collect[T object](src iter.Seq[T], p pager, match func(T) bool) ([]T, *string) {
+	var out []T
+	var next *string
+	for v := range src {
+		if v.base().seq <= p.after || !match(v) {
+			continue
+		}
+		if p.limit > 0 && len(out) == p.limit {
+			next = encodeToken(p.kind, out[len(out)-1].base().seq)
+			break
+		}
+		out = append(out, v)
+	}
+	return out, next
+}
+
+func (t *table[T]) all(after uint64) iter.Seq[T] {
+	return func(yield func(T) bool) { t.each(after, yield) }
+}
+
+// pick returns the objects named by ids (deduplicated, in creation order)
+// and the ids that do not exist.
+func pick[T object](t *table[T], ids []string, visible func(T) bool) ([]T, []string) {
+	seen := make(map[string]bool, len(ids))
+	var out []T
+	var missing []string
+	for _, id := range ids {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		v, ok := t.get(id)
+		if !ok || (visible != nil && !visible(v)) {
+			missing = append(missing, id)
+			continue
+		}
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].base().seq < out[j].base().seq })
+	return out, missing
+}
+
+func sliceSeq[T any](s []T) iter.Seq[T] {
+	return func(yield func(T) bool) {
+		for _, v := range s {
+			if !yield(v) {
+				return
+			}
+		}
+	}
+}
+
+// notFound builds the AWS "does not exist" error for one or several ids.
+func notFound(code, what string, ids []string) error {
+	if len(ids) == 1 {
+		return Errorf(code, "The %s '%s' does not exist", what, ids[0])
+	}
+	return Errorf(code, "The %ss '%s' do not exist", what, strings.Join(ids, ", "))
+}
+
+// checkIDs validates id syntax ("i-" + 8 or 17 hex digits) and answers the
+// Malformed error AWS gives.
+func checkIDs(code, prefix string, ids []string) error {
+	for _, id := range ids {
+		if !wellFormed(prefix, id) {
+			return Errorf(code, "Invalid id: \"%s\"", id)
+		}
+	}
+	return nil
+}
+
+func wellFormed(prefix, id string) bool {
+	if !strings.HasPrefix(id, prefix+"-") {
+		return false
+	}
+	h := id[len(prefix)+1:]
+	if len(h) != 8 && len(h) != 17 {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func dryRun(b *bool) error {
+	if aws.ToBool(b) {
+		return &APIError{Code: "DryRunOperation", Message: "Request would have succeeded, but DryRun flag is set.", HTTPStatus: 412}
+	}
+	return nil
+}
+
+func set(names ...string) map[string]bool {
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		m[n] = true
+	}
+	return m
+}
+
+func sortBySeq[T object](objs []T) {
+	sort.Slice(objs, func(i, j int) bool { return objs[i].base().seq < objs[j].base().seq })
+}

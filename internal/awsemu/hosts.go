@@ -1,0 +1,467 @@
+package awsemu
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+)
+
+type host struct {
+	objBase
+	zone          string
+	itype         *instanceType // nil when allocated for a family
+	family        string
+	hostVCPUs     int32
+	autoPlacement bool
+	recovery      types.HostRecovery
+	clientToken   string
+	allocatedAt   time.Time
+	releasedAt    time.Time
+	released      bool
+	failure       types.AllocationState // "", under-assessment or permanent-failure
+	pendingUntil  time.Time             // scrubbing ends
+	usableAt      time.Time             // available lag ends
+	instances     []*instance
+	usedVCPUs     int32
+	tags          tagSet
+	led           *hostLedger
+}
+
+type hostToken struct {
+	hash uint64
+	ids  []string
+}
+
+func (t *hostToken) remove(id string) bool {
+	t.ids = slices.DeleteFunc(t.ids, func(s string) bool { return s == id })
+	return len(t.ids) == 0
+}
+
+func (h *host) mac() bool { return isMacFamily(h.family) }
+
+func (h *host) typeName() string {
+	if h.itype != nil {
+		return h.itype.name
+	}
+	return ""
+}
+
+func (h *host) state(now time.Time) types.AllocationState {
+	switch {
+	case h.released && h.failure == types.AllocationStatePermanentFailure:
+		return types.AllocationStateReleasedPermanentFailure
+	case h.released:
+		return types.AllocationStateReleased
+	case h.failure != "":
+		return h.failure
+	case now.Before(h.pendingUntil):
+		return types.AllocationStatePending
+	}
+	return types.AllocationStateAvailable
+}
+
+// freeSlots is how many more instances of t the host can take (ignoring state).
+func (h *host) freeSlots(t *instanceType) int32 {
+	if h.itype != nil {
+		if t != h.itype {
+			return 0
+		}
+		n := t.slotsOn(h.hostVCPUs) - int32(len(h.instances))
+		return max(n, 0)
+	}
+	if t.family != h.family || t.vcpus <= 0 {
+		return 0
+	}
+	return (h.hostVCPUs - h.usedVCPUs) / t.vcpus
+}
+
+func (h *host) tagList() tagSet { return h.tags }
+
+func (h *host) filterValues(name string, w *World) []string {
+	switch name {
+	case "auto-placement":
+		if h.autoPlacement {
+			return []string{"on"}
+		}
+		return []string{"off"}
+	case "availability-zone":
+		return []string{h.zone}
+	case "client-token":
+		return []string{h.clientToken}
+	case "instance-type":
+		if h.itype != nil {
+			return []string{h.itype.name}
+		}
+		return nil
+	case "state":
+		return []string{string(h.state(w.now))}
+	case "host-reservation-id":
+		return nil
+	}
+	return nil
+}
+
+var hostFilters = set("auto-placement", "availability-zone", "client-token", "instance-type", "state", "host-reservation-id")
+
+func (h *host) sdk(w *World) types.Host {
+	st := h.state(w.now)
+	cores, sockets := h.hostVCPUs/2, int32(2)
+	if h.mac() {
+		sockets = 1
+		if h.itype != nil && h.itype.arch == "arm64_mac" {
+			cores = h.hostVCPUs
+		}
+	}
+	out := types.Host{
+		HostId:             aws.String(h.id),
+		AllocationTime:     aws.Time(h.allocatedAt),
+		AvailabilityZone:   aws.String(h.zone),
+		AvailabilityZoneId: aws.String(w.zoneID(h.zone)),
+		OwnerId:            aws.String(w.spec.AccountID),
+		State:              st,
+		HostRecovery:       h.recovery,
+		HostMaintenance:    types.HostMaintenanceOff,
+		AutoPlacement:      types.AutoPlacementOff,
+		HostProperties: &types.HostProperties{
+			Cores:          aws.Int32(cores),
+			Sockets:        aws.Int32(sockets),
+			TotalVCpus:     aws.Int32(h.hostVCPUs),
+			InstanceFamily: aws.String(h.family),
+		},
+		MemberOfServiceLinkedResourceGroup: aws.Bool(false),
+		Tags:                               h.tags.sdk(),
+	}
+	if h.autoPlacement {
+		out.AutoPlacement = types.AutoPlacementOn
+	}
+	if h.clientToken != "" {
+		out.ClientToken = aws.String(h.clientToken)
+	}
+	if h.released {
+		out.ReleaseTime = aws.Time(h.releasedAt)
+	}
+	if h.itype != nil {
+		out.HostProperties.InstanceType = aws.String(h.itype.name)
+		out.AllowsMultipleInstanceTypes = types.AllowsMultipleInstanceTypesOff
+	} else {
+		out.AllowsMultipleInstanceTypes = types.AllowsMultipleInstanceTypesOn
+	}
+	if !h.released {
+		ac := &types.AvailableCapacity{AvailableVCpus: aws.Int32(h.hostVCPUs - h.usedVCPUs)}
+		kinds := []*instanceType{h.itype}
+		if h.itype == nil {
+			kinds = w.familyTypes(h.family)
+		}
+		for _, t := range kinds {
+			total := t.slotsOn(h.hostVCPUs)
+			if total <= 0 {
+				continue
+			}
+			ac.AvailableInstanceCapacity = append(ac.AvailableInstanceCapacity, types.InstanceCapacity{
+				InstanceType:      aws.String(t.name),
+				TotalCapacity:     aws.Int32(total),
+				AvailableCapacity: aws.Int32(h.freeSlots(t)),
+			})
+		}
+		out.AvailableCapacity = ac
+		for _, in := range h.instances {
+			out.Instances = append(out.Instances, types.HostInstance{
+				InstanceId:   aws.String(in.id),
+				InstanceType: aws.String(in.itype.name),
+				OwnerId:      aws.String(w.spec.AccountID),
+			})
+		}
+	}
+	return out
+}
+
+func (w *World) scrubbingFor(h *host) time.Duration {
+	t := w.spec.Timings
+	if d, ok := t.ScrubbingDurations[h.typeName()]; ok {
+		return d.D()
+	}
+	if d, ok := t.ScrubbingDurations[h.family]; ok {
+		return d.D()
+	}
+	return t.ScrubbingDuration.D()
+}
+
+// startScrubbing puts a mac host in pending from now (billing pauses).
+func (w *World) startScrubbing(h *host) {
+	d := w.scrubbingFor(h)
+	if d <= 0 {
+		return
+	}
+	h.pendingUntil = w.now.Add(d)
+	h.usableAt = h.pendingUntil.Add(w.spec.Timings.AvailableLag.D())
+	h.led.pending = append(h.led.pending, window{from: w.now, to: h.pendingUntil})
+}
+
+func (w *World) hostQuota(family string) (*quota, bool) {
+	name := fmt.Sprintf("Running Dedicated %s Hosts", family)
+	for _, q := range w.quotas {
+		if q.name == name {
+			return q, true
+		}
+	}
+	return nil, false
+}
+
+func hashStrings(parts ...string) uint64 {
+	h := uint64(14695981039346656037)
+	for _, p := range parts {
+		for i := 0; i < len(p); i++ {
+			h ^= uint64(p[i])
+			h *= 1099511628211
+		}
+		h ^= 0xff
+		h *= 1099511628211
+	}
+	return h
+}
+
+// AllocateHosts allocates Dedicated Hosts.
+func (w *World) AllocateHosts(ctx context.Context, in *ec2.AllocateHostsInput, _ ...func(*ec2.Options)) (*ec2.AllocateHostsOutput, error) {
+	return serve(ctx, w, "AllocateHosts", in, w.allocateHosts)
+}
+
+func (w *World) allocateHosts(in *ec2.AllocateHostsInput) (*ec2.AllocateHostsOutput, error) {
+	zone := aws.ToString(in.AvailabilityZone)
+	if zone == "" && in.AvailabilityZoneId != nil {
+		for _, z := range w.spec.Zones {
+			if w.zoneID(z) == *in.AvailabilityZoneId {
+				zone = z
+			}
+		}
+		if zone == "" {
+			return nil, Errorf("InvalidParameterValue", "Invalid availability zone ID: [%s]", *in.AvailabilityZoneId)
+		}
+	}
+	if zone == "" {
+		return nil, Errorf("MissingParameter", "The request must contain the parameter availabilityZone")
+	}
+	if !slices.Contains(w.spec.Zones, zone) {
+		return nil, Errorf("InvalidParameterValue", "Invalid availability zone: [%s]", zone)
+	}
+	typeName, famName := aws.ToString(in.InstanceType), aws.ToString(in.InstanceFamily)
+	if typeName != "" && famName != "" {
+		return nil, Errorf("InvalidParameterCombination", "The parameters instanceType and instanceFamily cannot be used together")
+	}
+	if typeName == "" && famName == "" {
+		return nil, Errorf("MissingParameter", "The request must contain the parameter instanceType or instanceFamily")
+	}
+	var it *instanceType
+	family := famName
+	var hostVCPUs int32
+	if typeName != "" {
+		it = w.catalog[typeName]
+		if it == nil {
+			return nil, Errorf("InvalidParameterValue", "Invalid value '%s' for instanceType.", typeName)
+		}
+		family = it.family
+		hostVCPUs = it.hostVCPUs
+	} else {
+		ft := w.familyTypes(famName)
+		if len(ft) == 0 {
+			return nil, Errorf("InvalidParameterValue", "Invalid value '%s' for instanceFamily.", famName)
+		}
+		if isMacFamily(famName) {
+			return nil, Errorf("InvalidParameterValue", "Mac Dedicated Hosts must be allocated with an instance type, not the instance family '%s'.", famName)
+		}
+		hostVCPUs = ft[0].hostVCPUs
+	}
+	if hostVCPUs <= 0 {
+		return nil, Errorf("InvalidParameterValue", "Dedicated Hosts are not supported for instance type '%s'.", typeName+famName)
+	}
+	qty := aws.ToInt32(in.Quantity)
+	if in.Quantity == nil {
+		qty = 1
+	}
+	if qty < 1 {
+		return nil, Errorf("InvalidParameterValue", "Value (%d) for parameter quantity is invalid. Quantity must be at least 1.", qty)
+	}
+	switch in.AutoPlacement {
+	case "", types.AutoPlacementOn, types.AutoPlacementOff:
+	default:
+		return nil, Errorf("InvalidParameterValue", "Value (%s) for parameter autoPlacement is invalid.", in.AutoPlacement)
+	}
+	tags, err := tagSpecs(in.TagSpecifications, types.ResourceTypeDedicatedHost)
+	if err != nil {
+		return nil, err
+	}
+	token := aws.ToString(in.ClientToken)
+	var hash uint64
+	if token != "" {
+		tagParts := []string{}
+		for _, t := range tags[types.ResourceTypeDedicatedHost] {
+			tagParts = append(tagParts, t.k, t.v)
+		}
+		hash = hashStrings(append([]string{zone, typeName, famName, fmt.Sprint(qty), string(in.AutoPlacement), string(in.HostRecovery)}, tagParts...)...)
+		if prev := w.hostTokens[token]; prev != nil {
+			if prev.hash != hash {
+				return nil, Errorf("IdempotentParameterMismatch", "The client token '%s' has already been used with different parameters.", token)
+			}
+			return &ec2.AllocateHostsOutput{HostIds: slices.Clone(prev.ids)}, nil
+		}
+	}
+	if q, ok := w.hostQuota(family); ok {
+		if float64(w.ledger.liveHosts[family]+int(qty)) > q.value {
+			return nil, Errorf("HostLimitExceeded", "You have requested more Dedicated Hosts than your current limit of %d allows for the %s instance family.", int(q.value), family)
+		}
+	}
+	for _, l := range w.spec.Limits.HostCapacity {
+		if l.Zone != zone || (l.InstanceType != "" && l.InstanceType != typeName && l.InstanceType != family) {
+			continue
+		}
+		if w.liveHostsIn(zone, l.InstanceType)+int(qty) > l.Max {
+			return nil, ServerErrorf("InsufficientHostCapacity", "There is no Dedicated Host capacity available for %s in the Availability Zone %s.", typeName+famName, zone)
+		}
+	}
+	hostTags := tags[types.ResourceTypeDedicatedHost]
+	out := &ec2.AllocateHostsOutput{}
+	for range qty {
+		b := w.newObj("h")
+		h := &host{objBase: b, zone: zone, itype: it, family: family, hostVCPUs: hostVCPUs,
+			autoPlacement: in.AutoPlacement == types.AutoPlacementOn, recovery: in.HostRecovery,
+			clientToken: token, allocatedAt: w.now, tags: slices.Clone(hostTags)}
+		if h.recovery == "" {
+			h.recovery = types.HostRecoveryOff
+		}
+		h.led = w.ledger.addHost(h)
+		w.hosts.add(h)
+		out.HostIds = append(out.HostIds, h.id)
+	}
+	if token != "" {
+		w.hostTokens[token] = &hostToken{hash: hash, ids: slices.Clone(out.HostIds)}
+	}
+	return out, nil
+}
+
+func (w *World) liveHostsIn(zone, kind string) int {
+	return w.ledger.liveHostsZone[zone+"/"+kind]
+}
+
+// DescribeHosts lists Dedicated Hosts (released ones stay listed for a while).
+func (w *World) DescribeHosts(ctx context.Context, in *ec2.DescribeHostsInput, _ ...func(*ec2.Options)) (*ec2.DescribeHostsOutput, error) {
+	return serve(ctx, w, "DescribeHosts", in, func(in *ec2.DescribeHostsInput) (*ec2.DescribeHostsOutput, error) {
+		fs, err := compileFilters(in.Filter, hostFilters)
+		if err != nil {
+			return nil, err
+		}
+		if len(in.HostIds) > 0 && in.MaxResults != nil {
+			return nil, Errorf("InvalidParameterCombination", "The parameter hostIdSet cannot be used with the parameter maxResults")
+		}
+		p, err := w.newPager("host", in.MaxResults, in.NextToken, 5, 500)
+		if err != nil {
+			return nil, err
+		}
+		src := w.hosts.all(p.after)
+		if len(in.HostIds) > 0 {
+			if err := checkIDs("InvalidHostID.Malformed", "h", in.HostIds); err != nil {
+				return nil, err
+			}
+			objs, missing := pick(&w.hosts, in.HostIds, nil)
+			if len(missing) > 0 {
+				return nil, notFound("InvalidHostID.NotFound", "host ID", missing)
+			}
+			src = sliceSeq(objs)
+		}
+		items, next := collect(src, p, func(h *host) bool { return w.matches(h, fs) })
+		out := &ec2.DescribeHostsOutput{NextToken: next, Hosts: make([]types.Host, 0, len(items))}
+		for _, h := range items {
+			out.Hosts = append(out.Hosts, h.sdk(w))
+		}
+		return out, nil
+	})
+}
+
+// ReleaseHosts releases Dedicated Hosts; per-host failures are reported as
+// Unsuccessful items with HTTP 200, like AWS.
+func (w *World) ReleaseHosts(ctx context.Context, in *ec2.ReleaseHostsInput, _ ...func(*ec2.Options)) (*ec2.ReleaseHostsOutput, error) {
+	return serve(ctx, w, "ReleaseHosts", in, w.releaseHosts)
+}
+
+func (w *World) releaseHosts(in *ec2.ReleaseHostsInput) (*ec2.ReleaseHostsOutput, error) {
+	if len(in.HostIds) == 0 {
+		return nil, Errorf("MissingParameter", "The request must contain the parameter hostId")
+	}
+	out := &ec2.ReleaseHostsOutput{Successful: []string{}, Unsuccessful: []types.UnsuccessfulItem{}}
+	fail := func(id, code, msg string) {
+		out.Unsuccessful = append(out.Unsuccessful, types.UnsuccessfulItem{
+			ResourceId: aws.String(id),
+			Error:      &types.UnsuccessfulItemError{Code: aws.String(code), Message: aws.String(msg)},
+		})
+	}
+	minAlloc := w.spec.Timings.MacMinAllocation.D()
+	for _, id := range in.HostIds {
+		h, ok := w.hosts.get(id)
+		if !ok || h.released {
+			fail(id, "Client.InvalidHostID.NotFound", fmt.Sprintf("The specified host ID '%s' does not exist or has been released.", id))
+			continue
+		}
+		if len(h.instances) > 0 {
+			fail(id, "Client.InvalidHost.Occupied", fmt.Sprintf("Unable to release Dedicated Host %s. The host has running instances (%s).", id, h.instances[0].id))
+			continue
+		}
+		if h.mac() && w.now.Before(h.allocatedAt.Add(minAlloc)) {
+			after := h.allocatedAt.Add(minAlloc).UTC().Format(time.RFC3339)
+			fail(id, "Client.HostMinAllocationPeriodUnexpired", fmt.Sprintf(
+				"Unable to release Dedicated Host %s. %s hosts must be allocated to your AWS account for at least %d hour(s). You can release this host any time after %s.",
+				id, h.typeName(), int(minAlloc/time.Hour), after))
+			continue
+		}
+		w.release(h)
+		out.Successful = append(out.Successful, id)
+	}
+	return out, nil
+}
+
+func (w *World) release(h *host) {
+	h.released = true
+	h.releasedAt = w.now
+	if w.now.Before(h.pendingUntil) {
+		// clip the current scrubbing window at release
+		if n := len(h.led.pending); n > 0 {
+			h.led.pending[n-1].to = w.now
+		}
+		h.pendingUntil = w.now
+	}
+	h.led.release = w.now
+	w.ledger.hostGone(h)
+	w.relQueue = append(w.relQueue, purgeItem{at: w.now.Add(w.spec.Timings.ReleasedRetention.D()), id: h.id})
+}
+
+// SetHostState forces a host into under-assessment, permanent-failure or
+// back to available (an emulator control used by tests and the admin API).
+func (w *World) SetHostState(hostID string, state types.AllocationState) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.now = maxTime(w.now, w.clk.Now())
+	h, ok := w.hosts.get(hostID)
+	if !ok || h.released {
+		return fmt.Errorf("host %s: not found", hostID)
+	}
+	switch state {
+	case types.AllocationStateUnderAssessment, types.AllocationStatePermanentFailure:
+		h.failure = state
+	case types.AllocationStateAvailable:
+		h.failure = ""
+		h.pendingUntil = time.Time{}
+		h.usableAt = time.Time{}
+	default:
+		return fmt.Errorf("host %s: state %q cannot be set (want under-assessment, permanent-failure or available)", hostID, state)
+	}
+	return nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}

@@ -1,0 +1,510 @@
+package awsemu
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+)
+
+type instance struct {
+	objBase
+	reservation  string
+	itype        *instanceType
+	imageID      string
+	arch         string
+	platform     string
+	zone         string
+	subnet       *subnet
+	ip           uint32
+	mac          string
+	eni          string
+	host         *host // set while the instance occupies the host
+	hostID       string
+	tenancy      types.Tenancy
+	keyName      string
+	userData     string
+	groups       []*securityGroup
+	tags         tagSet
+	volumes      []*volume
+	rootDevice   string
+	clientToken  string
+	launchIndex  int32
+	launchedAt   time.Time
+	runningAt    time.Time
+	stopAt       time.Time
+	stoppedAt    time.Time
+	termAt       time.Time
+	terminatedAt time.Time
+	led          *instLedger
+	ebsOpt       bool
+	noTerminate  bool
+	noStop       bool
+	shutdown     types.ShutdownBehavior
+}
+
+type runToken struct {
+	hash        uint64
+	reservation string
+	ids         []string
+}
+
+func (t *runToken) remove(id string) bool {
+	t.ids = slices.DeleteFunc(t.ids, func(s string) bool { return s == id })
+	return len(t.ids) == 0
+}
+
+var stateCodes = map[types.InstanceStateName]int32{
+	types.InstanceStateNamePending: 0, types.InstanceStateNameRunning: 16,
+	types.InstanceStateNameShuttingDown: 32, types.InstanceStateNameTerminated: 48,
+	types.InstanceStateNameStopping: 64, types.InstanceStateNameStopped: 80,
+}
+
+func (in *instance) state(now time.Time) types.InstanceStateName {
+	switch {
+	case !in.termAt.IsZero():
+		if now.Before(in.terminatedAt) {
+			return types.InstanceStateNameShuttingDown
+		}
+		return types.InstanceStateNameTerminated
+	case !in.stopAt.IsZero():
+		if now.Before(in.stoppedAt) {
+			return types.InstanceStateNameStopping
+		}
+		return types.InstanceStateNameStopped
+	case now.Before(in.runningAt):
+		return types.InstanceStateNamePending
+	}
+	return types.InstanceStateNameRunning
+}
+
+func sdkState(s types.InstanceStateName) *types.InstanceState {
+	return &types.InstanceState{Code: aws.Int32(stateCodes[s]), Name: s}
+}
+
+// live instances are neither stopped nor terminated (nor on their way).
+func (in *instance) live() bool { return in.termAt.IsZero() && in.stopAt.IsZero() }
+
+func (in *instance) tagList() tagSet { return in.tags }
+
+func (in *instance) filterValues(name string, w *World) []string {
+	switch name {
+	case "instance-id":
+		return []string{in.id}
+	case "instance-state-name":
+		return []string{string(in.state(w.now))}
+	case "instance-state-code":
+		return []string{itoa(int64(stateCodes[in.state(w.now)]))}
+	case "instance-type":
+		return []string{in.itype.name}
+	case "availability-zone", "placement.availability-zone":
+		return []string{in.zone}
+	case "image-id":
+		return []string{in.imageID}
+	case "host-id", "placement.host-id":
+		if in.hostID != "" {
+			return []string{in.hostID}
+		}
+	case "tenancy", "placement.tenancy":
+		return []string{string(in.tenancy)}
+	case "subnet-id", "network-interface.subnet-id":
+		if in.subnet != nil {
+			return []string{in.subnet.id}
+		}
+	case "vpc-id", "network-interface.vpc-id":
+		if in.subnet != nil {
+			return []string{in.subnet.vpc.id}
+		}
+	case "key-name":
+		return []string{in.keyName}
+	case "private-ip-address", "network-interface.addresses.private-ip-address":
+		if in.ip != 0 {
+			return []string{ipString(in.ip)}
+		}
+	case "architecture":
+		return []string{in.arch}
+	case "client-token":
+		return []string{in.clientToken}
+	case "reservation-id":
+		return []string{in.reservation}
+	case "owner-id":
+		return []string{w.spec.AccountID}
+	case "instance.group-id", "group-id":
+		out := make([]string, 0, len(in.groups))
+		for _, g := range in.groups {
+			out = append(out, g.id)
+		}
+		return out
+	case "instance.group-name", "group-name":
+		out := make([]string, 0, len(in.groups))
+		for _, g := range in.groups {
+			out = append(out, g.name)
+		}
+		return out
+	case "launch-time":
+		return []string{isoTime(in.launchedAt)}
+	case "network-interface.mac-address":
+		return []string{in.mac}
+	case "root-device-type":
+		return []string{"ebs"}
+	case "block-device-mapping.volume-id":
+		out := make([]string, 0, len(in.volumes))
+		for _, v := range in.volumes {
+			out = append(out, v.id)
+		}
+		return out
+	case "platform":
+		if in.platform != "" {
+			return []string{in.platform}
+		}
+	}
+	return nil
+}
+
+var instanceFilters = set("instance-id", "instance-state-name", "instance-state-code", "instance-type", "availability-zone",
+	"placement.availability-zone", "image-id", "host-id", "placement.host-id", "tenancy", "placement.tenancy", "subnet-id",
+	"network-interface.subnet-id", "vpc-id", "network-interface.vpc-id", "key-name", "private-ip-address",
+	"network-interface.addresses.private-ip-address", "architecture", "client-token", "reservation-id", "owner-id",
+	"instance.group-id", "group-id", "instance.group-name", "group-name", "launch-time", "network-interface.mac-address",
+	"root-device-type", "block-device-mapping.volume-id", "platform")
+
+func (w *World) instanceSDK(in *instance) types.Instance {
+	st := in.state(w.now)
+	out := types.Instance{
+		InstanceId:         aws.String(in.id),
+		InstanceType:       types.InstanceType(in.itype.name),
+		ImageId:            aws.String(in.imageID),
+		Architecture:       types.ArchitectureValues(in.arch),
+		State:              sdkState(st),
+		LaunchTime:         aws.Time(in.launchedAt),
+		AmiLaunchIndex:     aws.Int32(in.launchIndex),
+		Hypervisor:         types.HypervisorTypeXen,
+		VirtualizationType: types.VirtualizationTypeHvm,
+		RootDeviceType:     types.DeviceTypeEbs,
+		RootDeviceName:     aws.String(in.rootDevice),
+		EbsOptimized:       aws.Bool(in.ebsOpt),
+		EnaSupport:         aws.Bool(true),
+		Monitoring:         &types.Monitoring{State: types.MonitoringStateDisabled},
+		Placement:          &types.Placement{AvailabilityZone: aws.String(in.zone), Tenancy: in.tenancy, GroupName: aws.String("")},
+		PlatformDetails:    aws.String("Linux/UNIX"),
+		UsageOperation:     aws.String("RunInstances"),
+		SourceDestCheck:    aws.Bool(true),
+		Tags:               in.tags.sdk(),
+		CpuOptions:         &types.CpuOptions{CoreCount: aws.Int32(max(in.itype.vcpus/2, 1)), ThreadsPerCore: aws.Int32(min(in.itype.vcpus, 2))},
+	}
+	if in.platform == "windows" {
+		out.Platform = types.PlatformValuesWindows
+		out.PlatformDetails = aws.String("Windows")
+	}
+	if in.hostID != "" {
+		out.Placement.HostId = aws.String(in.hostID)
+		out.Placement.Affinity = aws.String("default")
+	}
+	if in.keyName != "" {
+		out.KeyName = aws.String(in.keyName)
+	}
+	if in.clientToken != "" {
+		out.ClientToken = aws.String(in.clientToken)
+	}
+	switch st {
+	case types.InstanceStateNameStopped, types.InstanceStateNameStopping:
+		out.StateTransitionReason = aws.String(fmt.Sprintf("User initiated (%s)", in.stopAt.UTC().Format("2006-01-02 15:04:05 GMT")))
+		out.StateReason = &types.StateReason{Code: aws.String("Client.UserInitiatedShutdown"), Message: aws.String("Client.UserInitiatedShutdown: User initiated shutdown")}
+	case types.InstanceStateNameTerminated, types.InstanceStateNameShuttingDown:
+		out.StateTransitionReason = aws.String(fmt.Sprintf("User initiated (%s)", in.termAt.UTC().Format("2006-01-02 15:04:05 GMT")))
+		out.StateReason = &types.StateReason{Code: aws.String("Client.UserInitiatedShutdown"), Message: aws.String("Client.UserInitiatedShutdown: User initiated shutdown")}
+	default:
+		out.StateTransitionReason = aws.String("")
+	}
+	groups := make([]types.GroupIdentifier, 0, len(in.groups))
+	for _, g := range in.groups {
+		groups = append(groups, types.GroupIdentifier{GroupId: aws.String(g.id), GroupName: aws.String(g.name)})
+	}
+	if st != types.InstanceStateNameTerminated {
+		out.SecurityGroups = groups
+		if in.subnet != nil {
+			out.SubnetId = aws.String(in.subnet.id)
+			out.VpcId = aws.String(in.subnet.vpc.id)
+			ip := ipString(in.ip)
+			dns := fmt.Sprintf("ip-%s.%s.compute.internal", strings.ReplaceAll(ip, ".", "-"), w.spec.Region)
+			out.PrivateIpAddress = aws.String(ip)
+			out.PrivateDnsName = aws.String(dns)
+			out.NetworkInterfaces = []types.InstanceNetworkInterface{{
+				NetworkInterfaceId: aws.String(in.eni),
+				MacAddress:         aws.String(in.mac),
+				PrivateIpAddress:   aws.String(ip),
+				PrivateDnsName:     aws.String(dns),
+				SubnetId:           aws.String(in.subnet.id),
+				VpcId:              aws.String(in.subnet.vpc.id),
+				OwnerId:            aws.String(w.spec.AccountID),
+				Status:             types.NetworkInterfaceStatusInUse,
+				SourceDestCheck:    aws.Bool(true),
+				InterfaceType:      aws.String("interface"),
+				Groups:             groups,
+				Attachment: &types.InstanceNetworkInterfaceAttachment{
+					AttachmentId:        aws.String("eni-attach-" + in.eni[4:]),
+					AttachTime:          aws.Time(in.launchedAt),
+					DeleteOnTermination: aws.Bool(true),
+					DeviceIndex:         aws.Int32(0),
+					Status:              types.AttachmentStatusAttached,
+				},
+				PrivateIpAddresses: []types.InstancePrivateIpAddress{{Primary: aws.Bool(true), PrivateIpAddress: aws.String(ip), PrivateDnsName: aws.String(dns)}},
+			}}
+		}
+		out.BlockDeviceMappings = in.bdmSDK()
+	} else {
+		out.PrivateDnsName = aws.String("")
+		out.PublicDnsName = aws.String("")
+		out.BlockDeviceMappings = []types.InstanceBlockDeviceMapping{}
+	}
+	return out
+}
+
+func (in *instance) bdmSDK() []types.InstanceBlockDeviceMapping {
+	out := make([]types.InstanceBlockDeviceMapping, 0, len(in.volumes))
+	for _, v := range in.volumes {
+		out = append(out, types.InstanceBlockDeviceMapping{
+			DeviceName: aws.String(v.device),
+			Ebs: &types.EbsInstanceBlockDevice{
+				VolumeId:            aws.String(v.id),
+				AttachTime:          aws.Time(v.attachTime),
+				DeleteOnTermination: aws.Bool(v.deleteOnTermination),
+				Status:              types.AttachmentStatusAttached,
+			},
+		})
+	}
+	return out
+}
+
+func (w *World) bootTime(t *instanceType) time.Duration {
+	tm := w.spec.Timings
+	if d, ok := tm.BootTimes[t.name]; ok {
+		return d.D()
+	}
+	if d, ok := tm.BootTimes[t.family]; ok {
+		return d.D()
+	}
+	if t.mac {
+		return tm.MacBootTime.D()
+	}
+	return tm.BootTime.D()
+}
+
+// DescribeInstances lists reservations (one per instance, in launch order;
+// instances of one RunInstances call are grouped).
+func (w *World) DescribeInstances(ctx context.Context, in *ec2.DescribeInstancesInput, _ ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error) {
+	return serve(ctx, w, "DescribeInstances", in, func(in *ec2.DescribeInstancesInput) (*ec2.DescribeInstancesOutput, error) {
+		if err := dryRun(in.DryRun); err != nil {
+			return nil, err
+		}
+		fs, err := compileFilters(in.Filters, instanceFilters)
+		if err != nil {
+			return nil, err
+		}
+		if len(in.InstanceIds) > 0 && in.MaxResults != nil {
+			return nil, Errorf("InvalidParameterCombination", "The parameter instancesSet cannot be used with the parameter maxResults")
+		}
+		p, err := w.newPager("instance", in.MaxResults, in.NextToken, 5, 1000)
+		if err != nil {
+			return nil, err
+		}
+		src := w.instances.all(p.after)
+		if len(in.InstanceIds) > 0 {
+			if err := checkIDs("InvalidInstanceID.Malformed", "i", in.InstanceIds); err != nil {
+				return nil, err
+			}
+			objs, missing := pick(&w.instances, in.InstanceIds, nil)
+			if len(missing) > 0 {
+				return nil, notFound("InvalidInstanceID.NotFound", "instance ID", missing)
+			}
+			src = sliceSeq(objs)
+		}
+		items, next := collect(src, p, func(i *instance) bool { return w.matches(i, fs) })
+		out := &ec2.DescribeInstancesOutput{NextToken: next, Reservations: []types.Reservation{}}
+		for _, i := range items {
+			n := len(out.Reservations)
+			if n > 0 && aws.ToString(out.Reservations[n-1].ReservationId) == i.reservation {
+				out.Reservations[n-1].Instances = append(out.Reservations[n-1].Instances, w.instanceSDK(i))
+				continue
+			}
+			out.Reservations = append(out.Reservations, types.Reservation{
+				ReservationId: aws.String(i.reservation),
+				OwnerId:       aws.String(w.spec.AccountID),
+				Groups:        []types.GroupIdentifier{},
+				Instances:     []types.Instance{w.instanceSDK(i)},
+			})
+		}
+		return out, nil
+	})
+}
+
+// DescribeInstanceAttribute answers one attribute of an instance.
+func (w *World) DescribeInstanceAttribute(ctx context.Context, in *ec2.DescribeInstanceAttributeInput, _ ...func(*ec2.Options)) (*ec2.DescribeInstanceAttributeOutput, error) {
+	return serve(ctx, w, "DescribeInstanceAttribute", in, func(in *ec2.DescribeInstanceAttributeInput) (*ec2.DescribeInstanceAttributeOutput, error) {
+		if err := dryRun(in.DryRun); err != nil {
+			return nil, err
+		}
+		id := aws.ToString(in.InstanceId)
+		if id == "" {
+			return nil, Errorf("MissingParameter", "The request must contain the parameter InstanceId")
+		}
+		if in.Attribute == "" {
+			return nil, Errorf("MissingParameter", "The request must contain the parameter Attribute")
+		}
+		if err := checkIDs("InvalidInstanceID.Malformed", "i", []string{id}); err != nil {
+			return nil, err
+		}
+		inst, ok := w.instances.get(id)
+		if !ok {
+			return nil, notFound("InvalidInstanceID.NotFound", "instance ID", []string{id})
+		}
+		out := &ec2.DescribeInstanceAttributeOutput{InstanceId: aws.String(id)}
+		switch in.Attribute {
+		case types.InstanceAttributeNameUserData:
+			out.UserData = &types.AttributeValue{}
+			if inst.userData != "" {
+				out.UserData.Value = aws.String(inst.userData)
+			}
+		case types.InstanceAttributeNameBlockDeviceMapping:
+			out.BlockDeviceMappings = inst.bdmSDK()
+			if inst.state(w.now) == types.InstanceStateNameTerminated {
+				out.BlockDeviceMappings = []types.InstanceBlockDeviceMapping{}
+			}
+		case types.InstanceAttributeNameInstanceType:
+			out.InstanceType = &types.AttributeValue{Value: aws.String(inst.itype.name)}
+		case types.InstanceAttributeNameRootDeviceName:
+			out.RootDeviceName = &types.AttributeValue{Value: aws.String(inst.rootDevice)}
+		case types.InstanceAttributeNameGroupSet:
+			for _, g := range inst.groups {
+				out.Groups = append(out.Groups, types.GroupIdentifier{GroupId: aws.String(g.id), GroupName: aws.String(g.name)})
+			}
+		case types.InstanceAttributeNameDisableApiTermination:
+			out.DisableApiTermination = &types.AttributeBooleanValue{Value: aws.Bool(inst.noTerminate)}
+		case types.InstanceAttributeNameDisableApiStop:
+			out.DisableApiStop = &types.AttributeBooleanValue{Value: aws.Bool(inst.noStop)}
+		case types.InstanceAttributeNameInstanceInitiatedShutdownBehavior:
+			out.InstanceInitiatedShutdownBehavior = &types.AttributeValue{Value: aws.String(string(inst.shutdown))}
+		case types.InstanceAttributeNameEbsOptimized:
+			out.EbsOptimized = &types.AttributeBooleanValue{Value: aws.Bool(inst.ebsOpt)}
+		case types.InstanceAttributeNameEnaSupport:
+			out.EnaSupport = &types.AttributeBooleanValue{Value: aws.Bool(true)}
+		case types.InstanceAttributeNameSourceDestCheck:
+			out.SourceDestCheck = &types.AttributeBooleanValue{Value: aws.Bool(true)}
+		case types.InstanceAttributeNameKernel:
+			out.KernelId = &types.AttributeValue{}
+		case types.InstanceAttributeNameRamdisk:
+			out.RamdiskId = &types.AttributeValue{}
+		case types.InstanceAttributeNameProductCodes:
+			out.ProductCodes = []types.ProductCode{}
+		case types.InstanceAttributeNameSriovNetSupport:
+			out.SriovNetSupport = &types.AttributeValue{}
+		default:
+			return nil, Errorf("InvalidParameterValue", "Value (%s) for parameter attribute is invalid. Unknown attribute.", in.Attribute)
+		}
+		return out, nil
+	})
+}
+
+// DescribeInstanceTypes lists the instance type catalog.
+func (w *World) DescribeInstanceTypes(ctx context.Context, in *ec2.DescribeInstanceTypesInput, _ ...func(*ec2.Options)) (*ec2.DescribeInstanceTypesOutput, error) {
+	return serve(ctx, w, "DescribeInstanceTypes", in, func(in *ec2.DescribeInstanceTypesInput) (*ec2.DescribeInstanceTypesOutput, error) {
+		if err := dryRun(in.DryRun); err != nil {
+			return nil, err
+		}
+		fs, err := compileFilters(in.Filters, typeFilters)
+		if err != nil {
+			return nil, err
+		}
+		all := w.sortedCatalog()
+		if len(in.InstanceTypes) > 0 {
+			var missing []string
+			var sel []*instanceType
+			seen := map[string]bool{}
+			for _, t := range in.InstanceTypes {
+				it := w.catalog[string(t)]
+				if it == nil {
+					missing = append(missing, string(t))
+					continue
+				}
+				if !seen[it.name] {
+					seen[it.name] = true
+					sel = append(sel, it)
+				}
+			}
+			if len(missing) > 0 {
+				return nil, Errorf("InvalidInstanceType", "The following supplied instance types do not exist: [%s]", strings.Join(missing, ", "))
+			}
+			slices.SortFunc(sel, func(a, b *instanceType) int { return strings.Compare(a.name, b.name) })
+			all = sel
+		}
+		// Paging over the sorted catalog: the token carries the index.
+		p, err := w.newPager("itype", in.MaxResults, in.NextToken, 5, 100)
+		if err != nil {
+			return nil, err
+		}
+		out := &ec2.DescribeInstanceTypesOutput{InstanceTypes: []types.InstanceTypeInfo{}}
+		for i := int(p.after); i < len(all); i++ {
+			t := all[i]
+			if !w.matches(typeMatcher{t}, fs) {
+				continue
+			}
+			if p.limit > 0 && len(out.InstanceTypes) == p.limit {
+				out.NextToken = encodeToken(p.kind, uint64(i))
+				break
+			}
+			out.InstanceTypes = append(out.InstanceTypes, t.toSDK())
+		}
+		return out, nil
+	})
+}
+
+type typeMatcher struct{ t *instanceType }
+
+func (typeMatcher) tagList() tagSet { return nil }
+
+func (m typeMatcher) filterValues(name string, _ *World) []string {
+	t := m.t
+	switch name {
+	case "instance-type":
+		return []string{t.name}
+	case "processor-info.supported-architecture":
+		return []string{t.arch}
+	case "vcpu-info.default-vcpus":
+		return []string{itoa(int64(t.vcpus))}
+	case "memory-info.size-in-mib":
+		return []string{itoa(t.memMiB)}
+	case "dedicated-hosts-supported":
+		return []string{boolStr(t.hostVCPUs > 0)}
+	case "bare-metal":
+		return []string{boolStr(t.metal)}
+	case "current-generation":
+		return []string{boolStr(t.name != "m1.small")}
+	case "burstable-performance-supported":
+		return []string{boolStr(strings.HasPrefix(t.family, "t"))}
+	}
+	return nil
+}
+
+var typeFilters = set("instance-type", "processor-info.supported-architecture", "vcpu-info.default-vcpus", "memory-info.size-in-mib",
+	"dedicated-hosts-supported", "bare-metal", "current-generation", "burstable-performance-supported")
+
+// userData validates base64 user data (at most 16 KB decoded).
+func checkUserData(s string) error {
+	if s == "" {
+		return nil
+	}
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return Errorf("InvalidParameterValue", "Invalid BASE64 encoding of user data.")
+	}
+	if len(b) > 16*1024 {
+		return Errorf("InvalidParameterValue", "User data is limited to 16384 bytes")
+	}
+	return nil
+}

@@ -1,0 +1,559 @@
+package awsemu
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+)
+
+// runPlan is a validated RunInstances request.
+type runPlan struct {
+	img      *image
+	it       *instanceType
+	sn       *subnet
+	zone     string
+	hostID   string // explicit host
+	auto     bool   // tenancy host without host id
+	tenancy  types.Tenancy
+	groups   []*securityGroup
+	keyName  string
+	userData string
+	volumes  []volumeSpec
+	instTags tagSet
+	volTags  tagSet
+}
+
+// RunInstances launches instances (on a Dedicated Host when asked).
+func (w *World) RunInstances(ctx context.Context, in *ec2.RunInstancesInput, _ ...func(*ec2.Options)) (*ec2.RunInstancesOutput, error) {
+	return serve(ctx, w, "RunInstances", in, w.runInstances)
+}
+
+func runHash(in *ec2.RunInstancesInput) uint64 {
+	parts := []string{aws.ToString(in.ImageId), string(in.InstanceType), fmt.Sprint(aws.ToInt32(in.MinCount), "/", aws.ToInt32(in.MaxCount)),
+		aws.ToString(in.SubnetId), aws.ToString(in.KeyName), aws.ToString(in.UserData), strings.Join(in.SecurityGroupIds, ","), strings.Join(in.SecurityGroups, ",")}
+	if p := in.Placement; p != nil {
+		parts = append(parts, aws.ToString(p.HostId), string(p.Tenancy), aws.ToString(p.AvailabilityZone))
+	}
+	for _, ts := range in.TagSpecifications {
+		parts = append(parts, string(ts.ResourceType))
+		for _, t := range ts.Tags {
+			parts = append(parts, aws.ToString(t.Key), aws.ToString(t.Value))
+		}
+	}
+	for _, b := range in.BlockDeviceMappings {
+		parts = append(parts, aws.ToString(b.DeviceName))
+		if b.Ebs != nil {
+			parts = append(parts, fmt.Sprint(aws.ToInt32(b.Ebs.VolumeSize), b.Ebs.VolumeType, aws.ToString(b.Ebs.SnapshotId), aws.ToBool(b.Ebs.Encrypted), aws.ToString(b.Ebs.KmsKeyId)))
+		}
+	}
+	for _, n := range in.NetworkInterfaces {
+		parts = append(parts, aws.ToString(n.SubnetId), strings.Join(n.Groups, ","))
+	}
+	return hashStrings(parts...)
+}
+
+func (w *World) runInstances(in *ec2.RunInstancesInput) (*ec2.RunInstancesOutput, error) {
+	if err := dryRun(in.DryRun); err != nil {
+		return nil, err
+	}
+	token := aws.ToString(in.ClientToken)
+	var hash uint64
+	if token != "" {
+		if len(token) > 64 {
+			return nil, Errorf("InvalidParameterValue", "Value (%s) for parameter clientToken is invalid. Length exceeds 64 characters.", token)
+		}
+		hash = runHash(in)
+		if rt := w.runTokens[token]; rt != nil {
+			if rt.hash != hash {
+				return nil, Errorf("IdempotentParameterMismatch", "The client token '%s' has already been used with different parameters.", token)
+			}
+			return w.reservationOutput(rt.reservation, rt.ids), nil
+		}
+	}
+	plan, err := w.planRun(in)
+	if err != nil {
+		return nil, err
+	}
+	minC, maxC := aws.ToInt32(in.MinCount), aws.ToInt32(in.MaxCount)
+	n, err := w.launchable(plan, minC, maxC)
+	if err != nil {
+		return nil, err
+	}
+	resID := w.newID("r")
+	ids := make([]string, 0, n)
+	for i := range n {
+		inst := w.launch(plan, resID, token, int32(i), in)
+		ids = append(ids, inst.id)
+	}
+	if token != "" {
+		w.runTokens[token] = &runToken{hash: hash, reservation: resID, ids: slices.Clone(ids)}
+	}
+	return w.reservationOutput(resID, ids), nil
+}
+
+func (w *World) reservationOutput(resID string, ids []string) *ec2.RunInstancesOutput {
+	out := &ec2.RunInstancesOutput{ReservationId: aws.String(resID), OwnerId: aws.String(w.spec.AccountID), Groups: []types.GroupIdentifier{}}
+	for _, id := range ids {
+		if inst, ok := w.instances.get(id); ok {
+			out.Instances = append(out.Instances, w.instanceSDK(inst))
+		}
+	}
+	return out
+}
+
+func (w *World) planRun(in *ec2.RunInstancesInput) (*runPlan, error) {
+	p := &runPlan{}
+	if in.MinCount == nil {
+		return nil, Errorf("MissingParameter", "The request must contain the parameter MinCount")
+	}
+	if in.MaxCount == nil {
+		return nil, Errorf("MissingParameter", "The request must contain the parameter MaxCount")
+	}
+	if minC, maxC := *in.MinCount, *in.MaxCount; minC < 1 || maxC < minC {
+		return nil, Errorf("InvalidParameterValue", "Value (%d) for parameter minCount is invalid. Expected a value between 1 and maxCount (%d).", minC, maxC)
+	}
+	imgID := aws.ToString(in.ImageId)
+	if imgID == "" {
+		return nil, Errorf("MissingParameter", "The request must contain the parameter ImageId")
+	}
+	if !wellFormed("ami", imgID) {
+		return nil, Errorf("InvalidAMIID.Malformed", "Invalid id: \"%s\" (expecting \"ami-...\")", imgID)
+	}
+	img, ok := w.images.get(imgID)
+	if !ok || !w.imageVisible(img) {
+		return nil, Errorf("InvalidAMIID.NotFound", "The image id '[%s]' does not exist", imgID)
+	}
+	if img.state(w.now) != types.ImageStateAvailable {
+		return nil, Errorf("InvalidAMIID.Unavailable", "Image %s is not available (state %s).", imgID, img.state(w.now))
+	}
+	p.img = img
+	tname := string(in.InstanceType)
+	if tname == "" {
+		tname = "m1.small"
+	}
+	p.it = w.catalog[tname]
+	if p.it == nil {
+		return nil, Errorf("InvalidParameterValue", "Invalid value '%s' for InstanceType.", tname)
+	}
+	if p.it.arch != img.arch {
+		return nil, Errorf("InvalidParameterValue", "The architecture '%s' of the specified instance type does not match the architecture '%s' of the specified AMI. Specify an instance type and an AMI that have matching architectures, and try again. You can use 'describe-instance-types' or 'describe-images' to discover the architecture of the instance type or AMI.", p.it.arch, img.arch)
+	}
+	if k := aws.ToString(in.KeyName); k != "" {
+		if w.keyByName(k) == nil {
+			return nil, Errorf("InvalidKeyPair.NotFound", "The key pair '%s' does not exist", k)
+		}
+		p.keyName = k
+	}
+	if err := checkUserData(aws.ToString(in.UserData)); err != nil {
+		return nil, err
+	}
+	p.userData = aws.ToString(in.UserData)
+
+	// placement
+	p.tenancy = types.TenancyDefault
+	var reqZone string
+	if pl := in.Placement; pl != nil {
+		reqZone = aws.ToString(pl.AvailabilityZone)
+		p.hostID = aws.ToString(pl.HostId)
+		switch pl.Tenancy {
+		case "", types.TenancyDefault:
+			if p.hostID != "" {
+				if pl.Tenancy == types.TenancyDefault {
+					return nil, Errorf("InvalidParameterCombination", "The parameter hostId requires the tenancy 'host'.")
+				}
+				p.tenancy = types.TenancyHost
+			}
+		case types.TenancyDedicated:
+			if p.hostID != "" {
+				return nil, Errorf("InvalidParameterCombination", "The parameter hostId requires the tenancy 'host'.")
+			}
+			p.tenancy = types.TenancyDedicated
+		case types.TenancyHost:
+			p.tenancy = types.TenancyHost
+			p.auto = p.hostID == ""
+		default:
+			return nil, Errorf("InvalidParameterValue", "Value (%s) for parameter tenancy is invalid.", pl.Tenancy)
+		}
+	}
+	if reqZone != "" && !slices.Contains(w.spec.Zones, reqZone) {
+		return nil, Errorf("InvalidParameterValue", "Invalid availability zone: [%s]", reqZone)
+	}
+	if p.it.mac && p.tenancy != types.TenancyHost {
+		return nil, Errorf("InvalidParameterCombination", "Instance type %s can only be launched on a Dedicated Host (tenancy host).", p.it.name)
+	}
+	var h *host
+	if p.hostID != "" {
+		if !wellFormed("h", p.hostID) {
+			return nil, Errorf("InvalidHostID.Malformed", "Invalid id: \"%s\" (expecting \"h-...\")", p.hostID)
+		}
+		var ok bool
+		h, ok = w.hosts.get(p.hostID)
+		if !ok || h.released {
+			return nil, Errorf("InvalidHostID.NotFound", "The host ID '%s' does not exist", p.hostID)
+		}
+		if (h.itype != nil && h.itype != p.it) || (h.itype == nil && h.family != p.it.family) {
+			want := h.family
+			if h.itype != nil {
+				want = h.itype.name
+			}
+			return nil, Errorf("InvalidParameterValue", "Instance type %s is not supported by Dedicated Host %s (it supports %s).", p.it.name, h.id, want)
+		}
+		if reqZone != "" && reqZone != h.zone {
+			return nil, Errorf("InvalidParameterValue", "Dedicated Host %s is in %s, not in the requested Availability Zone %s.", h.id, h.zone, reqZone)
+		}
+		reqZone = h.zone
+	}
+
+	// network
+	subnetID := aws.ToString(in.SubnetId)
+	groupIDs := in.SecurityGroupIds
+	for _, ni := range in.NetworkInterfaces {
+		if aws.ToInt32(ni.DeviceIndex) != 0 {
+			continue
+		}
+		if subnetID != "" && aws.ToString(ni.SubnetId) != "" {
+			return nil, Errorf("InvalidParameterCombination", "Network interfaces and an instance-level subnet ID may not be specified on the same request")
+		}
+		if s := aws.ToString(ni.SubnetId); s != "" {
+			subnetID = s
+		}
+		groupIDs = append(slices.Clone(groupIDs), ni.Groups...)
+	}
+	if subnetID != "" {
+		if !wellFormed("subnet", subnetID) {
+			return nil, Errorf("InvalidSubnetID.Malformed", "Invalid id: \"%s\"", subnetID)
+		}
+		sn, ok := w.subnets.get(subnetID)
+		if !ok {
+			return nil, Errorf("InvalidSubnetID.NotFound", "The subnet ID '%s' does not exist", subnetID)
+		}
+		if reqZone != "" && reqZone != sn.zone {
+			if h != nil {
+				return nil, Errorf("InvalidParameterValue", "Subnet %s is in %s but Dedicated Host %s is in %s.", sn.id, sn.zone, h.id, h.zone)
+			}
+			return nil, Errorf("InvalidParameterValue", "Value (%s) for parameter availabilityZone is invalid. Subnet '%s' is in the availability zone %s", reqZone, sn.id, sn.zone)
+		}
+		p.sn = sn
+	} else {
+		dv := w.defaultVPC()
+		if dv == nil {
+			return nil, Errorf("VPCIdNotSpecified", "No default VPC for this user. GroupName is only supported for EC2-Classic and default VPC.")
+		}
+		for _, sn := range w.subnets.order {
+			if sn.vpc != dv || !sn.defaultForAZ {
+				continue
+			}
+			if reqZone != "" && sn.zone != reqZone {
+				continue
+			}
+			if _, live := w.subnets.get(sn.id); !live {
+				continue
+			}
+			if p.sn == nil || (p.sn.free() == 0 && sn.free() > 0) {
+				p.sn = sn
+			}
+		}
+		if p.sn == nil {
+			return nil, Errorf("InvalidParameterValue", "No default subnet for availability zone: [%s].", reqZone)
+		}
+	}
+	p.zone = p.sn.zone
+
+	for _, gid := range groupIDs {
+		g, ok := w.groups.get(gid)
+		if !ok {
+			return nil, Errorf("InvalidGroup.NotFound", "The security group '%s' does not exist in VPC '%s'", gid, p.sn.vpc.id)
+		}
+		if g.vpc != p.sn.vpc {
+			return nil, Errorf("InvalidParameter", "Security group %s and subnet %s belong to different networks.", gid, p.sn.id)
+		}
+		if !slices.Contains(p.groups, g) {
+			p.groups = append(p.groups, g)
+		}
+	}
+	for _, name := range in.SecurityGroups {
+		g := w.groupByName(p.sn.vpc, name)
+		if g == nil {
+			return nil, Errorf("InvalidGroup.NotFound", "The security group '%s' does not exist in VPC '%s'", name, p.sn.vpc.id)
+		}
+		if !slices.Contains(p.groups, g) {
+			p.groups = append(p.groups, g)
+		}
+	}
+	if len(p.groups) == 0 {
+		if g := w.groupByName(p.sn.vpc, "default"); g != nil {
+			p.groups = []*securityGroup{g}
+		}
+	}
+
+	vols, err := w.planVolumes(img, in.BlockDeviceMappings)
+	if err != nil {
+		return nil, err
+	}
+	p.volumes = vols
+	tags, err := tagSpecs(in.TagSpecifications, types.ResourceTypeInstance, types.ResourceTypeVolume, types.ResourceTypeNetworkInterface)
+	if err != nil {
+		return nil, err
+	}
+	p.instTags = tags[types.ResourceTypeInstance]
+	p.volTags = tags[types.ResourceTypeVolume]
+	return p, nil
+}
+
+// launchable decides how many instances (between min and max) can start
+// now, or answers the capacity error AWS gives.
+func (w *World) launchable(p *runPlan, minC, maxC int32) (int32, error) {
+	n := maxC
+	capErr := func(err error) (int32, error) { return 0, err }
+	if f := int32(p.sn.free()); f < n {
+		if f < minC {
+			return capErr(Errorf("InsufficientFreeAddressesInSubnet", "There are not enough free addresses in subnet '%s' to satisfy the requested number of instances.", p.sn.id))
+		}
+		n = f
+	}
+	for _, l := range w.spec.Limits.InstanceCapacity {
+		if l.Zone != p.zone || (l.InstanceType != "" && l.InstanceType != p.it.name && l.InstanceType != p.it.family) {
+			continue
+		}
+		left := int32(l.Max - w.ledger.liveInst[p.zone+"/"+l.InstanceType])
+		if left < n {
+			if left < minC {
+				var others []string
+				for _, z := range w.spec.Zones {
+					if z != p.zone {
+						others = append(others, z)
+					}
+				}
+				return capErr(ServerErrorf("InsufficientInstanceCapacity", "We currently do not have sufficient %s capacity in the Availability Zone you requested (%s). Our system will be working on provisioning additional capacity. You can currently get %s capacity by not specifying an Availability Zone in your request or choosing %s.", p.it.name, p.zone, p.it.name, strings.Join(others, ", ")))
+			}
+			n = left
+		}
+	}
+	if p.it.quota != "" && p.tenancy != types.TenancyHost {
+		if q := w.quotaByCode("ec2", p.it.quota); q != nil {
+			left := (int32(q.value) - int32(w.vcpuUsage[p.it.quota])) / p.it.vcpus
+			if left < n {
+				if left < minC {
+					return capErr(Errorf("VcpuLimitExceeded", "You have requested more vCPU capacity than your current vCPU limit of %d allows for the instance bucket that the specified instance type belongs to. Please visit http://aws.amazon.com/contact-us/ec2-request to request an adjustment to this limit.", int(q.value)))
+				}
+				n = left
+			}
+		}
+	}
+	if p.tenancy == types.TenancyHost {
+		var slots int32
+		if p.hostID != "" {
+			h, _ := w.hosts.get(p.hostID)
+			if h.state(w.now) == types.AllocationStateAvailable && !w.now.Before(h.usableAt) {
+				slots = h.freeSlots(p.it)
+			}
+			if slots < minC {
+				return capErr(Errorf("InsufficientCapacityOnHost", "Insufficient capacity on Dedicated Host %s (state %s) for instance type %s.", h.id, h.state(w.now), p.it.name))
+			}
+		} else {
+			for _, h := range w.hosts.order {
+				if w.autoHostOK(h, p) {
+					slots += h.freeSlots(p.it)
+				}
+			}
+			if slots < minC {
+				return capErr(Errorf("InsufficientCapacityOnHost", "There is no Dedicated Host with auto-placement and available capacity for instance type %s in %s.", p.it.name, p.zone))
+			}
+		}
+		n = min(n, slots)
+	}
+	return n, nil
+}
+
+func (w *World) autoHostOK(h *host, p *runPlan) bool {
+	if cur, ok := w.hosts.get(h.id); !ok || cur != h {
+		return false
+	}
+	return h.autoPlacement && !h.released && h.zone == p.zone && h.state(w.now) == types.AllocationStateAvailable &&
+		!w.now.Before(h.usableAt) && h.freeSlots(p.it) > 0
+}
+
+func (w *World) launch(p *runPlan, resID, token string, idx int32, in *ec2.RunInstancesInput) *instance {
+	b := w.newObj("i")
+	inst := &instance{objBase: b, reservation: resID, itype: p.it, imageID: p.img.id, arch: p.img.arch, platform: p.img.platform,
+		zone: p.zone, subnet: p.sn, tenancy: p.tenancy, keyName: p.keyName, userData: p.userData,
+		groups: slices.Clone(p.groups), tags: slices.Clone(p.instTags), rootDevice: p.img.rootDevice,
+		clientToken: token, launchIndex: idx, launchedAt: w.now, runningAt: w.now.Add(w.bootTime(p.it)),
+		ebsOpt: aws.ToBool(in.EbsOptimized), noTerminate: aws.ToBool(in.DisableApiTermination), noStop: aws.ToBool(in.DisableApiStop),
+		shutdown: in.InstanceInitiatedShutdownBehavior}
+	if inst.shutdown == "" {
+		inst.shutdown = types.ShutdownBehaviorStop
+	}
+	inst.ip, _ = p.sn.allocIP()
+	inst.eni = w.newID("eni")
+	m := w.idRng.Uint32()
+	inst.mac = fmt.Sprintf("02:%02x:%02x:%02x:%02x:%02x", byte(b.seq>>8), byte(b.seq), byte(m>>16), byte(m>>8), byte(m))
+	if p.tenancy == types.TenancyHost {
+		var h *host
+		if p.hostID != "" {
+			h, _ = w.hosts.get(p.hostID)
+		} else {
+			for _, c := range w.hosts.order {
+				if w.autoHostOK(c, p) {
+					h = c
+					break
+				}
+			}
+		}
+		if h != nil {
+			inst.host = h
+			inst.hostID = h.id
+			h.instances = append(h.instances, inst)
+			h.usedVCPUs += p.it.vcpus
+		}
+	}
+	for _, vs := range p.volumes {
+		v := w.createVolume(vs, p.zone, p.volTags)
+		v.attach = inst
+		v.device = vs.device
+		v.attachTime = w.now
+		v.deleteOnTermination = vs.deleteOnTermination
+		inst.volumes = append(inst.volumes, v)
+	}
+	inst.led = &instLedger{id: inst.id, typ: p.it.name, start: w.now}
+	w.ledger.instances = append(w.ledger.instances, inst.led)
+	w.ledger.instUp(p.zone, p.it)
+	if p.it.quota != "" && p.tenancy != types.TenancyHost {
+		w.vcpuUsage[p.it.quota] += int(p.it.vcpus)
+	}
+	w.instances.add(inst)
+	return inst
+}
+
+// leaveHost ends the instance's occupancy of its host: the slot is freed
+// and a mac host starts scrubbing (pending).
+func (w *World) leaveHost(inst *instance) {
+	h := inst.host
+	if h == nil {
+		return
+	}
+	inst.host = nil
+	h.instances = slices.DeleteFunc(h.instances, func(x *instance) bool { return x == inst })
+	h.usedVCPUs -= inst.itype.vcpus
+	if h.mac() && !h.released {
+		w.startScrubbing(h)
+	}
+}
+
+// stopBilling ends the live period of an instance (stop or terminate).
+func (w *World) stopBilling(inst *instance) {
+	inst.led.end = w.now
+	w.ledger.instDown(inst.zone, inst.itype)
+	if inst.itype.quota != "" && inst.tenancy != types.TenancyHost {
+		w.vcpuUsage[inst.itype.quota] -= int(inst.itype.vcpus)
+	}
+}
+
+// StopInstances stops instances; a mac host goes pending (scrubbing).
+func (w *World) StopInstances(ctx context.Context, in *ec2.StopInstancesInput, _ ...func(*ec2.Options)) (*ec2.StopInstancesOutput, error) {
+	return serve(ctx, w, "StopInstances", in, func(in *ec2.StopInstancesInput) (*ec2.StopInstancesOutput, error) {
+		insts, err := w.instancesForChange(in.InstanceIds, in.DryRun)
+		if err != nil {
+			return nil, err
+		}
+		for _, inst := range insts {
+			switch inst.state(w.now) {
+			case types.InstanceStateNamePending, types.InstanceStateNameShuttingDown, types.InstanceStateNameTerminated:
+				return nil, Errorf("IncorrectInstanceState", "The instance '%s' is not in a state from which it can be stopped.", inst.id)
+			}
+			if inst.noStop {
+				return nil, Errorf("OperationNotPermitted", "The instance '%s' may not be stopped. Modify its 'disableApiStop' instance attribute and try again.", inst.id)
+			}
+		}
+		out := &ec2.StopInstancesOutput{}
+		for _, inst := range insts {
+			prev := inst.state(w.now)
+			if inst.live() {
+				inst.stopAt = w.now
+				inst.stoppedAt = w.now.Add(w.spec.Timings.StopDelay.D())
+				w.stopBilling(inst)
+				w.leaveHost(inst)
+			}
+			out.StoppingInstances = append(out.StoppingInstances, types.InstanceStateChange{
+				InstanceId: aws.String(inst.id), PreviousState: sdkState(prev), CurrentState: sdkState(inst.state(w.now))})
+		}
+		return out, nil
+	})
+}
+
+// TerminateInstances terminates instances; they stay visible for
+// Timings.TerminatedRetention, then are purged.
+func (w *World) TerminateInstances(ctx context.Context, in *ec2.TerminateInstancesInput, _ ...func(*ec2.Options)) (*ec2.TerminateInstancesOutput, error) {
+	return serve(ctx, w, "TerminateInstances", in, func(in *ec2.TerminateInstancesInput) (*ec2.TerminateInstancesOutput, error) {
+		insts, err := w.instancesForChange(in.InstanceIds, in.DryRun)
+		if err != nil {
+			return nil, err
+		}
+		for _, inst := range insts {
+			if inst.noTerminate && inst.termAt.IsZero() {
+				return nil, Errorf("OperationNotPermitted", "The instance '%s' may not be terminated. Modify its 'disableApiTermination' instance attribute and try again.", inst.id)
+			}
+		}
+		out := &ec2.TerminateInstancesOutput{}
+		for _, inst := range insts {
+			prev := inst.state(w.now)
+			if inst.termAt.IsZero() {
+				if inst.live() {
+					w.stopBilling(inst)
+					w.leaveHost(inst)
+				}
+				inst.termAt = w.now
+				inst.terminatedAt = w.now.Add(w.spec.Timings.TerminateDelay.D())
+				if inst.ip != 0 {
+					inst.subnet.freeIP(inst.ip)
+				}
+				for _, v := range inst.volumes {
+					v.attach = nil
+					if v.deleteOnTermination {
+						w.volumes.remove(v.id)
+					}
+				}
+				w.termQueue = append(w.termQueue, purgeItem{at: inst.terminatedAt.Add(w.spec.Timings.TerminatedRetention.D()), id: inst.id})
+			}
+			out.TerminatingInstances = append(out.TerminatingInstances, types.InstanceStateChange{
+				InstanceId: aws.String(inst.id), PreviousState: sdkState(prev), CurrentState: sdkState(inst.state(w.now))})
+		}
+		return out, nil
+	})
+}
+
+func (w *World) instancesForChange(ids []string, dry *bool) ([]*instance, error) {
+	if len(ids) == 0 {
+		return nil, Errorf("MissingParameter", "The request must contain the parameter InstanceId")
+	}
+	if err := checkIDs("InvalidInstanceID.Malformed", "i", ids); err != nil {
+		return nil, err
+	}
+	var out []*instance
+	var missing []string
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		inst, ok := w.instances.get(id)
+		if !ok {
+			missing = append(missing, id)
+			continue
+		}
+		out = append(out, inst)
+	}
+	if len(missing) > 0 {
+		return nil, notFound("InvalidInstanceID.NotFound", "instance ID", missing)
+	}
+	if err := dryRun(dry); err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -1,0 +1,499 @@
+// Package awsemu is an in-memory AWS world: dedicated hosts, instances,
+// images, snapshots, volumes, VPCs, subnets, security groups, key pairs, KMS
+// keys, service quotas and the caller identity of one account in one region.
+//
+// Every emulated action is a method of *World with the exact aws-sdk-go-v2
+// signature, so the world satisfies the same narrow interfaces as the real
+// SDK clients (the simulator and unit tests use it directly, the HTTP server
+// in awsemu/server exposes it on the wire). All state transitions (boot,
+// scrubbing, snapshot completion...) are computed lazily from timestamps read
+// from the injected clock: the world runs no goroutines and no timers.
+package awsemu
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/aquarium-fish/aquarium-fish/internal/clock"
+)
+
+// World is the in-memory AWS account. It is safe for concurrent use; one
+// mutex serializes all actions.
+type World struct {
+	mu   sync.Mutex
+	clk  clock.Clock
+	spec *Spec
+	now  time.Time // time of the action being served (set by enter)
+
+	idRng    *rand.Rand
+	faultRng *rand.Rand
+	seq      uint64
+	idBase   uint64
+
+	catalog map[string]*instanceType
+
+	hosts     table[*host]
+	instances table[*instance]
+	images    table[*image]
+	snapshots table[*snapshot]
+	volumes   table[*volume]
+	vpcs      table[*vpc]
+	subnets   table[*subnet]
+	groups    table[*securityGroup]
+	keyPairs  table[*keyPair]
+	kmsKeys   table[*kmsKey]
+	aliases   table[*kmsAlias]
+	quotas    []*quota
+
+	hostTokens map[string]*hostToken
+	copyTokens map[string]string
+	runTokens  map[string]*runToken
+
+	// purge queues, in clock order (the clock never goes back)
+	termQueue []purgeItem
+	relQueue  []purgeItem
+
+	// usage counters for vCPU quotas: quota code -> vCPUs of live on-demand instances
+	vcpuUsage map[string]int
+
+	faults  []*faultState
+	calls   map[string]*ActionStats
+	buckets map[string]*bucket
+
+	ledger ledger
+}
+
+// ActionStats counts the calls of one action and how many answered an error.
+type ActionStats struct{ Calls, Errors int64 }
+
+type purgeItem struct {
+	at time.Time
+	id string
+}
+
+// New builds a world from spec (nil means DefaultSpec()) on the given clock.
+func New(clk clock.Clock, spec *Spec) (*World, error) {
+	if clk == nil {
+		return nil, fmt.Errorf("awsemu: clock is required")
+	}
+	if spec == nil {
+		spec = DefaultSpec()
+	}
+	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
+	w := &World{
+		clk:        clk,
+		spec:       spec,
+		idRng:      rand.New(rand.NewPCG(uint64(spec.Seed), 0x5eed1d)),
+		faultRng:   rand.New(rand.NewPCG(uint64(spec.Seed), 0xfa017)),
+		hostTokens: map[string]*hostToken{},
+		runTokens:  map[string]*runToken{},
+		vcpuUsage:  map[string]int{},
+		calls:      map[string]*ActionStats{},
+		buckets:    map[string]*bucket{},
+	}
+	// A random base keeps ids realistic while a counter keeps them unique.
+	w.idBase = w.idRng.Uint64() & 0x0fff_ffff_ffff_0000
+	w.hosts.init()
+	w.instances.init()
+	w.images.init()
+	w.snapshots.init()
+	w.volumes.init()
+	w.vpcs.init()
+	w.subnets.init()
+	w.groups.init()
+	w.keyPairs.init()
+	w.kmsKeys.init()
+	w.aliases.init()
+	w.now = clk.Now()
+	w.catalog = buildCatalog(spec.InstanceTypes)
+	for _, f := range spec.Faults {
+		if err := w.addFault(f); err != nil {
+			return nil, fmt.Errorf("faults: %w", err)
+		}
+	}
+	if err := w.populate(); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// Clock is the clock the world reads time from.
+func (w *World) Clock() clock.Clock { return w.clk }
+
+// Spec returns the spec the world was built from (do not modify it).
+func (w *World) Spec() *Spec { return w.spec }
+
+// AccountID is the emulated account id.
+func (w *World) AccountID() string { return w.spec.AccountID }
+
+// Region is the emulated region.
+func (w *World) Region() string { return w.spec.Region }
+
+func (w *World) nextSeq() uint64 {
+	w.seq++
+	return w.seq
+}
+
+// newID returns a fresh AWS-looking id such as "i-0123456789abcdef0".
+func (w *World) newID(prefix string) string {
+	w.seq++
+	return fmt.Sprintf("%s-%017x", prefix, w.idBase+w.seq*0x9e3+uint64(w.idRng.IntN(0x9e3)))
+}
+
+// enter starts serving action: it records the call, refreshes lazily
+// computed state, then applies throttling and fault rules. The caller holds
+// w.mu.
+func (w *World) enter(ctx context.Context, action string) error {
+	st := w.calls[action]
+	if st == nil {
+		st = &ActionStats{}
+		w.calls[action] = st
+	}
+	st.Calls++
+	if ctx != nil {
+		if err := ctx.Err(); err != nil {
+			st.Errors++
+			return err
+		}
+	}
+	now := w.clk.Now()
+	if now.After(w.now) {
+		w.now = now
+	}
+	w.purge()
+	if err := w.throttle(action); err != nil {
+		st.Errors++
+		return err
+	}
+	if err := w.applyFaults(action); err != nil {
+		st.Errors++
+		return err
+	}
+	return nil
+}
+
+// leave records err (if any) for action and returns it.
+func (w *World) leave(action string, err error) error {
+	if err != nil {
+		w.calls[action].Errors++
+	}
+	return err
+}
+
+// serve runs one action under the world lock with call recording, faults
+// and throttling. A nil input is treated as an empty one.
+func serve[I, O any](ctx context.Context, w *World, action string, in *I, fn func(*I) (*O, error)) (*O, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.enter(ctx, action); err != nil {
+		return nil, err
+	}
+	if in == nil {
+		in = new(I)
+	}
+	out, err := fn(in)
+	if err != nil {
+		return nil, w.leave(action, err)
+	}
+	return out, nil
+}
+
+// RecordCall records a call the world did not serve itself (for example an
+// unknown action or malformed parameters rejected by the HTTP server).
+func (w *World) RecordCall(action string, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	st := w.calls[action]
+	if st == nil {
+		st = &ActionStats{}
+		w.calls[action] = st
+	}
+	st.Calls++
+	if err != nil {
+		st.Errors++
+	}
+}
+
+// Calls returns a copy of the per-action call counters.
+func (w *World) Calls() map[string]ActionStats {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make(map[string]ActionStats, len(w.calls))
+	for k, v := range w.calls {
+		out[k] = *v
+	}
+	return out
+}
+
+// ResetCalls clears the call counters.
+func (w *World) ResetCalls() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.calls = map[string]*ActionStats{}
+}
+
+// purge drops terminated instances and released hosts whose visibility
+// window has passed. Work is amortized: each object is purged once.
+func (w *World) purge() {
+	n := 0
+	for n < len(w.termQueue) && !w.now.Before(w.termQueue[n].at) {
+		id := w.termQueue[n].id
+		if in, ok := w.instances.get(id); ok {
+			if in.clientToken != "" {
+				if rt := w.runTokens[in.clientToken]; rt != nil && rt.remove(id) {
+					delete(w.runTokens, in.clientToken)
+				}
+			}
+			w.instances.remove(id)
+		}
+		n++
+	}
+	if n > 0 {
+		w.termQueue = compactQueue(w.termQueue, n)
+	}
+	n = 0
+	for n < len(w.relQueue) && !w.now.Before(w.relQueue[n].at) {
+		id := w.relQueue[n].id
+		if h, ok := w.hosts.get(id); ok {
+			if h.clientToken != "" {
+				if ht := w.hostTokens[h.clientToken]; ht != nil && ht.remove(id) {
+					delete(w.hostTokens, h.clientToken)
+				}
+			}
+			w.hosts.remove(id)
+		}
+		n++
+	}
+	if n > 0 {
+		w.relQueue = compactQueue(w.relQueue, n)
+	}
+}
+
+func compactQueue(q []purgeItem, n int) []purgeItem {
+	if n >= len(q) {
+		return q[:0]
+	}
+	// Shift only when the consumed prefix dominates, so the cost stays amortized O(1).
+	if n*2 >= len(q) || n > 4096 {
+		m := copy(q, q[n:])
+		return q[:m]
+	}
+	return q[n:]
+}
+
+// ---- throttling ----
+
+type bucket struct {
+	tokens, capacity, rate float64
+	last                   time.Time
+}
+
+func (w *World) throttle(action string) error {
+	th := &w.spec.Throttling
+	if !th.Enabled {
+		return nil
+	}
+	key, bs, ok := th.bucketFor(action)
+	if !ok {
+		return nil
+	}
+	b := w.buckets[key]
+	if b == nil {
+		b = &bucket{tokens: bs.Capacity, capacity: bs.Capacity, rate: bs.RefillPerSecond, last: w.now}
+		w.buckets[key] = b
+	}
+	if el := w.now.Sub(b.last).Seconds(); el > 0 {
+		b.tokens += el * b.rate
+		if b.tokens > b.capacity {
+			b.tokens = b.capacity
+		}
+		b.last = w.now
+	}
+	if b.tokens < 1 {
+		return &APIError{Code: "RequestLimitExceeded", Message: "Request limit exceeded.", HTTPStatus: http.StatusServiceUnavailable}
+	}
+	b.tokens--
+	return nil
+}
+
+// ---- fault injection ----
+
+// FaultRule makes an action fail with a given error, either for the next
+// Count calls or, when Count is 0, with the given Probability per call.
+type FaultRule struct {
+	Action      string  `json:"action" yaml:"action"` // e.g. "RunInstances"; "*" = any action
+	Code        string  `json:"code" yaml:"code"`
+	Message     string  `json:"message,omitempty" yaml:"message"`
+	HTTPStatus  int     `json:"http_status,omitempty" yaml:"http_status"`
+	Probability float64 `json:"probability,omitempty" yaml:"probability"` // used when Count == 0
+	Count       int     `json:"count,omitempty" yaml:"count"`             // fail the next Count calls
+}
+
+type faultState struct {
+	rule      FaultRule
+	remaining int
+}
+
+// Validate checks the rule and names the offending field.
+func (r FaultRule) Validate() error {
+	switch {
+	case r.Action == "":
+		return fmt.Errorf("fault rule: action is required")
+	case r.Code == "":
+		return fmt.Errorf("fault rule %s: code is required", r.Action)
+	case r.Count < 0:
+		return fmt.Errorf("fault rule %s: count must be >= 0, got %d", r.Action, r.Count)
+	case r.Probability < 0 || r.Probability > 1:
+		return fmt.Errorf("fault rule %s: probability must be within [0,1], got %v", r.Action, r.Probability)
+	case r.Count == 0 && r.Probability == 0:
+		return fmt.Errorf("fault rule %s: set count > 0 or probability > 0", r.Action)
+	case r.HTTPStatus != 0 && (r.HTTPStatus < 400 || r.HTTPStatus > 599):
+		return fmt.Errorf("fault rule %s: http_status must be 4xx or 5xx, got %d", r.Action, r.HTTPStatus)
+	}
+	return nil
+}
+
+// AddFault adds a fault rule after validating it.
+func (w *World) AddFault(r FaultRule) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.addFault(r)
+}
+
+func (w *World) addFault(r FaultRule) error {
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	w.faults = append(w.faults, &faultState{rule: r, remaining: r.Count})
+	return nil
+}
+
+// ClearFaults removes every fault rule.
+func (w *World) ClearFaults() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.faults = nil
+}
+
+// Faults lists the active rules; Count is the number of failures left.
+func (w *World) Faults() []FaultRule {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]FaultRule, 0, len(w.faults))
+	for _, f := range w.faults {
+		r := f.rule
+		r.Count = f.remaining
+		out = append(out, r)
+	}
+	return out
+}
+
+func (w *World) applyFaults(action string) error {
+	for i, f := range w.faults {
+		if f.rule.Action != "*" && f.rule.Action != action {
+			continue
+		}
+		fire := false
+		if f.rule.Count > 0 {
+			fire = true
+			f.remaining--
+			if f.remaining <= 0 {
+				w.faults = append(w.faults[:i:i], w.faults[i+1:]...)
+			}
+		} else {
+			fire = w.faultRng.Float64() < f.rule.Probability
+		}
+		if !fire {
+			continue
+		}
+		msg := f.rule.Message
+		if msg == "" {
+			msg = fmt.Sprintf("Injected fault %s for %s.", f.rule.Code, action)
+		}
+		st := f.rule.HTTPStatus
+		if st == 0 {
+			st = http.StatusBadRequest
+		}
+		return &APIError{Code: f.rule.Code, Message: msg, HTTPStatus: st}
+	}
+	return nil
+}
+
+// ---- ordered tables ----
+
+type objBase struct {
+	seq uint64
+	id  string
+}
+
+func (b *objBase) base() *objBase { return b }
+
+type object interface{ base() *objBase }
+
+// table keeps objects by id and in creation order (for stable listings and
+// resumable paging); removal is O(1) with periodic compaction.
+type table[T object] struct {
+	byID  map[string]T
+	order []T
+	dead  int
+}
+
+func (t *table[T]) init() { t.byID = map[string]T{} }
+
+func (t *table[T]) add(v T) {
+	t.byID[v.base().id] = v
+	t.order = append(t.order, v)
+}
+
+func (t *table[T]) get(id string) (T, bool) {
+	v, ok := t.byID[id]
+	return v, ok
+}
+
+func (t *table[T]) len() int { return len(t.byID) }
+
+func (t *table[T]) remove(id string) {
+	if _, ok := t.byID[id]; !ok {
+		return
+	}
+	delete(t.byID, id)
+	t.dead++
+	if t.dead > 64 && t.dead*2 > len(t.order) {
+		live := t.order[:0]
+		for _, v := range t.order {
+			if cur, ok := t.byID[v.base().id]; ok && any(cur) == any(v) {
+				live = append(live, v)
+			}
+		}
+		var zero T
+		for i := len(live); i < len(t.order); i++ {
+			t.order[i] = zero
+		}
+		t.order = live
+		t.dead = 0
+	}
+}
+
+// each calls fn for live objects in creation order starting after seq
+// `after` until fn returns false.
+func (t *table[T]) each(after uint64, fn func(T) bool) {
+	start := 0
+	if after > 0 {
+		start = sort.Search(len(t.order), func(i int) bool { return t.order[i].base().seq > after })
+	}
+	for _, v := range t.order[start:] {
+		if cur, ok := t.byID[v.base().id]; !ok || any(cur) != any(v) {
+			continue
+		}
+		if !fn(v) {
+			return
+		}
+	}
+}
