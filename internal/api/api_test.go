@@ -389,3 +389,60 @@ func TestHealthAndMetrics(t *testing.T) {
 		t.Fatalf("metrics: %s", b)
 	}
 }
+
+func benchCall(b *testing.B, n *node, method, authz string) {
+	b.Helper()
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req, _ := http.NewRequest(http.MethodPost, n.url+"/grpc/aquarium.v2."+method, strings.NewReader(`{}`))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", authz)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				b.Errorf("%s: HTTP %d", method, resp.StatusCode)
+				return
+			}
+		}
+	})
+}
+
+func bearer(b *testing.B, n *node) string {
+	b.Helper()
+	r := n.call(b, "", "AuthService/Login", "application/json", `{"username":"admin","password":"`+n.adminPW+`"}`)
+	tok, _ := r.body["data"].(map[string]any)["token"].(string)
+	if tok == "" {
+		b.Fatalf("login: %s", r.raw)
+	}
+	return "Bearer " + tok
+}
+
+// BenchmarkGetMeBearer: UserService/GetMe over HTTP with a bearer token.
+func BenchmarkGetMeBearer(b *testing.B) {
+	n := newNode(b)
+	benchCall(b, n, "UserService/GetMe", bearer(b, n))
+}
+
+// BenchmarkGetMeBasic: the same with HTTP Basic (verified-credential cache).
+func BenchmarkGetMeBasic(b *testing.B) {
+	n := newNode(b)
+	benchCall(b, n, "UserService/GetMe", "Basic "+base64.StdEncoding.EncodeToString([]byte("admin:"+n.adminPW)))
+}
+
+// BenchmarkApplicationList: ApplicationService/List (bearer) with 20 applications.
+func BenchmarkApplicationList(b *testing.B) {
+	n := newNode(b)
+	r := n.call(b, "admin", "LabelService/Create", "text/yaml", labelYAML)
+	uid := r.body["data"].(map[string]any)["uid"].(string)
+	for range 20 {
+		n.mustOK(b, "admin", "ApplicationService/Create", `{"application":{"label_uid":"`+uid+`"}}`)
+	}
+	benchCall(b, n, "ApplicationService/List", bearer(b, n))
+}
