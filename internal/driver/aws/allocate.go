@@ -260,13 +260,25 @@ func (d *Driver) Allocate(ctx context.Context, req driver.AllocateRequest) (res 
 			out, e = api.EC2.RunInstances(ctx, in)
 			return e
 		})
-		if err != nil {
+		switch {
+		case err != nil && ErrorCode(err) == "IdempotentParameterMismatch":
+			// An earlier attempt of this application launched with other
+			// parameters (e.g. another subnet): adopt its instance.
+			var found bool
+			inst, found, err = d.instanceByToken(ctx, api, awssdk.ToString(in.ClientToken))
+			if err != nil {
+				return nil, fmt.Errorf("aws allocate: %w", err)
+			}
+			if !found {
+				return nil, fmt.Errorf("aws allocate: client token %s is used but its instance is not found", awssdk.ToString(in.ClientToken))
+			}
+		case err != nil:
 			return nil, fmt.Errorf("aws allocate: %w", err)
-		}
-		if len(out.Instances) != 1 {
+		case len(out.Instances) != 1:
 			return nil, fmt.Errorf("aws allocate: RunInstances returned %d instances, want 1", len(out.Instances))
+		default:
+			inst = out.Instances[0]
 		}
-		inst = out.Instances[0]
 		if !instanceGone(inst) {
 			break
 		}
@@ -292,6 +304,9 @@ func (d *Driver) Allocate(ctx context.Context, req driver.AllocateRequest) (res 
 	}
 
 	dd := DriverData{KeyName: a.keyName, KeyGenerated: a.keyCreated, Pool: o.Pool, Subnet: subnet.ID}
+	if s := awssdk.ToString(inst.SubnetId); s != "" {
+		dd.Subnet = s
+	}
 	if inst.Placement != nil {
 		dd.HostID = awssdk.ToString(inst.Placement.HostId)
 		dd.Zone = awssdk.ToString(inst.Placement.AvailabilityZone)
@@ -410,6 +425,29 @@ func (d *Driver) deleteKeyPair(ctx context.Context, api Clients, name string) er
 		return err
 	}
 	return nil
+}
+
+// instanceByToken finds the instance launched with a client token.
+func (d *Driver) instanceByToken(ctx context.Context, api Clients, token string) (ec2types.Instance, bool, error) {
+	var out *ec2.DescribeInstancesOutput
+	err := d.call(ctx, "ec2 DescribeInstances", func(ctx context.Context) error {
+		var e error
+		out, e = api.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []ec2types.Filter{filter("client-token", token)}})
+		return e
+	})
+	if err != nil {
+		return ec2types.Instance{}, false, err
+	}
+	var best ec2types.Instance
+	found := false
+	for _, r := range out.Reservations {
+		for _, i := range r.Instances {
+			if !found || instanceGone(best) && !instanceGone(i) {
+				best, found = i, true
+			}
+		}
+	}
+	return best, found, nil
 }
 
 func (d *Driver) describeInstance(ctx context.Context, api Clients, id string) (ec2types.Instance, error) {
