@@ -48,6 +48,12 @@ type LabelFilter struct {
 
 // Store is the node's persistence. Every state change is a compare-and-set
 // inside a transaction, so no update is ever lost between nodes.
+//
+// Create methods fill an empty UID (a UUID) and zero CreatedAt/UpdatedAt
+// from the store's clock (see WithClock) and write them back to the
+// argument. Errors wrap ErrNotFound, ErrAlreadyExists or ErrConflict where
+// those apply; invalid input (an empty key, invalid JSON in a JSON field) is
+// a plain error naming the field.
 type Store interface {
 	Close() error
 
@@ -58,7 +64,8 @@ type Store interface {
 	ListLabels(ctx context.Context, f LabelFilter) ([]core.Label, error)
 	DeleteLabel(ctx context.Context, uid string) error
 
-	// Applications: CreateApplication also records the first state (NEW).
+	// Applications: CreateApplication also records the first state (NEW) in
+	// the same transaction; the label must exist (ErrNotFound otherwise).
 	CreateApplication(ctx context.Context, a *core.Application) error
 	GetApplication(ctx context.Context, uid string) (*core.Application, error)
 	ListApplications(ctx context.Context, owner string) ([]core.Application, error) // owner "" = all
@@ -78,14 +85,16 @@ type Store interface {
 	// resource and tasks.
 	DeleteApplication(ctx context.Context, uid string) error
 
-	// Resources: at most one per application.
+	// Resources: at most one per application, which must exist. GetResourceByIP
+	// prefers the resource of an ALLOCATED application, then the newest.
 	SaveResource(ctx context.Context, r *core.Resource) error // insert or update by application
 	GetResource(ctx context.Context, appUID string) (*core.Resource, error)
 	GetResourceByIP(ctx context.Context, ip string) (*core.Resource, error)
 	ListResources(ctx context.Context, node string) ([]core.Resource, error) // node "" = all
 	DeleteResource(ctx context.Context, appUID string) error
 
-	// Tasks.
+	// Tasks. CreateTask requires an existing application (ErrNotFound) and
+	// When = ALLOCATED or DEALLOCATE. ListTasks("") lists all tasks.
 	CreateTask(ctx context.Context, t *core.Task) error
 	GetTask(ctx context.Context, uid string) (*core.Task, error)
 	ListTasks(ctx context.Context, appUID string) ([]core.Task, error)

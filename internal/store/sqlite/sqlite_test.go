@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/aquarium-fish/aquarium-fish/internal/clock"
 	"github.com/aquarium-fish/aquarium-fish/internal/store"
 	"github.com/aquarium-fish/aquarium-fish/internal/store/sqlite"
 	"github.com/aquarium-fish/aquarium-fish/internal/store/storetest"
@@ -25,6 +26,12 @@ func TestConformanceMemory(t *testing.T) {
 	})
 }
 
+func TestClock(t *testing.T) {
+	storetest.RunClock(t, func(t *testing.T, c clock.Clock) store.Store {
+		return storetest.OpenSQLite(t, store.WithClock(c))
+	})
+}
+
 // Two handles on one file stand for two processes sharing the database.
 func TestMultiNode(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "fish.db")
@@ -39,4 +46,8 @@ func TestMultiNode(t *testing.T) {
 	}
 	defer b.Close()
 	storetest.RunMultiNode(t, a, b)
+}
+
+func BenchmarkStore(b *testing.B) {
+	storetest.Bench(b, func(b *testing.B) store.Store { return storetest.OpenSQLite(b) })
 }
