@@ -441,3 +441,39 @@ func TestCLI(t *testing.T) {
 		t.Fatalf("app wait deallocated: %s", out)
 	}
 }
+
+// TestMacPool: a Mac label on the dedicated pool "mac" of the embedded
+// region gets a mac2.metal host; after deallocation the instance is
+// terminated and the host is scrubbing (pending), not leaked or released.
+func TestMacPool(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the real binary")
+	}
+	f := startNode(t)
+	a := f.post("LabelService/Create", "application/yaml", readExample(t, "label-mac.yaml"))
+	if a.code != 200 {
+		t.Fatalf("mac label: %d %s", a.code, a.raw)
+	}
+	app := f.ok("ApplicationService/Create", `{"application":{"label_uid":"`+a.body["data"].(map[string]any)["uid"].(string)+`"}}`)
+	appUID := app["uid"].(string)
+	f.waitState(appUID, "ALLOCATED", 60*time.Second)
+	res := f.ok("ApplicationService/GetResource", `{"application_uid":"`+appUID+`"}`)
+	if auth, _ := res["authentication"].(map[string]any); auth["username"] != "ec2-user" {
+		t.Fatalf("resource authentication: %v", res["authentication"])
+	}
+	st := f.emulatorState()
+	if len(st.Hosts) != 1 || st.Hosts[0].State != "available" {
+		t.Fatalf("hosts while allocated: %+v", st.Hosts)
+	}
+	f.ok("ApplicationService/Deallocate", `{"application_uid":"`+appUID+`"}`)
+	f.waitState(appUID, "DEALLOCATED", 60*time.Second)
+	st = f.emulatorState()
+	for _, in := range st.Instances {
+		if in.InstanceId == res["identifier"] && in.State.Name != "terminated" && in.State.Name != "shutting-down" {
+			t.Fatalf("mac instance after deallocation: %s", in.State.Name)
+		}
+	}
+	if len(st.Hosts) != 1 || st.Hosts[0].State != "pending" {
+		t.Fatalf("host after deallocation should be scrubbing (pending): %+v", st.Hosts)
+	}
+}
