@@ -353,9 +353,7 @@ func (w *World) resolveKMS(ref string) (*kmsKey, error) {
 			return nil, kmsNotFound(ref)
 		}
 		name = parts[5]
-		if strings.HasPrefix(name, "key/") {
-			name = name[4:]
-		}
+		name = strings.TrimPrefix(name, "key/")
 	}
 	if strings.HasPrefix(name, "alias/") {
 		a, ok := w.aliases.get(name)
@@ -435,7 +433,7 @@ func (w *World) DescribeKey(ctx context.Context, in *kms.DescribeKeyInput, _ ...
 			KeyId: aws.String(k.id), Arn: aws.String(k.arn(w)), AWSAccountId: aws.String(w.spec.AccountID),
 			CreationDate: aws.Time(k.created), Description: aws.String(k.description), Enabled: k.enabled,
 			KeyState: kmstypes.KeyStateEnabled, KeyUsage: kmstypes.KeyUsageTypeEncryptDecrypt,
-			KeySpec: kmstypes.KeySpecSymmetricDefault, CustomerMasterKeySpec: kmstypes.CustomerMasterKeySpecSymmetricDefault,
+			KeySpec: kmstypes.KeySpecSymmetricDefault,
 			EncryptionAlgorithms: []kmstypes.EncryptionAlgorithmSpec{kmstypes.EncryptionAlgorithmSpecSymmetricDefault},
 			KeyManager:           kmstypes.KeyManagerTypeCustomer, Origin: kmstypes.OriginTypeAwsKms, MultiRegion: aws.Bool(false),
 		}
