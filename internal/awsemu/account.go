@@ -433,7 +433,7 @@ func (w *World) DescribeKey(ctx context.Context, in *kms.DescribeKeyInput, _ ...
 			KeyId: aws.String(k.id), Arn: aws.String(k.arn(w)), AWSAccountId: aws.String(w.spec.AccountID),
 			CreationDate: aws.Time(k.created), Description: aws.String(k.description), Enabled: k.enabled,
 			KeyState: kmstypes.KeyStateEnabled, KeyUsage: kmstypes.KeyUsageTypeEncryptDecrypt,
-			KeySpec: kmstypes.KeySpecSymmetricDefault,
+			KeySpec:              kmstypes.KeySpecSymmetricDefault,
 			EncryptionAlgorithms: []kmstypes.EncryptionAlgorithmSpec{kmstypes.EncryptionAlgorithmSpecSymmetricDefault},
 			KeyManager:           kmstypes.KeyManagerTypeCustomer, Origin: kmstypes.OriginTypeAwsKms, MultiRegion: aws.Bool(false),
 		}

@@ -189,7 +189,9 @@ func TestRunInstancesErrors(t *testing.T) {
 		{"auto placement without hosts", func(in *ec2.RunInstancesInput) {
 			in.Placement = &types.Placement{Tenancy: types.TenancyHost}
 		}, "InsufficientCapacityOnHost"},
-		{"bad zone", func(in *ec2.RunInstancesInput) { in.Placement = &types.Placement{AvailabilityZone: aws.String("us-west-2z")} }, "InvalidParameterValue"},
+		{"bad zone", func(in *ec2.RunInstancesInput) {
+			in.Placement = &types.Placement{AvailabilityZone: aws.String("us-west-2z")}
+		}, "InvalidParameterValue"},
 		{"snapshot too big for size", func(in *ec2.RunInstancesInput) {
 			in.BlockDeviceMappings = []types.BlockDeviceMapping{{DeviceName: aws.String("/dev/sdf"), Ebs: &types.EbsBlockDevice{SnapshotId: aws.String("snap-0a9a1a10000000001"), VolumeSize: aws.Int32(10)}}}
 		}, "InvalidBlockDeviceMapping"},
