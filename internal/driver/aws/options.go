@@ -220,6 +220,9 @@ func (d *Driver) parseDefinition(def core.Definition) (*Options, []diskSpec, err
 	if err != nil {
 		return nil, nil, err
 	}
+	if o.Pool != "" && d.poolConfig(o.Pool) == nil {
+		return nil, nil, fmt.Errorf("options.pool: %q is not a dedicated_pool of driver %s (known: %v)", o.Pool, d.name, d.poolNames())
+	}
 	if o.InstanceType == "" {
 		if p := d.poolConfig(o.Pool); p != nil {
 			o.InstanceType = p.Type
