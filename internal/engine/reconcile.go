@@ -136,7 +136,10 @@ func (e *Engine) launch(ctx context.Context, uid string, c *claim) {
 		}
 		defer func() { <-e.sem }()
 		if c != nil {
-			e.allocate(ctx, c)
+			if res := e.allocate(ctx, c); res != nil {
+				e.afterAllocated(ctx, c, res)
+				return
+			}
 		}
 		e.step(ctx, uid)
 	}()

@@ -663,3 +663,26 @@ func TestTwoNodesClaimExactlyOnce(t *testing.T) {
 		h.wantStatus(owned, Deallocated)
 	})
 }
+
+func TestDeallocationFailuresAreRetried(t *testing.T) {
+	backends(t, func(t *testing.T, h *harness) {
+		d := h.driver("test", `{}`)
+		h.engine("node-1", func(o *engine.Options) { o.RetryBackoff = time.Second; o.MaxBackoff = 8 * time.Second })
+		app := h.app(h.label("l", "", def("test", "", "")), "")
+		h.settle()
+		d.FailNextDeallocations(5)
+		if err := h.e.Deallocate(h.ctx, app); err != nil {
+			t.Fatal(err)
+		}
+		h.settle()
+		h.wantStatus(app, Deallocate)
+		if len(d.Live()) != 1 || h.resource(app) == nil {
+			t.Fatal("resource forgotten after a failed deallocation")
+		}
+		h.runFor(time.Minute) // backoff 1s, 2s, 4s, 8s, 8s
+		h.wantStatus(app, Deallocated)
+		if st := d.Stats(); st.DeallocateCalls != 6 || len(d.Live()) != 0 {
+			t.Fatalf("driver stats %+v, live %v", st, d.Live())
+		}
+	})
+}

@@ -56,8 +56,10 @@ func (e *Engine) lifetimeDeadline(def core.Definition, now time.Time) (*time.Tim
 }
 
 // allocate asks the driver for the resource of a claimed (ELECTED)
-// application and records the outcome.
-func (e *Engine) allocate(ctx context.Context, c *claim) {
+// application and records the outcome. When the application became
+// ALLOCATED it returns its resource (the caller runs the tasks); nil means
+// step() must look at the state.
+func (e *Engine) allocate(ctx context.Context, c *claim) (allocated *core.Resource) {
 	defer e.allocDone(c)
 	uid := c.app.UID
 	def := c.label.Definitions[c.defIdx]
@@ -65,17 +67,17 @@ func (e *Engine) allocate(ctx context.Context, c *claim) {
 	drv := e.drivers[def.Driver]
 	if drv == nil {
 		e.allocFailed(ctx, c, fmt.Errorf("driver %q is not configured on node %s", def.Driver, e.opts.NodeName))
-		return
+		return nil
 	}
 	md, err := meta.Merge(c.app.Metadata, c.label.Metadata)
 	if err != nil {
 		e.fail(ctx, uid, core.StatusElected, fmt.Sprintf("metadata: %v", err))
-		return
+		return nil
 	}
 	deadline, err := e.lifetimeDeadline(def, e.clk.Now())
 	if err != nil {
 		e.fail(ctx, uid, core.StatusElected, fmt.Sprintf("definition %d: %v", c.defIdx, err))
-		return
+		return nil
 	}
 	res, err := drv.Allocate(ctx, driver.AllocateRequest{
 		ApplicationUID: uid,
@@ -92,11 +94,14 @@ func (e *Engine) allocate(ctx context.Context, c *claim) {
 			// Interrupted (shutdown): the application stays ELECTED and
 			// recovery asks the (idempotent) driver again.
 			log.Info("allocation interrupted", "err", err)
-			return
+			return nil
 		}
 		e.allocFailed(ctx, c, err)
-		return
+		return nil
 	}
+	// Record what the driver created even if shutdown starts now: store
+	// writes are short, and an unrecorded resource would wait for recovery.
+	ctx = context.WithoutCancel(ctx)
 	mdJSON, err := json.Marshal(md)
 	if err != nil {
 		mdJSON = nil
@@ -109,16 +114,13 @@ func (e *Engine) allocate(ctx context.Context, c *claim) {
 	res.Timeout = deadline
 	res.CreatedAt = e.clk.Now()
 	if err := e.st.SaveResource(ctx, res); err != nil {
-		if ctx.Err() != nil {
-			return // stays ELECTED; recovery re-asks the idempotent driver
-		}
 		// Unrecorded resources must not survive: undo, then count a failure.
 		if derr := drv.Deallocate(ctx, *res); derr != nil {
 			log.Error("cannot undo unrecorded resource; the next attempt re-adopts it (allocation is idempotent)",
 				"identifier", res.Identifier, "err", derr)
 		}
 		e.allocFailed(ctx, c, fmt.Errorf("save resource: %w", err))
-		return
+		return nil
 	}
 	err = e.transition(ctx, uid, core.StatusElected, core.StatusAllocated,
 		fmt.Sprintf("allocated %s on definition %d", res.Identifier, c.defIdx))
@@ -127,12 +129,25 @@ func (e *Engine) allocate(ctx context.Context, c *claim) {
 		e.forget(uid)
 		e.armDeadline(uid, res.Timeout)
 		log.Info("application allocated", "identifier", res.Identifier)
+		return res
 	case errors.Is(err, store.ErrConflict):
 		// Deallocate won the race; step() deallocates the saved resource.
 		log.Info("deallocation requested during allocation", "identifier", res.Identifier)
 	default:
 		// The resource is recorded; step() re-adopts it after a Status check.
 		log.Error("cannot record ALLOCATED", "err", err)
+	}
+	return nil
+}
+
+// afterAllocated runs the when=ALLOCATED tasks of a just allocated
+// application (tasks created before are found here, later ones by
+// CreateTask's wake-up).
+func (e *Engine) afterAllocated(ctx context.Context, c *claim, res *core.Resource) {
+	def := c.label.Definitions[c.defIdx]
+	if err := e.runTasks(ctx, c.app.UID, res, e.drivers[def.Driver], def, core.TaskWhenAllocated); err != nil && ctx.Err() == nil {
+		e.log.Error("tasks", "app", c.app.UID, "err", err)
+		e.retryLater(c.app.UID)
 	}
 }
 
@@ -308,7 +323,10 @@ func (e *Engine) stepElected(ctx context.Context, uid string, cur *core.Applicat
 		e.mu.Lock()
 		e.pending[c.label.Definitions[defIdx].Driver]++
 		e.mu.Unlock()
-		e.allocate(ctx, c)
+		if res := e.allocate(ctx, c); res != nil {
+			e.afterAllocated(ctx, c, res)
+			return
+		}
 		e.step(ctx, uid)
 		return
 	}
@@ -480,6 +498,7 @@ func (e *Engine) stepDeallocate(ctx context.Context, uid string) {
 		log.Warn("deallocation failed, will retry", "err", err)
 		return
 	}
+	ctx = context.WithoutCancel(ctx) // record it even if shutdown starts now
 	err = e.transition(ctx, uid, core.StatusDeallocate, core.StatusDeallocated, fmt.Sprintf("deallocated %s", res.Identifier))
 	if err != nil && !errors.Is(err, store.ErrConflict) {
 		log.Error("cannot record DEALLOCATED; will retry (driver Deallocate is idempotent)", "err", err)
