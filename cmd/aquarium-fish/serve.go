@@ -189,9 +189,14 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer, rea
 		return err
 	}
 	var wg sync.WaitGroup
-	defer wg.Wait()
 	engCtx, stopEngine := context.WithCancel(ctx)
-	defer stopEngine()
+	// On any return: stop the background goroutines, then wait for them
+	// (before the drivers and the store close in earlier defers).
+	defer func() {
+		stopEngine()
+		cancel()
+		wg.Wait()
+	}()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
