@@ -78,6 +78,12 @@ type Store interface {
 	// ListByStatus returns applications whose current state is one of statuses,
 	// oldest first, at most limit (0 = no limit).
 	ListByStatus(ctx context.Context, limit int, statuses ...core.Status) ([]core.Application, error)
+	// ListCurrentStates returns the current state of every application whose
+	// current state is one of statuses (none = any), oldest application
+	// first, at most limit (0 = no limit): one query instead of
+	// ListByStatus + CurrentState per application (e.g. to find dead
+	// applications older than the cleanup interval).
+	ListCurrentStates(ctx context.Context, limit int, statuses ...core.Status) ([]core.ApplicationState, error)
 	// ClaimNew moves up to limit NEW applications to ELECTED for node, exactly
 	// once across all nodes, and returns them.
 	ClaimNew(ctx context.Context, node string, limit int) ([]core.Application, error)

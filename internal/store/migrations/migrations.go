@@ -10,7 +10,9 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
 	"strings"
 	"testing/fstest"
@@ -69,7 +71,21 @@ func Up(ctx context.Context, db *sql.DB, d Dialect) error {
 	gd := goose.DialectSQLite3
 	if d == Postgres {
 		gd = goose.DialectPostgres
-		locker, err := lock.NewPostgresSessionLocker()
+		// Lock per schema: nodes sharing a schema serialize their
+		// migrations, other schemas (parallel tests) do not wait for them.
+		var schema sql.NullString
+		if err := db.QueryRowContext(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
+			return fmt.Errorf("migrations: current schema: %w", err)
+		}
+		if !schema.Valid {
+			return errors.New("migrations: no schema of the search_path exists")
+		}
+		h := fnv.New64a()
+		h.Write([]byte(schema.String))
+		locker, err := lock.NewPostgresSessionLocker(
+			lock.WithLockID(lock.DefaultLockID^int64(h.Sum64()>>1)),
+			lock.WithLockTimeout(1, 300),
+		)
 		if err != nil {
 			return fmt.Errorf("migrations: locker: %w", err)
 		}

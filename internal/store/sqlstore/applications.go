@@ -225,6 +225,38 @@ func (s *Store) ListByStatus(ctx context.Context, limit int, statuses ...core.St
 	return s.queryApps(ctx, s.r, fmt.Sprintf("list applications by status %v", statuses), query, args...)
 }
 
+// ListCurrentStates returns the latest state of each application whose
+// current state is one of statuses (none = any), oldest application first,
+// at most limit (0 = no limit).
+func (s *Store) ListCurrentStates(ctx context.Context, limit int, statuses ...core.Status) ([]core.ApplicationState, error) {
+	what := fmt.Sprintf("list current states %v", statuses)
+	query := "SELECT s.uid, s.application_uid, s.status, s.description, s.created_at FROM applications a" +
+		" JOIN application_states s ON s.seq = (SELECT MAX(m.seq) FROM application_states m WHERE m.application_uid = a.uid)"
+	args := statusArgs(statuses)
+	if len(statuses) > 0 {
+		query += " WHERE a.current_status IN (" + placeholders(len(statuses)) + ")"
+	}
+	query += " ORDER BY a.seq"
+	if limit > 0 {
+		query += " LIMIT ?"
+		args = append(args, limit)
+	}
+	rows, err := s.r.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return nil, s.classify(err, what)
+	}
+	defer rows.Close()
+	var out []core.ApplicationState
+	for rows.Next() {
+		st, err := scanState(rows)
+		if err != nil {
+			return nil, s.classify(err, what)
+		}
+		out = append(out, *st)
+	}
+	return out, s.classify(rows.Err(), what)
+}
+
 // ClaimNew moves up to limit (0 = all) NEW applications, oldest first, to
 // ELECTED for node and returns them. On PostgreSQL the candidates are locked
 // with FOR UPDATE SKIP LOCKED, so concurrent nodes claim disjoint sets; on

@@ -24,6 +24,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Applications", func(t *testing.T) { testApplications(t, open(t)) })
 	t.Run("Transition", func(t *testing.T) { testTransition(t, open(t)) })
 	t.Run("ListByStatus", func(t *testing.T) { testListByStatus(t, open(t)) })
+	t.Run("ListCurrentStates", func(t *testing.T) { testListCurrentStates(t, open(t)) })
 	t.Run("ClaimNew", func(t *testing.T) { testClaimNew(t, open(t)) })
 	t.Run("DeleteApplication", func(t *testing.T) { testDeleteApplication(t, open(t)) })
 	t.Run("Resources", func(t *testing.T) { testResources(t, open(t)) })
@@ -398,6 +399,40 @@ func testListByStatus(t *testing.T, s store.Store) {
 		if g := uids(got); !reflect.DeepEqual(g, want) {
 			t.Errorf("ListByStatus(%d, %v): got %v, want %v", tc.limit, tc.sts, g, want)
 		}
+	}
+}
+
+func testListCurrentStates(t *testing.T, s store.Store) {
+	c := ctx(t)
+	var apps []*core.Application
+	for i := 0; i < 4; i++ {
+		apps = append(apps, newApp(t, s, "alice"))
+	}
+	must(t, s.Transition(c, apps[0].UID, core.StatusNew, core.StatusError, "boom"), "t0")
+	must(t, s.Transition(c, apps[2].UID, core.StatusNew, core.StatusElected, ""), "t2")
+	must(t, s.Transition(c, apps[2].UID, core.StatusElected, core.StatusDeallocated, "done"), "t2b")
+	got, err := s.ListCurrentStates(c, 0, core.StatusDeallocated, core.StatusError)
+	must(t, err, "list current states")
+	if len(got) != 2 || got[0].ApplicationUID != apps[0].UID || got[0].Status != core.StatusError || got[0].Description != "boom" ||
+		got[1].ApplicationUID != apps[2].UID || got[1].Status != core.StatusDeallocated || got[1].Description != "done" {
+		t.Fatalf("dead states: %+v", got)
+	}
+	for _, st := range got {
+		cur, err := s.CurrentState(c, st.ApplicationUID)
+		must(t, err, "current")
+		if !reflect.DeepEqual(*cur, st) {
+			t.Fatalf("ListCurrentStates %+v != CurrentState %+v", st, *cur)
+		}
+	}
+	got, err = s.ListCurrentStates(c, 3)
+	must(t, err, "list all")
+	if len(got) != 3 || got[1].ApplicationUID != apps[1].UID || got[1].Status != core.StatusNew {
+		t.Fatalf("all states (limit 3): %+v", got)
+	}
+	got, err = s.ListCurrentStates(c, 0, core.StatusAllocated)
+	must(t, err, "list none")
+	if len(got) != 0 {
+		t.Fatalf("no ALLOCATED application, got %+v", got)
 	}
 }
 
