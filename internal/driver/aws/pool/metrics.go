@@ -28,7 +28,8 @@ type Stats struct {
 	ScrubFailures            int64
 	Releases                 int64            // hosts released
 	RefusedReleases          int64            // ReleaseHosts items AWS refused (should stay 0)
-	Refreshes                int64            // DescribeHosts view refreshes
+	Refreshes                int64            // full DescribeHosts refreshes (tag filter)
+	Polls                    int64            // DescribeHosts of pending hosts by id
 	APICalls                 map[string]int64 // EC2 calls by action
 	APIErrors                map[string]int64 // failed EC2 calls by action
 }

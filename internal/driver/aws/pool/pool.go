@@ -38,8 +38,10 @@ const (
 	// minDescribeGap bounds on-demand refreshes: at most one DescribeHosts
 	// refresh per minute (≤ 60 per hour).
 	minDescribeGap = time.Minute
-	// fullRefreshEvery is the steady-state refresh cadence.
-	fullRefreshEvery = 10 * time.Minute
+	// fullRefreshEvery is the steady-state cadence of the full (tag filter)
+	// refresh that catches changes made outside the pool; pending hosts are
+	// polled by id when they are expected available.
+	fullRefreshEvery = 30 * time.Minute
 	// pendingPoll is how often a pending host is re-checked once it is overdue.
 	pendingPoll = time.Minute
 	// actionRetry is the backoff after a failed or refused scrub or release.
@@ -128,6 +130,7 @@ type Manager struct {
 	lastDescribe time.Time
 	lastFull     time.Time
 	wantRefresh  bool
+	pollIDs      map[string]bool // pending hosts due for a check
 	scrubEst     time.Duration
 	scrubLearned bool
 	allocEst     time.Duration
@@ -180,6 +183,7 @@ func New(cfg Config, api EC2API, opts Options) (*Manager, error) {
 		scrubEst:     defaultScrubEstimate,
 		allocEst:     defaultAllocEstimate,
 		subnets:      map[string]cached{},
+		pollIDs:      map[string]bool{},
 		wake:         make(chan struct{}, 1),
 		stats:        Stats{APICalls: map[string]int64{}},
 		scrubEnabled: IsMacType(cfg.Type) && cfg.ScrubbingDelay > 0,
@@ -621,6 +625,7 @@ func (m *Manager) afterInstanceGone(h *host, now time.Time) {
 func (m *Manager) setPending(h *host, now time.Time, scrub bool) {
 	h.state = hostPending
 	h.pendingSince = now
+	h.pendingKnown = true
 	h.scrubbed = scrub
 	est := m.allocEst
 	if scrub {

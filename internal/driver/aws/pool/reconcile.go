@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -38,7 +39,7 @@ func (m *Manager) Reconcile(ctx context.Context) (time.Time, error) {
 	for _, h := range popped {
 		m.expirePromises(h, now)
 		if h.state == hostPending && !h.expectAvail.After(now) {
-			m.wantRefresh = true
+			m.pollIDs[h.id] = true
 			h.expectAvail = now.Add(pendingPoll)
 		}
 		if s := scrubInstance(h); s != nil {
@@ -68,8 +69,6 @@ func (m *Manager) Reconcile(ctx context.Context) (time.Time, error) {
 			m.touch(h, now)
 		}
 	}
-	refreshNow := (m.wantRefresh && !now.Before(m.lastDescribe.Add(minDescribeGap))) ||
-		!now.Before(m.lastFull.Add(fullRefreshEvery))
 	m.mu.Unlock()
 
 	var errs []error
@@ -83,9 +82,28 @@ func (m *Manager) Reconcile(ctx context.Context) (time.Time, error) {
 			errs = append(errs, err)
 		}
 	}
-	if refreshNow {
+	m.mu.Lock()
+	now = m.clk.Now()
+	gapOK := !now.Before(m.lastDescribe.Add(minDescribeGap))
+	fullNow := (m.wantRefresh && gapOK) || !now.Before(m.lastFull.Add(fullRefreshEvery))
+	var poll []string
+	if !fullNow && gapOK && len(m.pollIDs) > 0 {
+		for id := range m.pollIDs {
+			if _, ok := m.hosts[id]; ok {
+				poll = append(poll, id)
+			}
+		}
+		clear(m.pollIDs)
+		sort.Strings(poll)
+	}
+	m.mu.Unlock()
+	if fullNow {
 		if err := m.refresh(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("pool %s: refresh: %w", m.cfg.Name, err))
+		}
+	} else if len(poll) > 0 {
+		if err := m.poll(ctx, poll); err != nil {
+			errs = append(errs, fmt.Errorf("pool %s: poll pending hosts: %w", m.cfg.Name, err))
 		}
 	}
 	m.mu.Lock()
@@ -95,10 +113,22 @@ func (m *Manager) Reconcile(ctx context.Context) (time.Time, error) {
 	return next, errors.Join(errs...)
 }
 
+// NextWake is the earliest time Reconcile has something to do. Place,
+// Unreserve and InstanceGone can move it earlier: a caller that drives
+// Reconcile itself (the simulator, tests) asks again after calling them
+// (Run is woken through a channel instead). No network call.
+func (m *Manager) NextWake() time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.clk.Now()
+	m.promote(now)
+	return m.nextWake(now)
+}
+
 // nextWake is the earliest time anything is due. Caller holds m.mu.
 func (m *Manager) nextWake(now time.Time) time.Time {
 	next := m.lastFull.Add(fullRefreshEvery)
-	if m.wantRefresh {
+	if m.wantRefresh || len(m.pollIDs) > 0 {
 		t := m.lastDescribe.Add(minDescribeGap)
 		if t.Before(now) {
 			t = now
@@ -447,6 +477,7 @@ func (m *Manager) refresh(ctx context.Context) error {
 	now := m.clk.Now()
 	m.lastDescribe, m.lastFull = now, now
 	m.wantRefresh = false
+	clear(m.pollIDs)
 	m.mu.Unlock()
 	in := &ec2.DescribeHostsInput{Filter: []types.Filter{
 		{Name: aws.String("tag:" + TagPoolName), Values: []string{m.cfg.Name}},
@@ -494,6 +525,28 @@ func (m *Manager) refresh(ctx context.Context) error {
 	return nil
 }
 
+// poll reads the given (pending) hosts by id and merges them into the view.
+func (m *Manager) poll(ctx context.Context, ids []string) error {
+	m.mu.Lock()
+	startSeq := m.seq
+	m.lastDescribe = m.clk.Now()
+	m.mu.Unlock()
+	out, err := m.api.DescribeHosts(ctx, &ec2.DescribeHostsInput{HostIds: ids})
+	m.recordCall("DescribeHosts", err)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err != nil {
+		m.wantRefresh = true // e.g. a host vanished: the full refresh sorts it out
+		return err
+	}
+	now := m.clk.Now()
+	m.stats.Polls++
+	for i := range out.Hosts {
+		m.mergeHost(&out.Hosts[i], now, startSeq)
+	}
+	return nil
+}
+
 // mergeHost applies one host of a refresh. Hosts we changed after the
 // refresh began keep our (newer) view. Caller holds m.mu.
 func (m *Manager) mergeHost(th *types.Host, now time.Time, startSeq uint64) {
@@ -518,7 +571,9 @@ func (m *Manager) mergeHost(th *types.Host, now time.Time, startSeq uint64) {
 		}
 		h = newHost(id, aws.ToString(th.AvailabilityZone), m.slotsPer)
 		h.allocatedAt = now
-		m.setPending(h, now, m.mac) // so that applyAWS treats "available" as a transition
+		m.setPending(h, now, m.mac)          // so that applyAWS treats "available" as a transition
+		h.expectAvail = now.Add(pendingPoll) // we do not know when it went pending
+		h.pendingKnown = false
 		m.hosts[id] = h
 		m.applyAWS(h, th, now, true)
 		m.log.Info("adopted dedicated host", "host", id, "zone", h.zone, "state", h.state.String(), "instances", len(h.used))
@@ -584,7 +639,7 @@ func (m *Manager) applyAWS(h *host, th *types.Host, now time.Time, adopt bool) {
 	switch th.State {
 	case types.AllocationStateAvailable:
 		if h.state != hostAvailable || h.permanent {
-			if h.state == hostPending && !adopt {
+			if h.state == hostPending && h.pendingKnown && !adopt {
 				m.learn(h, now)
 			}
 			h.state = hostAvailable
@@ -600,6 +655,7 @@ func (m *Manager) applyAWS(h *host, th *types.Host, now time.Time, adopt bool) {
 	default: // pending, configuring, unknown: not usable yet
 		if h.state != hostPending {
 			m.setPending(h, now, m.mac)
+			h.pendingKnown = false // it went pending some time before this refresh
 		}
 	}
 	if removed {

@@ -47,12 +47,13 @@ type slot struct {
 
 // host is the pool's view of one dedicated host.
 type host struct {
-	id          string
-	zone        string
-	allocatedAt time.Time
-	state       hostState
-	permanent   bool // permanent-failure (release as soon as AWS allows)
-	scrubbed    bool // pending because we (or an instance end) triggered scrubbing
+	id           string
+	zone         string
+	allocatedAt  time.Time
+	state        hostState
+	permanent    bool // permanent-failure (release as soon as AWS allows)
+	scrubbed     bool // pending because we (or an instance end) triggered scrubbing
+	pendingKnown bool // pendingSince is exact (our own action), so it can teach the estimate
 
 	pendingSince time.Time // when it went pending
 	expectAvail  time.Time // when we next expect it available (refresh then)
