@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"os"
-	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -218,8 +216,4 @@ func tagMap(tags []ec2types.Tag) map[string]string {
 		m[awssdk.ToString(t.Key)] = awssdk.ToString(t.Value)
 	}
 	return m
-}
-
-func sortedActions(m map[string]awsemu.ActionStats) []string {
-	return slices.Sorted(maps.Keys(m))
 }

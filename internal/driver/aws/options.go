@@ -128,7 +128,7 @@ func parseDiskLabel(s string) (map[string]string, error) {
 		}
 		k, v, ok := strings.Cut(item, ":")
 		if !ok {
-			return nil, fmt.Errorf("%q: want <tag_key>:<tag_value>,...", item)
+			return nil, fmt.Errorf("%q: want <tag_key>:<tag_value>[,<tag_key>:<tag_value>]", item)
 		}
 		k = strings.TrimSpace(k)
 		if err := validateTag(k, v); err != nil {
