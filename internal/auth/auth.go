@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/aquarium-fish/aquarium-fish/internal/clock"
 	"github.com/aquarium-fish/aquarium-fish/internal/store"
@@ -66,6 +67,9 @@ type Authenticator struct {
 	userCache  map[string]userEntry
 
 	fails *failLimiter
+	// verifying collapses concurrent full checks of the same credential
+	// (16 clients starting at once cost one hash, not 16).
+	verifying singleflight.Group
 }
 
 type basicEntry struct {
@@ -175,18 +179,25 @@ func (a *Authenticator) Basic(ctx context.Context, addr, name, password string) 
 			return u, nil
 		}
 	}
-	u, err := a.verify(ctx, name, password)
+	v, err, _ := a.verifying.Do(string(key[:]), func() (any, error) {
+		u, err := a.verify(ctx, name, password)
+		if err != nil {
+			return nil, err
+		}
+		a.mu.Lock()
+		if len(a.basicCache) >= maxCacheEntries {
+			clear(a.basicCache)
+		}
+		a.basicCache[key] = basicEntry{name: name, hash: u.PasswordHash, expires: a.clk.Now().Add(a.opts.BasicCacheTTL)}
+		a.mu.Unlock()
+		return u, nil
+	})
 	if err != nil {
 		a.fails.fail(addr, now)
 		return nil, err
 	}
-	a.mu.Lock()
-	if len(a.basicCache) >= maxCacheEntries {
-		clear(a.basicCache)
-	}
-	a.basicCache[key] = basicEntry{name: name, hash: u.PasswordHash, expires: now.Add(a.opts.BasicCacheTTL)}
-	a.mu.Unlock()
-	return u, nil
+	u := *v.(*store.User)
+	return &u, nil
 }
 
 // verify does the full password check.
