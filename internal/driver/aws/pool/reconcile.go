@@ -604,14 +604,28 @@ func (m *Manager) applyAWS(h *host, th *types.Host, now time.Time, adopt bool) {
 		}
 	}
 	// instances
-	onHost := make(map[string]bool, len(th.Instances))
-	for _, hi := range th.Instances {
-		onHost[aws.ToString(hi.InstanceId)] = true
+	var onHostMap map[string]bool // only for hosts with many instances
+	if len(th.Instances) > 8 {
+		onHostMap = make(map[string]bool, len(th.Instances))
+		for _, hi := range th.Instances {
+			onHostMap[aws.ToString(hi.InstanceId)] = true
+		}
+	}
+	onHost := func(id string) bool {
+		if onHostMap != nil {
+			return onHostMap[id]
+		}
+		for _, hi := range th.Instances {
+			if aws.ToString(hi.InstanceId) == id {
+				return true
+			}
+		}
+		return false
 	}
 	removed := false
 	for i := 0; i < len(h.used); {
 		s := h.used[i]
-		if s.instanceID != "" && !onHost[s.instanceID] && s.kind != slotReserved && s.kind != slotPromised {
+		if s.instanceID != "" && !onHost(s.instanceID) && s.kind != slotReserved && s.kind != slotPromised {
 			h.removeSlot(s)
 			m.forgetSlot(s)
 			removed = true
@@ -619,7 +633,8 @@ func (m *Manager) applyAWS(h *host, th *types.Host, now time.Time, adopt bool) {
 		}
 		i++
 	}
-	for iid := range onHost {
+	for _, hi := range th.Instances {
+		iid := aws.ToString(hi.InstanceId)
 		if iid == "" {
 			continue
 		}

@@ -69,10 +69,11 @@ type host struct {
 	scrubbing bool // scrub RunInstances/TerminateInstances in flight
 	seq       uint64
 
-	countedFree int // free slots currently counted in zoneFree
-	freeIdx     int // index in the zone's free heap, -1 if absent
-	waitIdx     int // index in the waiting heap, -1 if absent
-	dueIdx      int // index in the due heap, -1 if absent
+	zv          *zoneView // the zone's view (cached m.zones[zone])
+	countedFree int       // free slots currently counted in zoneFree
+	freeIdx     int       // index in the zone's free heap, -1 if absent
+	waitIdx     int       // index in the waiting heap, -1 if absent
+	dueIdx      int       // index in the due heap, -1 if absent
 	due         time.Time
 }
 
@@ -183,7 +184,10 @@ type zoneView struct {
 func (m *Manager) touch(h *host, now time.Time) {
 	m.seq++
 	h.seq = m.seq
-	z := m.zone(h.zone)
+	if h.zv == nil {
+		h.zv = m.zone(h.zone)
+	}
+	z := h.zv
 	placeable := h.state == hostAvailable && !h.busyWithAction() && h.free() > 0
 	ready := placeable && !h.placeableAt().After(now)
 
@@ -230,7 +234,10 @@ func (m *Manager) touch(h *host, now time.Time) {
 
 // untrack removes a host from every index (it was released or vanished).
 func (m *Manager) untrack(h *host) {
-	z := m.zone(h.zone)
+	z := h.zv
+	if z == nil {
+		z = m.zone(h.zone)
+	}
 	if h.freeIdx >= 0 {
 		heap.Remove(&z.free, h.freeIdx)
 	}
