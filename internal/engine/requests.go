@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -34,6 +35,88 @@ func (e *Engine) CreateLabel(ctx context.Context, l *core.Label) error {
 		return invalid("label", "must be set")
 	}
 	now := e.clk.Now()
+	if err := e.validateLabel(l, now); err != nil {
+		return err
+	}
+	if l.Version == 0 && l.RemoveAt == nil && e.opts.LabelRemoveAtMax > 0 {
+		at := now.Add(e.opts.LabelRemoveAtMax)
+		l.RemoveAt = &at
+	}
+	if l.UID == "" {
+		l.UID = uuid.NewString()
+	}
+	l.CreatedAt = now
+	if err := e.st.CreateLabel(ctx, l); err != nil {
+		if errors.Is(err, store.ErrAlreadyExists) {
+			return fmt.Errorf("label %s version %d: %w", l.Name, l.Version, err)
+		}
+		return fmt.Errorf("create label: %w", err)
+	}
+	e.noteRemoveAt(l.RemoveAt)
+	e.log.Info("label created", "label", l.UID, "name", l.Name, "version", l.Version)
+	return nil
+}
+
+// UpdateLabel validates and stores a new content for an existing temporary
+// (version 0) label. remove_at left empty keeps the current one. The
+// definitions cannot change while active applications use the label (their
+// resources point at a definition by index).
+func (e *Engine) UpdateLabel(ctx context.Context, l *core.Label) error {
+	if l == nil {
+		return invalid("label", "must be set")
+	}
+	cur, err := e.st.GetLabel(ctx, l.UID)
+	if err != nil {
+		return fmt.Errorf("update label: %w", err)
+	}
+	if cur.Version != 0 {
+		return fmt.Errorf("update label %s: version %d is immutable, only version 0 can change: %w", cur.UID, cur.Version, ErrFailedPrecondition)
+	}
+	if l.Version != 0 {
+		return invalid("label.version", "an update keeps version 0, got %d", l.Version)
+	}
+	if err := e.validateLabel(l, e.clk.Now()); err != nil {
+		return err
+	}
+	if l.RemoveAt == nil {
+		l.RemoveAt = cur.RemoveAt
+	}
+	oldDefs, _ := json.Marshal(cur.Definitions)
+	newDefs, _ := json.Marshal(l.Definitions)
+	if !bytes.Equal(oldDefs, newDefs) {
+		n, err := e.activeUsers(ctx, l.UID)
+		if err != nil {
+			return fmt.Errorf("update label %s: %w", l.UID, err)
+		}
+		if n > 0 {
+			return fmt.Errorf("update label %s: its definitions cannot change while %d active application(s) use it: %w",
+				l.UID, n, ErrFailedPrecondition)
+		}
+	}
+	l.CreatedAt = cur.CreatedAt
+	if err := e.st.UpdateLabel(ctx, l); err != nil {
+		return fmt.Errorf("update label: %w", err)
+	}
+	e.noteRemoveAt(l.RemoveAt)
+	e.log.Info("label updated", "label", l.UID, "name", l.Name)
+	return nil
+}
+
+// noteRemoveAt makes the engine wake up for a temporary label's removal.
+func (e *Engine) noteRemoveAt(at *time.Time) {
+	if at == nil {
+		return
+	}
+	e.mu.Lock()
+	if e.labelRemoveAt.IsZero() || at.Before(e.labelRemoveAt) {
+		e.labelRemoveAt = *at
+	}
+	e.mu.Unlock()
+	e.Wake()
+}
+
+// validateLabel checks every field of l; errors name the field.
+func (e *Engine) validateLabel(l *core.Label, now time.Time) error {
 	if strings.TrimSpace(l.Name) == "" {
 		return invalid("label.name", "must not be empty")
 	}
@@ -73,40 +156,30 @@ func (e *Engine) CreateLabel(ctx context.Context, l *core.Label) error {
 	if l.Version != 0 && l.RemoveAt != nil {
 		return invalid("label.remove_at", "only a temporary label (version 0) can have remove_at")
 	}
-	if l.Version == 0 {
-		minAt, maxAt := now.Add(e.opts.LabelRemoveAtMin), now.Add(e.opts.LabelRemoveAtMax)
-		if l.RemoveAt == nil && e.opts.LabelRemoveAtMax > 0 {
-			at := maxAt
-			l.RemoveAt = &at
-		} else if l.RemoveAt != nil {
-			if l.RemoveAt.Before(minAt) {
-				return invalid("label.remove_at", "must be at least %s from now (label_remove_at_min)", e.opts.LabelRemoveAtMin)
-			}
-			if e.opts.LabelRemoveAtMax > 0 && l.RemoveAt.After(maxAt) {
-				return invalid("label.remove_at", "must be at most %s from now (label_remove_at_max)", e.opts.LabelRemoveAtMax)
-			}
+	if l.Version == 0 && l.RemoveAt != nil {
+		if l.RemoveAt.Before(now.Add(e.opts.LabelRemoveAtMin)) {
+			return invalid("label.remove_at", "must be at least %s from now (label_remove_at_min)", e.opts.LabelRemoveAtMin)
+		}
+		if e.opts.LabelRemoveAtMax > 0 && l.RemoveAt.After(now.Add(e.opts.LabelRemoveAtMax)) {
+			return invalid("label.remove_at", "must be at most %s from now (label_remove_at_max)", e.opts.LabelRemoveAtMax)
 		}
 	}
-	if l.UID == "" {
-		l.UID = uuid.NewString()
-	}
-	l.CreatedAt = now
-	if err := e.st.CreateLabel(ctx, l); err != nil {
-		if errors.Is(err, store.ErrAlreadyExists) {
-			return fmt.Errorf("label %s version %d: %w", l.Name, l.Version, err)
-		}
-		return fmt.Errorf("create label: %w", err)
-	}
-	if l.RemoveAt != nil {
-		e.mu.Lock()
-		if e.labelRemoveAt.IsZero() || l.RemoveAt.Before(e.labelRemoveAt) {
-			e.labelRemoveAt = *l.RemoveAt
-		}
-		e.mu.Unlock()
-		e.Wake()
-	}
-	e.log.Info("label created", "label", l.UID, "name", l.Name, "version", l.Version)
 	return nil
+}
+
+// activeUsers counts the active applications of a label.
+func (e *Engine) activeUsers(ctx context.Context, labelUID string) (int, error) {
+	apps, err := e.st.ListByStatus(ctx, 0, activeStatuses...)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, a := range apps {
+		if a.LabelUID == labelUID {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // activeStatuses are the states in which an application may still hold or
@@ -121,15 +194,9 @@ func (e *Engine) RemoveLabel(ctx context.Context, uid string) error {
 	if err != nil {
 		return fmt.Errorf("remove label: %w", err)
 	}
-	apps, err := e.st.ListByStatus(ctx, 0, activeStatuses...)
+	users, err := e.activeUsers(ctx, uid)
 	if err != nil {
 		return fmt.Errorf("remove label %s: %w", uid, err)
-	}
-	users := 0
-	for _, a := range apps {
-		if a.LabelUID == uid {
-			users++
-		}
 	}
 	if users > 0 {
 		return fmt.Errorf("remove label %s (%s:%d): %d active application(s) use it: %w",

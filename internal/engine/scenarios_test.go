@@ -686,3 +686,53 @@ func TestDeallocationFailuresAreRetried(t *testing.T) {
 		}
 	})
 }
+
+func TestUpdateTemporaryLabel(t *testing.T) {
+	backends(t, func(t *testing.T, h *harness) {
+		h.driver("test", `{}`)
+		h.engine("node-1", nil)
+		tmp := &core.Label{Name: "tmp", Version: 0, Definitions: []core.Definition{def("test", "", "")}}
+		if err := h.e.CreateLabel(h.ctx, tmp); err != nil {
+			t.Fatal(err)
+		}
+		if tmp.RemoveAt == nil || !tmp.RemoveAt.Equal(t0.Add(72*time.Hour)) {
+			t.Fatalf("temporary label remove_at = %v, want now + label_remove_at_max", tmp.RemoveAt)
+		}
+		app := h.app(tmp, "")
+		h.settle()
+
+		upd := *tmp
+		upd.RemoveAt = nil
+		upd.Metadata = json.RawMessage(`{"k":"v"}`)
+		if err := h.e.UpdateLabel(h.ctx, &upd); err != nil {
+			t.Fatalf("metadata update: %v", err)
+		}
+		got, _ := h.st.GetLabel(h.ctx, tmp.UID)
+		if string(got.Metadata) != `{"k":"v"}` || got.RemoveAt == nil || !got.RemoveAt.Equal(*tmp.RemoveAt) {
+			t.Fatalf("after update: metadata %s remove_at %v", got.Metadata, got.RemoveAt)
+		}
+		upd.Definitions = []core.Definition{def("test", `{"image":"other"}`, "")}
+		if err := h.e.UpdateLabel(h.ctx, &upd); !errors.Is(err, engine.ErrFailedPrecondition) {
+			t.Fatalf("definitions changed under an active application: %v", err)
+		}
+		upd.Definitions = []core.Definition{def("test", `{"colour":"red"}`, "")}
+		if err := h.e.UpdateLabel(h.ctx, &upd); !errors.Is(err, engine.ErrInvalidArgument) ||
+			!strings.Contains(err.Error(), "label.definitions[0]: options.colour") {
+			t.Fatalf("invalid update: %v", err)
+		}
+		fixed := h.label("fixed", "", def("test", "", ""))
+		fixedUpd := *fixed
+		fixedUpd.Version = 0
+		if err := h.e.UpdateLabel(h.ctx, &fixedUpd); !errors.Is(err, engine.ErrFailedPrecondition) {
+			t.Fatalf("update of a versioned label: %v", err)
+		}
+		if err := h.e.Deallocate(h.ctx, app); err != nil {
+			t.Fatal(err)
+		}
+		h.settle()
+		upd.Definitions = []core.Definition{def("test", `{"image":"other"}`, "")}
+		if err := h.e.UpdateLabel(h.ctx, &upd); err != nil {
+			t.Fatalf("definitions update without active applications: %v", err)
+		}
+	})
+}
