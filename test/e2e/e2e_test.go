@@ -477,3 +477,109 @@ func TestMacPool(t *testing.T) {
 		t.Fatalf("host after deallocation should be scrubbing (pending): %+v", st.Hosts)
 	}
 }
+
+// TestConfiguredNode runs the node with a config file in the seed's form
+// (drivers: [{name: aws, cfg: {...}}]) against a separately started
+// `aquarium-fish emulate`, over plain HTTP (tls.disabled): the path a real
+// AWS deployment takes, with base_url pointing at the emulator.
+func TestConfiguredNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the real binary")
+	}
+	emuAddr, apiAddr := freePort(t), freePort(t)
+	dir := t.TempDir()
+	start := func(args ...string) *syncBuf {
+		out := &syncBuf{}
+		ctx, cancel := context.WithCancel(context.Background())
+		cmd := exec.CommandContext(ctx, binary, args...)
+		cmd.Stdout, cmd.Stderr = out, out
+		cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+		cmd.WaitDelay = 10 * time.Second
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			cancel()
+			_ = cmd.Wait()
+			if t.Failed() {
+				t.Logf("%s output:\n%s", args[0], out.String())
+			}
+		})
+		return out
+	}
+	start("emulate", "--listen", emuAddr, "--time-scale", "120")
+	cfg := fmt.Sprintf(`node_name: e2e-node
+api_address: %s
+directory: %s
+tls:
+  disabled: true
+drivers:
+  - name: aws
+    cfg:
+      region: us-west-2
+      key_id: AKIAEXAMPLEEXAMPLE00
+      secret_key: not-a-real-secret
+      base_url: http://%s
+      instance_tags:
+        AquariumNode: e2e-node
+`, apiAddr, dir, emuAddr)
+	cfgPath := filepath.Join(dir, "node.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The emulator may take a moment to listen; the node needs it at start (STS).
+	waitHTTP(t, "http://"+emuAddr+"/_emulator/state")
+	out := start("--cfg", cfgPath)
+	f := &fish{t: t, dir: dir, url: "http://" + apiAddr, emulator: "http://" + emuAddr, out: out, hc: &http.Client{Timeout: 30 * time.Second}}
+	waitHTTP(t, f.url+"/healthz")
+	pw, err := os.ReadFile(filepath.Join(dir, "admin.password"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.password = strings.TrimSpace(string(pw))
+	if strings.Contains(out.String(), "EMULATED AWS") || strings.Contains(out.String(), "not-a-real-secret") {
+		t.Fatalf("configured node must not announce the embedded emulator nor log the secret:\n%s", out.String())
+	}
+	a := f.post("LabelService/Create", "application/yaml", readExample(t, "label-linux.yaml"))
+	if a.code != 200 {
+		t.Fatalf("label: %d %s", a.code, a.raw)
+	}
+	app := f.ok("ApplicationService/Create", `{"application":{"label_uid":"`+a.body["data"].(map[string]any)["uid"].(string)+`"}}`)
+	appUID := app["uid"].(string)
+	f.waitState(appUID, "ALLOCATED", 60*time.Second)
+	res := f.ok("ApplicationService/GetResource", `{"application_uid":"`+appUID+`"}`)
+	tagged := false
+	for _, in := range f.emulatorState().Instances {
+		if in.InstanceId == res["identifier"] {
+			for _, tg := range in.Tags {
+				tagged = tagged || (tg.Key == "AquariumNode" && tg.Value == "e2e-node")
+			}
+		}
+	}
+	if !tagged {
+		t.Fatalf("instance %v lacks the config's instance_tags", res["identifier"])
+	}
+	// Without the embedded emulator the emulated-IP header is ignored.
+	req, _ := http.NewRequest(http.MethodGet, f.url+"/meta/v1/data/", nil)
+	req.Header.Set("X-Aquarium-Emulated-Resource-IP", res["ipAddr"].(string))
+	if a := f.do(req); a.code != http.StatusUnauthorized {
+		t.Fatalf("emulated-IP header honoured on a configured node: %d", a.code)
+	}
+	f.ok("ApplicationService/Deallocate", `{"application_uid":"`+appUID+`"}`)
+	f.waitState(appUID, "DEALLOCATED", 60*time.Second)
+}
+
+func waitHTTP(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s did not answer", url)
+}
