@@ -1,10 +1,14 @@
 package awsemu
 
 import (
+	"sort"
 	"time"
 )
 
 type window struct{ from, to time.Time }
+
+// zoneKind keys the live counters: kind is "" (any), a type or a family.
+type zoneKind struct{ zone, kind string }
 
 // hostLedger is the billing record of one host: billed from allocation to
 // release (or now) minus the pending (scrubbing) windows.
@@ -26,48 +30,65 @@ type ledger struct {
 	hosts     []*hostLedger
 	instances []*instLedger
 
+	// Entries are appended in start order (the world clock never goes back).
+	// Billing queries skip entries that cannot overlap the period: those
+	// before the first still-open entry that started more than the longest
+	// closed duration before the period.
+	hostMaxDur, instMaxDur     time.Duration
+	hostOpenFrom, instOpenFrom int
+
 	liveHosts     map[string]int // family -> live (not released) hosts
-	liveHostsZone map[string]int // zone/kind (kind: "", type, family) -> live hosts
-	liveInst      map[string]int // zone/kind -> live (not stopped/terminated) instances
+	liveHostsZone map[zoneKind]int // (zone, kind: "", type or family) -> live hosts
+	liveInst      map[zoneKind]int // (zone, kind) -> live (not stopped/terminated) instances
 }
 
 func (l *ledger) init() {
 	l.liveHosts = map[string]int{}
-	l.liveHostsZone = map[string]int{}
-	l.liveInst = map[string]int{}
+	l.liveHostsZone = map[zoneKind]int{}
+	l.liveInst = map[zoneKind]int{}
 }
 
 func (l *ledger) addHost(h *host) *hostLedger {
 	e := &hostLedger{id: h.id, typ: h.typeName(), family: h.family, zone: h.zone, alloc: h.allocatedAt}
 	l.hosts = append(l.hosts, e)
 	l.liveHosts[h.family]++
-	l.liveHostsZone[h.zone+"/"]++
-	l.liveHostsZone[h.zone+"/"+h.family]++
+	l.liveHostsZone[zoneKind{h.zone, ""}]++
+	l.liveHostsZone[zoneKind{h.zone, h.family}]++
 	if h.itype != nil {
-		l.liveHostsZone[h.zone+"/"+h.itype.name]++
+		l.liveHostsZone[zoneKind{h.zone, h.itype.name}]++
 	}
 	return e
 }
 
+func (l *ledger) closeHost(e *hostLedger, at time.Time) {
+	e.release = at
+	l.hostMaxDur = max(l.hostMaxDur, at.Sub(e.alloc))
+}
+
+func (l *ledger) closeInstance(e *instLedger, at time.Time) {
+	e.end = at
+	l.instMaxDur = max(l.instMaxDur, at.Sub(e.start))
+}
+
 func (l *ledger) hostGone(h *host) {
 	l.liveHosts[h.family]--
-	l.liveHostsZone[h.zone+"/"]--
-	l.liveHostsZone[h.zone+"/"+h.family]--
+	l.liveHostsZone[zoneKind{h.zone, ""}]--
+	l.liveHostsZone[zoneKind{h.zone, h.family}]--
 	if h.itype != nil {
-		l.liveHostsZone[h.zone+"/"+h.itype.name]--
+		l.liveHostsZone[zoneKind{h.zone, h.itype.name}]--
 	}
 }
 
 func (l *ledger) instUp(zone string, t *instanceType) {
-	l.liveInst[zone+"/"]++
-	l.liveInst[zone+"/"+t.family]++
-	l.liveInst[zone+"/"+t.name]++
+	l.liveInst[zoneKind{zone, ""}]++
+	l.liveInst[zoneKind{zone, t.family}]++
+	l.liveInst[zoneKind{zone, t.name}]++
 }
 
 func (l *ledger) instDown(zone string, t *instanceType) {
-	l.liveInst[zone+"/"]--
-	l.liveInst[zone+"/"+t.family]--
-	l.liveInst[zone+"/"+t.name]--
+	l.liveInst[zoneKind{zone, ""}]--
+	l.liveInst[zoneKind{zone, t.family}]--
+	l.liveInst[zoneKind{zone, t.name}]--
 }
 
 // Billing is the billed usage in [From, To): host-seconds per host (pending
@@ -124,7 +145,18 @@ func (w *World) billing(from, to time.Time) Billing {
 		HostSeconds: map[string]float64{}, InstanceSeconds: map[string]float64{},
 		HostSecondsByType: map[string]float64{}, InstanceSecondsByType: map[string]float64{}}
 	now := w.now
-	for _, h := range w.ledger.hosts {
+	l := &w.ledger
+	for l.hostOpenFrom < len(l.hosts) && !l.hosts[l.hostOpenFrom].release.IsZero() {
+		l.hostOpenFrom++
+	}
+	for l.instOpenFrom < len(l.instances) && !l.instances[l.instOpenFrom].end.IsZero() {
+		l.instOpenFrom++
+	}
+	hlo := min(l.hostOpenFrom, sort.Search(len(l.hosts), func(i int) bool { return !l.hosts[i].alloc.Before(from.Add(-l.hostMaxDur)) }))
+	hhi := sort.Search(len(l.hosts), func(i int) bool { return !l.hosts[i].alloc.Before(to) })
+	ilo := min(l.instOpenFrom, sort.Search(len(l.instances), func(i int) bool { return !l.instances[i].start.Before(from.Add(-l.instMaxDur)) }))
+	ihi := sort.Search(len(l.instances), func(i int) bool { return !l.instances[i].start.Before(to) })
+	for _, h := range l.hosts[hlo:max(hlo, hhi)] {
 		end := h.release
 		if end.IsZero() {
 			end = now
@@ -152,7 +184,7 @@ func (w *World) billing(from, to time.Time) Billing {
 		b.HostSecondsByType[k] += s
 		b.TotalHostSeconds += s
 	}
-	for _, in := range w.ledger.instances {
+	for _, in := range l.instances[ilo:max(ilo, ihi)] {
 		end := in.end
 		if end.IsZero() {
 			end = now

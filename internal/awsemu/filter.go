@@ -398,3 +398,45 @@ func set(names ...string) map[string]bool {
 func sortBySeq[T object](objs []T) {
 	sort.Slice(objs, func(i, j int) bool { return objs[i].base().seq < objs[j].base().seq })
 }
+
+// outAlloc hands out pointers for one output from a few shared backing
+// arrays instead of one allocation per field. Every output gets its own
+// arrays, so callers never alias world state or each other.
+type outAlloc struct {
+	strs  []string
+	i32s  []int32
+	bools []bool
+	times []time.Time
+}
+
+func (a *outAlloc) str(v string) *string {
+	if len(a.strs) == cap(a.strs) {
+		a.strs = make([]string, 0, 16)
+	}
+	a.strs = append(a.strs, v)
+	return &a.strs[len(a.strs)-1]
+}
+
+func (a *outAlloc) i32(v int32) *int32 {
+	if len(a.i32s) == cap(a.i32s) {
+		a.i32s = make([]int32, 0, 16)
+	}
+	a.i32s = append(a.i32s, v)
+	return &a.i32s[len(a.i32s)-1]
+}
+
+func (a *outAlloc) b(v bool) *bool {
+	if len(a.bools) == cap(a.bools) {
+		a.bools = make([]bool, 0, 16)
+	}
+	a.bools = append(a.bools, v)
+	return &a.bools[len(a.bools)-1]
+}
+
+func (a *outAlloc) tm(v time.Time) *time.Time {
+	if len(a.times) == cap(a.times) {
+		a.times = make([]time.Time, 0, 8)
+	}
+	a.times = append(a.times, v)
+	return &a.times[len(a.times)-1]
+}

@@ -109,6 +109,7 @@ func (h *host) filterValues(name string, w *World) []string {
 var hostFilters = set("auto-placement", "availability-zone", "client-token", "instance-type", "state", "host-reservation-id")
 
 func (h *host) sdk(w *World) types.Host {
+	a := &outAlloc{}
 	st := h.state(w.now)
 	cores, sockets := h.hostVCPUs/2, int32(2)
 	if h.mac() {
@@ -118,41 +119,41 @@ func (h *host) sdk(w *World) types.Host {
 		}
 	}
 	out := types.Host{
-		HostId:             aws.String(h.id),
-		AllocationTime:     aws.Time(h.allocatedAt),
-		AvailabilityZone:   aws.String(h.zone),
-		AvailabilityZoneId: aws.String(w.zoneID(h.zone)),
-		OwnerId:            aws.String(w.spec.AccountID),
+		HostId:             a.str(h.id),
+		AllocationTime:     a.tm(h.allocatedAt),
+		AvailabilityZone:   a.str(h.zone),
+		AvailabilityZoneId: a.str(w.zoneID(h.zone)),
+		OwnerId:            a.str(w.spec.AccountID),
 		State:              st,
 		HostRecovery:       h.recovery,
 		HostMaintenance:    types.HostMaintenanceOff,
 		AutoPlacement:      types.AutoPlacementOff,
 		HostProperties: &types.HostProperties{
-			Cores:          aws.Int32(cores),
-			Sockets:        aws.Int32(sockets),
-			TotalVCpus:     aws.Int32(h.hostVCPUs),
-			InstanceFamily: aws.String(h.family),
+			Cores:          a.i32(cores),
+			Sockets:        a.i32(sockets),
+			TotalVCpus:     a.i32(h.hostVCPUs),
+			InstanceFamily: a.str(h.family),
 		},
-		MemberOfServiceLinkedResourceGroup: aws.Bool(false),
+		MemberOfServiceLinkedResourceGroup: a.b(false),
 		Tags:                               h.tags.sdk(),
 	}
 	if h.autoPlacement {
 		out.AutoPlacement = types.AutoPlacementOn
 	}
 	if h.clientToken != "" {
-		out.ClientToken = aws.String(h.clientToken)
+		out.ClientToken = a.str(h.clientToken)
 	}
 	if h.released {
-		out.ReleaseTime = aws.Time(h.releasedAt)
+		out.ReleaseTime = a.tm(h.releasedAt)
 	}
 	if h.itype != nil {
-		out.HostProperties.InstanceType = aws.String(h.itype.name)
+		out.HostProperties.InstanceType = a.str(h.itype.name)
 		out.AllowsMultipleInstanceTypes = types.AllowsMultipleInstanceTypesOff
 	} else {
 		out.AllowsMultipleInstanceTypes = types.AllowsMultipleInstanceTypesOn
 	}
 	if !h.released {
-		ac := &types.AvailableCapacity{AvailableVCpus: aws.Int32(h.hostVCPUs - h.usedVCPUs)}
+		ac := &types.AvailableCapacity{AvailableVCpus: a.i32(h.hostVCPUs - h.usedVCPUs)}
 		kinds := []*instanceType{h.itype}
 		if h.itype == nil {
 			kinds = w.familyTypes(h.family)
@@ -163,17 +164,17 @@ func (h *host) sdk(w *World) types.Host {
 				continue
 			}
 			ac.AvailableInstanceCapacity = append(ac.AvailableInstanceCapacity, types.InstanceCapacity{
-				InstanceType:      aws.String(t.name),
-				TotalCapacity:     aws.Int32(total),
-				AvailableCapacity: aws.Int32(h.freeSlots(t)),
+				InstanceType:      a.str(t.name),
+				TotalCapacity:     a.i32(total),
+				AvailableCapacity: a.i32(h.freeSlots(t)),
 			})
 		}
 		out.AvailableCapacity = ac
 		for _, in := range h.instances {
 			out.Instances = append(out.Instances, types.HostInstance{
-				InstanceId:   aws.String(in.id),
-				InstanceType: aws.String(in.itype.name),
-				OwnerId:      aws.String(w.spec.AccountID),
+				InstanceId:   a.str(in.id),
+				InstanceType: a.str(in.itype.name),
+				OwnerId:      a.str(w.spec.AccountID),
 			})
 		}
 	}
@@ -343,7 +344,7 @@ func (w *World) allocateHosts(in *ec2.AllocateHostsInput) (*ec2.AllocateHostsOut
 }
 
 func (w *World) liveHostsIn(zone, kind string) int {
-	return w.ledger.liveHostsZone[zone+"/"+kind]
+	return w.ledger.liveHostsZone[zoneKind{zone, kind}]
 }
 
 // DescribeHosts lists Dedicated Hosts (released ones stay listed for a while).
@@ -431,7 +432,7 @@ func (w *World) release(h *host) {
 		}
 		h.pendingUntil = w.now
 	}
-	h.led.release = w.now
+	w.ledger.closeHost(h.led, w.now)
 	w.ledger.hostGone(h)
 	w.relQueue = append(w.relQueue, purgeItem{at: w.now.Add(w.spec.Timings.ReleasedRetention.D()), id: h.id})
 }

@@ -23,6 +23,7 @@ type instance struct {
 	zone         string
 	subnet       *subnet
 	ip           uint32
+	ipStr, dns   string
 	mac          string
 	eni          string
 	host         *host // set while the instance occupies the host
@@ -125,7 +126,7 @@ func (in *instance) filterValues(name string, w *World) []string {
 		return []string{in.keyName}
 	case "private-ip-address", "network-interface.addresses.private-ip-address":
 		if in.ip != 0 {
-			return []string{ipString(in.ip)}
+			return []string{in.ipStr}
 		}
 	case "architecture":
 		return []string{in.arch}
@@ -175,106 +176,107 @@ var instanceFilters = set("instance-id", "instance-state-name", "instance-state-
 	"root-device-type", "block-device-mapping.volume-id", "platform")
 
 func (w *World) instanceSDK(in *instance) types.Instance {
+	a := &outAlloc{}
 	st := in.state(w.now)
 	out := types.Instance{
-		InstanceId:         aws.String(in.id),
+		InstanceId:         a.str(in.id),
 		InstanceType:       types.InstanceType(in.itype.name),
-		ImageId:            aws.String(in.imageID),
+		ImageId:            a.str(in.imageID),
 		Architecture:       types.ArchitectureValues(in.arch),
 		State:              sdkState(st),
-		LaunchTime:         aws.Time(in.launchedAt),
-		AmiLaunchIndex:     aws.Int32(in.launchIndex),
+		LaunchTime:         a.tm(in.launchedAt),
+		AmiLaunchIndex:     a.i32(in.launchIndex),
 		Hypervisor:         types.HypervisorTypeXen,
 		VirtualizationType: types.VirtualizationTypeHvm,
 		RootDeviceType:     types.DeviceTypeEbs,
-		RootDeviceName:     aws.String(in.rootDevice),
-		EbsOptimized:       aws.Bool(in.ebsOpt),
-		EnaSupport:         aws.Bool(true),
+		RootDeviceName:     a.str(in.rootDevice),
+		EbsOptimized:       a.b(in.ebsOpt),
+		EnaSupport:         a.b(true),
 		Monitoring:         &types.Monitoring{State: types.MonitoringStateDisabled},
-		Placement:          &types.Placement{AvailabilityZone: aws.String(in.zone), Tenancy: in.tenancy, GroupName: aws.String("")},
-		PlatformDetails:    aws.String("Linux/UNIX"),
-		UsageOperation:     aws.String("RunInstances"),
-		SourceDestCheck:    aws.Bool(true),
+		Placement:          &types.Placement{AvailabilityZone: a.str(in.zone), Tenancy: in.tenancy, GroupName: a.str("")},
+		PlatformDetails:    a.str("Linux/UNIX"),
+		UsageOperation:     a.str("RunInstances"),
+		SourceDestCheck:    a.b(true),
 		Tags:               in.tags.sdk(),
-		CpuOptions:         &types.CpuOptions{CoreCount: aws.Int32(max(in.itype.vcpus/2, 1)), ThreadsPerCore: aws.Int32(min(in.itype.vcpus, 2))},
+		CpuOptions:         &types.CpuOptions{CoreCount: a.i32(max(in.itype.vcpus/2, 1)), ThreadsPerCore: a.i32(min(in.itype.vcpus, 2))},
 	}
 	if in.platform == "windows" {
 		out.Platform = types.PlatformValuesWindows
-		out.PlatformDetails = aws.String("Windows")
+		out.PlatformDetails = a.str("Windows")
 	}
 	if in.hostID != "" {
-		out.Placement.HostId = aws.String(in.hostID)
-		out.Placement.Affinity = aws.String("default")
+		out.Placement.HostId = a.str(in.hostID)
+		out.Placement.Affinity = a.str("default")
 	}
 	if in.keyName != "" {
-		out.KeyName = aws.String(in.keyName)
+		out.KeyName = a.str(in.keyName)
 	}
 	if in.clientToken != "" {
-		out.ClientToken = aws.String(in.clientToken)
+		out.ClientToken = a.str(in.clientToken)
 	}
 	switch st {
 	case types.InstanceStateNameStopped, types.InstanceStateNameStopping:
-		out.StateTransitionReason = aws.String(fmt.Sprintf("User initiated (%s)", in.stopAt.UTC().Format("2006-01-02 15:04:05 GMT")))
-		out.StateReason = &types.StateReason{Code: aws.String("Client.UserInitiatedShutdown"), Message: aws.String("Client.UserInitiatedShutdown: User initiated shutdown")}
+		out.StateTransitionReason = a.str(fmt.Sprintf("User initiated (%s)", in.stopAt.UTC().Format("2006-01-02 15:04:05 GMT")))
+		out.StateReason = &types.StateReason{Code: a.str("Client.UserInitiatedShutdown"), Message: a.str("Client.UserInitiatedShutdown: User initiated shutdown")}
 	case types.InstanceStateNameTerminated, types.InstanceStateNameShuttingDown:
-		out.StateTransitionReason = aws.String(fmt.Sprintf("User initiated (%s)", in.termAt.UTC().Format("2006-01-02 15:04:05 GMT")))
-		out.StateReason = &types.StateReason{Code: aws.String("Client.UserInitiatedShutdown"), Message: aws.String("Client.UserInitiatedShutdown: User initiated shutdown")}
+		out.StateTransitionReason = a.str(fmt.Sprintf("User initiated (%s)", in.termAt.UTC().Format("2006-01-02 15:04:05 GMT")))
+		out.StateReason = &types.StateReason{Code: a.str("Client.UserInitiatedShutdown"), Message: a.str("Client.UserInitiatedShutdown: User initiated shutdown")}
 	default:
-		out.StateTransitionReason = aws.String("")
+		out.StateTransitionReason = a.str("")
 	}
 	groups := make([]types.GroupIdentifier, 0, len(in.groups))
 	for _, g := range in.groups {
-		groups = append(groups, types.GroupIdentifier{GroupId: aws.String(g.id), GroupName: aws.String(g.name)})
+		groups = append(groups, types.GroupIdentifier{GroupId: a.str(g.id), GroupName: a.str(g.name)})
 	}
 	if st != types.InstanceStateNameTerminated {
 		out.SecurityGroups = groups
 		if in.subnet != nil {
-			out.SubnetId = aws.String(in.subnet.id)
-			out.VpcId = aws.String(in.subnet.vpc.id)
-			ip := ipString(in.ip)
-			dns := fmt.Sprintf("ip-%s.%s.compute.internal", strings.ReplaceAll(ip, ".", "-"), w.spec.Region)
-			out.PrivateIpAddress = aws.String(ip)
-			out.PrivateDnsName = aws.String(dns)
+			out.SubnetId = a.str(in.subnet.id)
+			out.VpcId = a.str(in.subnet.vpc.id)
+			ip := in.ipStr
+			dns := in.dns
+			out.PrivateIpAddress = a.str(ip)
+			out.PrivateDnsName = a.str(dns)
 			out.NetworkInterfaces = []types.InstanceNetworkInterface{{
-				NetworkInterfaceId: aws.String(in.eni),
-				MacAddress:         aws.String(in.mac),
-				PrivateIpAddress:   aws.String(ip),
-				PrivateDnsName:     aws.String(dns),
-				SubnetId:           aws.String(in.subnet.id),
-				VpcId:              aws.String(in.subnet.vpc.id),
-				OwnerId:            aws.String(w.spec.AccountID),
+				NetworkInterfaceId: a.str(in.eni),
+				MacAddress:         a.str(in.mac),
+				PrivateIpAddress:   a.str(ip),
+				PrivateDnsName:     a.str(dns),
+				SubnetId:           a.str(in.subnet.id),
+				VpcId:              a.str(in.subnet.vpc.id),
+				OwnerId:            a.str(w.spec.AccountID),
 				Status:             types.NetworkInterfaceStatusInUse,
-				SourceDestCheck:    aws.Bool(true),
-				InterfaceType:      aws.String("interface"),
+				SourceDestCheck:    a.b(true),
+				InterfaceType:      a.str("interface"),
 				Groups:             groups,
 				Attachment: &types.InstanceNetworkInterfaceAttachment{
-					AttachmentId:        aws.String("eni-attach-" + in.eni[4:]),
-					AttachTime:          aws.Time(in.launchedAt),
-					DeleteOnTermination: aws.Bool(true),
-					DeviceIndex:         aws.Int32(0),
+					AttachmentId:        a.str("eni-attach-" + in.eni[4:]),
+					AttachTime:          a.tm(in.launchedAt),
+					DeleteOnTermination: a.b(true),
+					DeviceIndex:         a.i32(0),
 					Status:              types.AttachmentStatusAttached,
 				},
-				PrivateIpAddresses: []types.InstancePrivateIpAddress{{Primary: aws.Bool(true), PrivateIpAddress: aws.String(ip), PrivateDnsName: aws.String(dns)}},
+				PrivateIpAddresses: []types.InstancePrivateIpAddress{{Primary: a.b(true), PrivateIpAddress: a.str(ip), PrivateDnsName: a.str(dns)}},
 			}}
 		}
-		out.BlockDeviceMappings = in.bdmSDK()
+		out.BlockDeviceMappings = in.bdmSDK(a)
 	} else {
-		out.PrivateDnsName = aws.String("")
-		out.PublicDnsName = aws.String("")
+		out.PrivateDnsName = a.str("")
+		out.PublicDnsName = a.str("")
 		out.BlockDeviceMappings = []types.InstanceBlockDeviceMapping{}
 	}
 	return out
 }
 
-func (in *instance) bdmSDK() []types.InstanceBlockDeviceMapping {
+func (in *instance) bdmSDK(a *outAlloc) []types.InstanceBlockDeviceMapping {
 	out := make([]types.InstanceBlockDeviceMapping, 0, len(in.volumes))
 	for _, v := range in.volumes {
 		out = append(out, types.InstanceBlockDeviceMapping{
-			DeviceName: aws.String(v.device),
+			DeviceName: a.str(v.device),
 			Ebs: &types.EbsInstanceBlockDevice{
-				VolumeId:            aws.String(v.id),
-				AttachTime:          aws.Time(v.attachTime),
-				DeleteOnTermination: aws.Bool(v.deleteOnTermination),
+				VolumeId:            a.str(v.id),
+				AttachTime:          a.tm(v.attachTime),
+				DeleteOnTermination: a.b(v.deleteOnTermination),
 				Status:              types.AttachmentStatusAttached,
 			},
 		})
@@ -372,7 +374,7 @@ func (w *World) DescribeInstanceAttribute(ctx context.Context, in *ec2.DescribeI
 				out.UserData.Value = aws.String(inst.userData)
 			}
 		case types.InstanceAttributeNameBlockDeviceMapping:
-			out.BlockDeviceMappings = inst.bdmSDK()
+			out.BlockDeviceMappings = inst.bdmSDK(&outAlloc{})
 			if inst.state(w.now) == types.InstanceStateNameTerminated {
 				out.BlockDeviceMappings = []types.InstanceBlockDeviceMapping{}
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -156,22 +157,25 @@ func (w *World) subnetARN(id string) string {
 }
 
 func (w *World) zoneID(zone string) string {
+	if id, ok := w.zoneIDs[zone]; ok {
+		return id
+	}
+	return computeZoneID(w.spec.Region, zone)
+}
+
+// computeZoneID derives an AZ id like usw2-az1 from the region and zone name.
+func computeZoneID(region, zone string) string {
 	if len(zone) == 0 {
 		return ""
 	}
 	idx := int(zone[len(zone)-1]-'a') + 1
-	short := "usw2"
-	switch w.spec.Region {
-	case "us-east-1":
-		short = "use1"
-	case "us-east-2":
-		short = "use2"
-	case "us-west-1":
-		short = "usw1"
-	case "eu-west-1":
-		short = "euw1"
-	case "eu-central-1":
-		short = "euc1"
+	parts := strings.Split(region, "-") // e.g. us, west, 2
+	short := ""
+	if len(parts) == 3 {
+		short = parts[0] + string(parts[1][0]) + parts[2]
+		if parts[1] == "central" {
+			short = parts[0] + "c" + parts[2]
+		}
 	}
 	return fmt.Sprintf("%s-az%d", short, idx)
 }

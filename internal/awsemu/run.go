@@ -320,7 +320,7 @@ func (w *World) launchable(p *runPlan, minC, maxC int32) (int32, error) {
 		if l.Zone != p.zone || (l.InstanceType != "" && l.InstanceType != p.it.name && l.InstanceType != p.it.family) {
 			continue
 		}
-		left := int32(l.Max - w.ledger.liveInst[p.zone+"/"+l.InstanceType])
+		left := int32(l.Max - w.ledger.liveInst[zoneKind{p.zone, l.InstanceType}])
 		if left < n {
 			if left < minC {
 				var others []string
@@ -390,9 +390,10 @@ func (w *World) launch(p *runPlan, resID, token string, idx int32, in *ec2.RunIn
 		inst.shutdown = types.ShutdownBehaviorStop
 	}
 	inst.ip, _ = p.sn.allocIP()
+	inst.ipStr = ipString(inst.ip)
+	inst.dns = "ip-" + strings.ReplaceAll(inst.ipStr, ".", "-") + "." + w.spec.Region + ".compute.internal"
 	inst.eni = w.newID("eni")
-	m := w.idRng.Uint32()
-	inst.mac = fmt.Sprintf("02:%02x:%02x:%02x:%02x:%02x", byte(b.seq>>8), byte(b.seq), byte(m>>16), byte(m>>8), byte(m))
+	inst.mac = macAddr(b.seq, w.idRng.Uint32())
 	if p.tenancy == types.TenancyHost {
 		var h *host
 		if p.hostID != "" {
@@ -447,7 +448,7 @@ func (w *World) leaveHost(inst *instance) {
 
 // stopBilling ends the live period of an instance (stop or terminate).
 func (w *World) stopBilling(inst *instance) {
-	inst.led.end = w.now
+	w.ledger.closeInstance(inst.led, w.now)
 	w.ledger.instDown(inst.zone, inst.itype)
 	if inst.itype.quota != "" && inst.tenancy != types.TenancyHost {
 		w.vcpuUsage[inst.itype.quota] -= int(inst.itype.vcpus)
@@ -556,4 +557,18 @@ func (w *World) instancesForChange(ids []string, dry *bool) ([]*instance, error)
 		return nil, err
 	}
 	return out, nil
+}
+
+// macAddr formats a locally administered MAC address unique per sequence.
+func macAddr(seq uint64, r uint32) string {
+	const hexd = "0123456789abcdef"
+	b := [6]byte{0x02, byte(seq >> 8), byte(seq), byte(r >> 16), byte(r >> 8), byte(r)}
+	out := make([]byte, 0, 17)
+	for i, x := range b {
+		if i > 0 {
+			out = append(out, ':')
+		}
+		out = append(out, hexd[x>>4], hexd[x&0xf])
+	}
+	return string(out)
 }

@@ -36,6 +36,7 @@ type World struct {
 	idBase   uint64
 
 	catalog map[string]*instanceType
+	zoneIDs map[string]string
 
 	hosts     table[*host]
 	instances table[*instance]
@@ -113,6 +114,10 @@ func New(clk clock.Clock, spec *Spec) (*World, error) {
 	w.aliases.init()
 	w.now = clk.Now()
 	w.catalog = buildCatalog(spec.InstanceTypes)
+	w.zoneIDs = map[string]string{}
+	for _, z := range spec.Zones {
+		w.zoneIDs[z] = computeZoneID(spec.Region, z)
+	}
 	for _, f := range spec.Faults {
 		if err := w.addFault(f); err != nil {
 			return nil, fmt.Errorf("faults: %w", err)
@@ -144,7 +149,16 @@ func (w *World) nextSeq() uint64 {
 // newID returns a fresh AWS-looking id such as "i-0123456789abcdef0".
 func (w *World) newID(prefix string) string {
 	w.seq++
-	return fmt.Sprintf("%s-%017x", prefix, w.idBase+w.seq*0x9e3+uint64(w.idRng.IntN(0x9e3)))
+	v := w.idBase + w.seq*0x9e3 + uint64(w.idRng.IntN(0x9e3))
+	const hexd = "0123456789abcdef"
+	buf := make([]byte, len(prefix)+18)
+	copy(buf, prefix)
+	buf[len(prefix)] = '-'
+	for i := len(buf) - 1; i > len(prefix); i-- {
+		buf[i] = hexd[v&0xf]
+		v >>= 4
+	}
+	return string(buf)
 }
 
 // enter starts serving action: it records the call, refreshes lazily

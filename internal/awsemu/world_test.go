@@ -516,6 +516,9 @@ func TestFilters(t *testing.T) {
 	if len(sn.Subnets) != 1 || aws.ToString(sn.Subnets[0].SubnetId) != "subnet-0a9a1a100000000b1" || aws.ToInt32(sn.Subnets[0].AvailableIpAddressCount) != 251-10 {
 		t.Fatalf("subnet filter: %+v", sn.Subnets)
 	}
+	if z := aws.ToString(sn.Subnets[0].AvailabilityZoneId); z != "usw2-az2" {
+		t.Fatalf("zone id %q", z)
+	}
 	sn, _ = w.DescribeSubnets(bg, &ec2.DescribeSubnetsInput{Filters: []types.Filter{fl("default-for-az", "true")}})
 	if len(sn.Subnets) != 3 {
 		t.Fatalf("default-for-az: %d", len(sn.Subnets))

@@ -1,0 +1,108 @@
+package awsemu
+
+import (
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/aquarium-fish/aquarium-fish/internal/clock"
+)
+
+func benchWorld(b *testing.B, hosts int) (*World, *clock.Virtual, []string) {
+	b.Helper()
+	w, clk := newTestWorld(b, func(s *Spec) {
+		for i := range s.Quotas {
+			s.Quotas[i].Value = 100000
+		}
+	})
+	out, err := w.AllocateHosts(bg, &ec2.AllocateHostsInput{AvailabilityZone: aws.String("us-west-2a"), InstanceType: aws.String("mac2.metal"), Quantity: aws.Int32(int32(hosts))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return w, clk, out.HostIds
+}
+
+// BenchmarkPlaceTerminate500Hosts: one op = RunInstances on a mac2.metal
+// host + TerminateInstances, cycling over 500 hosts; the virtual clock moves
+// so that each host has finished scrubbing when its turn comes again
+// (includes lazy purge of terminated instances and ledger appends).
+func BenchmarkPlaceTerminate500Hosts(b *testing.B) {
+	w, clk, hosts := benchWorld(b, 500)
+	step := 90*time.Minute/500 + time.Second
+	in := &ec2.RunInstancesInput{ImageId: aws.String(macArmImage), InstanceType: "mac2.metal", MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
+		Placement: &types.Placement{Tenancy: types.TenancyHost}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		in.Placement.HostId = aws.String(hosts[i%len(hosts)])
+		out, err := w.RunInstances(bg, in)
+		if err != nil {
+			b.Fatalf("iteration %d: %v", i, err)
+		}
+		if _, err := w.TerminateInstances(bg, &ec2.TerminateInstancesInput{InstanceIds: []string{aws.ToString(out.Instances[0].InstanceId)}}); err != nil {
+			b.Fatal(err)
+		}
+		clk.Advance(step)
+	}
+}
+
+// BenchmarkDescribeHosts500 lists 500 hosts in one call.
+func BenchmarkDescribeHosts500(b *testing.B) {
+	w, _, _ := benchWorld(b, 500)
+	b.ReportAllocs()
+	for b.Loop() {
+		out, err := w.DescribeHosts(bg, &ec2.DescribeHostsInput{})
+		if err != nil || len(out.Hosts) != 500 {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkBillingYear: one op = 12 monthly Billing queries over a ledger
+// of a simulated year (~20k hosts allocated/released, 175k instances).
+func BenchmarkBillingYear(b *testing.B) {
+	w, clk := newTestWorld(b, func(s *Spec) {
+		for i := range s.Quotas {
+			s.Quotas[i].Value = 1e9
+		}
+		s.Timings.ScrubbingDuration = 0
+		s.Timings.MacMinAllocation = 0
+	})
+	start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	clk.Set(start)
+	const jobs = 175000
+	step := 365 * 24 * time.Hour / jobs
+	var hid string
+	for i := range jobs {
+		if i%9 == 0 {
+			if hid != "" {
+				if _, err := w.ReleaseHosts(bg, &ec2.ReleaseHostsInput{HostIds: []string{hid}}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			hid = allocHost(b, w, "mac2.metal", "us-west-2a", false)
+		}
+		out, err := runOnHost(w, hid, "mac2.metal", macArmImage)
+		if err != nil {
+			b.Fatal(err)
+		}
+		clk.Advance(step)
+		if _, err := w.TerminateInstances(bg, &ec2.TerminateInstancesInput{InstanceIds: []string{aws.ToString(out.Instances[0].InstanceId)}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		total := 0.0
+		for m := time.January; m <= time.December; m++ {
+			total += w.BillingMonth(2025, m).TotalInstanceSeconds
+		}
+		if total <= 0 {
+			b.Fatal("empty ledger")
+		}
+	}
+}

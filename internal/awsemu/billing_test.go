@@ -1,0 +1,153 @@
+package awsemu
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/aquarium-fish/aquarium-fish/internal/core"
+)
+
+// naiveBilling recomputes the ledger sums without the index.
+func naiveBilling(w *World, from, to time.Time) (host, inst float64) {
+	for _, h := range w.ledger.hosts {
+		end := h.release
+		if end.IsZero() {
+			end = w.now
+		}
+		d := overlap(h.alloc, end, from, to)
+		for _, p := range h.pending {
+			d -= overlap(p.from, minTime(p.to, end), from, to)
+		}
+		host += d.Seconds()
+	}
+	for _, i := range w.ledger.instances {
+		end := i.end
+		if end.IsZero() {
+			end = w.now
+		}
+		inst += overlap(i.start, end, from, to).Seconds()
+	}
+	return host, inst
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// TestBillingIndexMatchesNaive drives random mac and Linux workloads (long
+// and short instances, scrubbing, releases, hosts still open) and checks the
+// indexed Billing against a full scan on many random windows.
+func TestBillingIndexMatchesNaive(t *testing.T) {
+	w, clk := newTestWorld(t, func(s *Spec) {
+		s.Timings.ScrubbingDuration = core.Duration(40 * time.Minute)
+		s.Timings.MacMinAllocation = core.Duration(3 * time.Hour)
+	})
+	rng := rand.New(rand.NewPCG(3, 4))
+	var hosts []string
+	var running []string
+	for step := range 600 {
+		switch r := rng.IntN(10); {
+		case r < 2 && len(hosts) < 20:
+			hosts = append(hosts, allocHost(t, w, "mac2.metal", "us-west-2a", false))
+		case r < 5:
+			// place on an available host if any
+			for _, h := range hosts {
+				if out, err := runOnHost(w, h, "mac2.metal", macArmImage); err == nil {
+					running = append(running, aws.ToString(out.Instances[0].InstanceId))
+					break
+				}
+			}
+		case r < 7:
+			out := runLinux(t, w, nil)
+			running = append(running, aws.ToString(out.Instances[0].InstanceId))
+		case r < 9 && len(running) > 0:
+			k := rng.IntN(len(running))
+			if rng.IntN(3) == 0 && step < 500 {
+				break // keep some long-running instances
+			}
+			if _, err := w.TerminateInstances(bg, &ec2.TerminateInstancesInput{InstanceIds: []string{running[k]}}); err != nil {
+				t.Fatal(err)
+			}
+			running = append(running[:k], running[k+1:]...)
+		default:
+			if len(hosts) > 0 {
+				k := rng.IntN(len(hosts))
+				rel, _ := w.ReleaseHosts(bg, &ec2.ReleaseHostsInput{HostIds: []string{hosts[k]}})
+				if len(rel.Successful) == 1 {
+					hosts = append(hosts[:k], hosts[k+1:]...)
+				}
+			}
+		}
+		clk.Advance(time.Duration(rng.IntN(20)) * time.Minute)
+	}
+	end := clk.Now()
+	span := end.Sub(t0)
+	for range 300 {
+		a := t0.Add(time.Duration(rng.Int64N(int64(span))) - time.Hour)
+		b := a.Add(time.Duration(rng.Int64N(int64(span))))
+		got := w.Billing(a, b)
+		wh, wi := naiveBilling(w, a, b)
+		if diff := got.TotalHostSeconds - wh; diff > 1e-6 || diff < -1e-6 {
+			t.Fatalf("[%v,%v) host seconds %v, naive %v", a, b, got.TotalHostSeconds, wh)
+		}
+		if diff := got.TotalInstanceSeconds - wi; diff > 1e-6 || diff < -1e-6 {
+			t.Fatalf("[%v,%v) instance seconds %v, naive %v", a, b, got.TotalInstanceSeconds, wi)
+		}
+	}
+	scrubs := 0
+	for _, h := range w.ledger.hosts {
+		scrubs += len(h.pending)
+	}
+	if w.Billing(t0, end).TotalHostSeconds <= 0 || scrubs == 0 {
+		t.Fatal("workload produced no host billing or no scrubbing")
+	}
+	// Per-type totals add up.
+	b := w.Billing(t0, end)
+	sum := 0.0
+	for _, v := range b.InstanceSecondsByType {
+		sum += v
+	}
+	if d := sum - b.TotalInstanceSeconds; d > 1e-6 || d < -1e-6 {
+		t.Fatalf("by-type %v != total %v", sum, b.TotalInstanceSeconds)
+	}
+}
+
+// TestBillingMonthBoundaries splits a host's life across two calendar months.
+func TestBillingMonthBoundaries(t *testing.T) {
+	w, clk := newTestWorld(t, nil)
+	clk.Set(time.Date(2025, 3, 31, 20, 0, 0, 0, time.UTC))
+	hid := allocHost(t, w, "mac2.metal", "us-west-2a", false)
+	clk.Set(time.Date(2025, 4, 1, 1, 0, 0, 0, time.UTC))
+	out, err := w.RunInstances(bg, &ec2.RunInstancesInput{ImageId: aws.String(macArmImage), InstanceType: "mac2.metal", MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
+		Placement: &types.Placement{Tenancy: types.TenancyHost, HostId: aws.String(hid)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Hour)
+	if _, err := w.TerminateInstances(bg, &ec2.TerminateInstancesInput{InstanceIds: []string{aws.ToString(out.Instances[0].InstanceId)}}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Set(time.Date(2025, 4, 2, 0, 0, 0, 0, time.UTC))
+	mar, apr := w.BillingMonth(2025, time.March), w.BillingMonth(2025, time.April)
+	if mar.HostSeconds[hid] != 4*3600 {
+		t.Fatalf("March host seconds %v", mar.HostSeconds[hid])
+	}
+	// April: 00:00 -> 2nd 00:00 = 24h minus 1h30m scrubbing
+	if apr.HostSeconds[hid] != (24*time.Hour - 90*time.Minute).Seconds() {
+		t.Fatalf("April host seconds %v", apr.HostSeconds[hid])
+	}
+	if apr.InstanceHours() != 1 || mar.InstanceHours() != 0 {
+		t.Fatalf("instance hours Mar %v Apr %v", mar.InstanceHours(), apr.InstanceHours())
+	}
+	if apr.HostSecondsByType["mac2.metal"] != apr.TotalHostSeconds {
+		t.Fatalf("by type %v", apr.HostSecondsByType)
+	}
+}
