@@ -37,7 +37,7 @@ type ledger struct {
 	hostMaxDur, instMaxDur     time.Duration
 	hostOpenFrom, instOpenFrom int
 
-	liveHosts     map[string]int // family -> live (not released) hosts
+	liveHosts     map[string]int   // family -> live (not released) hosts
 	liveHostsZone map[zoneKind]int // (zone, kind: "", type or family) -> live hosts
 	liveInst      map[zoneKind]int // (zone, kind) -> live (not stopped/terminated) instances
 }
