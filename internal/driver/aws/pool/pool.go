@@ -142,6 +142,8 @@ type Manager struct {
 
 	stats Stats // counters (APICalls guarded by mu too)
 	wake  chan struct{}
+
+	afterRunPass func() // test hook: called by Run after each Reconcile
 }
 
 type cached struct {
@@ -332,6 +334,7 @@ func (m *Manager) tryPlace(token string, zones []string) (p Placement, done bool
 			m.touch(h, now)
 			m.stats.Placements++
 			m.countPlacement("ok")
+			m.signal()
 			return Placement{HostID: h.id, Zone: h.zone}, true, nil
 		}
 		m.stats.PlacementCapacityErrors++
@@ -514,6 +517,7 @@ func (m *Manager) adoptAllocated(id, zone string, th *types.Host, token string) 
 		m.touch(h, now)
 		m.stats.Placements++
 		m.countPlacement("ok")
+		m.signal()
 		return Placement{HostID: h.id, Zone: h.zone}, nil
 	}
 	m.touch(h, now)

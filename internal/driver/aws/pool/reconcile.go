@@ -706,6 +706,9 @@ func (m *Manager) Run(ctx context.Context) {
 		if err != nil && ctx.Err() == nil {
 			m.log.Warn("dedicated pool reconcile", "err", err)
 		}
+		if m.afterRunPass != nil {
+			m.afterRunPass()
+		}
 		wait := time.Minute
 		if !next.IsZero() {
 			wait = next.Sub(m.clk.Now())

@@ -1,0 +1,110 @@
+package pool
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// value reads a counter or gauge.
+func value(t *testing.T, c prometheus.Metric) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Counter != nil {
+		return m.Counter.GetValue()
+	}
+	return m.Gauge.GetValue()
+}
+
+// TestRunReconcilesAndWakesEarly runs the production runner: it reconciles
+// at once, is woken by Place long before its timer (which waits up to a
+// minute of wall time), and stops with its context.
+func TestRunReconcilesAndWakesEarly(t *testing.T) {
+	f := newFixture(t, macConfig(2), nil)
+	ctx := context.Background()
+	p, err := f.m.Place(ctx, PlaceRequest{Token: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.m.Unreserve("a", p.HostID)
+	f.clk.Advance(25 * time.Hour) // the idle host is due for release
+	select { // the Unreserve above signalled: start from a quiet runner
+	case <-f.m.wake:
+	default:
+	}
+	passes := make(chan struct{}, 16)
+	f.m.afterRunPass = func() { passes <- struct{}{} }
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { f.m.Run(runCtx); close(done) }()
+	wait := func(what string) {
+		select {
+		case <-passes:
+		case <-time.After(20 * time.Second): // failure guard only (the timer would wait 1 min)
+			t.Fatalf("Run did not reconcile: %s", what)
+		}
+	}
+	wait("first pass")
+	if st := f.m.Stats(); st.Releases != 1 {
+		t.Fatalf("releases after the first pass = %d", st.Releases)
+	}
+	select {
+	case <-passes:
+		t.Fatal("Run reconciled again without being woken")
+	default:
+	}
+	if _, err := f.m.Place(ctx, PlaceRequest{Token: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	wait("woken by Place")
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not stop with its context")
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	mt, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewMetrics(reg); err == nil {
+		t.Fatal("registering twice must fail")
+	}
+	f := newFixture(t, macConfig(2), nil)
+	f.m.metrics = mt
+	p, inst := f.placeRun("a")
+	f.terminate(p.HostID, inst)
+	f.advance(t0.Add(24*time.Hour + 5*time.Minute))
+	if v := value(t, mt.Placements.WithLabelValues("macs", "ok")); v != 1 {
+		t.Errorf("placements ok = %v", v)
+	}
+	if v := value(t, mt.Releases.WithLabelValues("macs")); v != 1 {
+		t.Errorf("releases = %v", v)
+	}
+	if v := value(t, mt.RefusedReleases.WithLabelValues("macs")); v != 0 {
+		t.Errorf("refused = %v", v)
+	}
+	if v := value(t, mt.Scrubs.WithLabelValues("macs")); v < 1 {
+		t.Errorf("scrubs = %v", v)
+	}
+	if v := value(t, mt.APICalls.WithLabelValues("macs", "ReleaseHosts", "ok")); v != 1 {
+		t.Errorf("ReleaseHosts calls = %v", v)
+	}
+	if v := value(t, mt.Hosts.WithLabelValues("macs", "idle")); v != 0 {
+		t.Errorf("idle hosts gauge = %v", v)
+	}
+	st := f.m.Stats()
+	if st.APICalls["ReleaseHosts"] != 1 || st.Releases != 1 {
+		t.Errorf("stats = %+v", st)
+	}
+}
