@@ -34,7 +34,7 @@ func TestRunReconcilesAndWakesEarly(t *testing.T) {
 	}
 	f.m.Unreserve("a", p.HostID)
 	f.clk.Advance(25 * time.Hour) // the idle host is due for release
-	select { // the Unreserve above signalled: start from a quiet runner
+	select {                      // the Unreserve above signalled: start from a quiet runner
 	case <-f.m.wake:
 	default:
 	}
