@@ -17,6 +17,7 @@ import (
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/aquarium-fish/aquarium-fish/internal/core"
 	"github.com/aquarium-fish/aquarium-fish/internal/driver"
@@ -117,6 +118,9 @@ type allocation struct {
 	bound      bool
 	instanceID string
 	poolToken  string
+	// uncertainToken is set when RunInstances got no answer (network error,
+	// cancellation): an instance may exist under this client token.
+	uncertainToken string
 }
 
 // Allocate launches one instance for req. It is idempotent per application
@@ -200,7 +204,17 @@ func (d *Driver) Allocate(ctx context.Context, req driver.AllocateRequest) (res 
 		placement.Tenancy = ec2types.TenancyHost
 		placement.HostId = awssdk.String(a.placement.HostID)
 	} else if isMacType(o.InstanceType) {
+		// Host auto-placement: prefer zones that have an idle host.
 		placement.Tenancy = ec2types.TenancyHost
+		if byZone, err := d.idleAutoPlacementHosts(ctx, o.InstanceType); err == nil {
+			for _, z := range subnetZones(cands) {
+				if byZone[z] > 0 {
+					zones = append(zones, z)
+				}
+			}
+		} else {
+			d.log.Warn("idle host lookup failed; placing by free IPs only", "type", o.InstanceType, "err", err)
+		}
 	}
 	subnet, err := d.pickSubnet(req.Definition.Resources.Network, cands, zones)
 	if err != nil {
@@ -273,6 +287,11 @@ func (d *Driver) Allocate(ctx context.Context, req driver.AllocateRequest) (res 
 				return nil, fmt.Errorf("aws allocate: client token %s is used but its instance is not found", awssdk.ToString(in.ClientToken))
 			}
 		case err != nil:
+			if !isAPIError(err) {
+				// No answer from AWS: the launch may have happened; rollback
+				// looks the token up.
+				a.uncertainToken = awssdk.ToString(in.ClientToken)
+			}
 			return nil, fmt.Errorf("aws allocate: %w", err)
 		case len(out.Instances) != 1:
 			return nil, fmt.Errorf("aws allocate: RunInstances returned %d instances, want 1", len(out.Instances))
@@ -344,10 +363,17 @@ func (d *Driver) Allocate(ctx context.Context, req driver.AllocateRequest) (res 
 		}
 		res.Authentication = &auth
 	}
-	d.noteAllocated(o, img)
+	d.noteAllocated(o, dd.Zone)
 	d.log.Info("instance allocated", "application", req.ApplicationUID, "instance", a.instanceID,
 		"type", o.InstanceType, "subnet", subnet.ID, "host", dd.HostID, "pool", o.Pool)
 	return res, nil
+}
+
+// isAPIError reports whether AWS answered err (as opposed to a transport
+// failure or a cancellation, after which the outcome is unknown).
+func isAPIError(err error) bool {
+	var apiErr smithy.APIError
+	return errors.As(err, &apiErr)
 }
 
 func instanceGone(inst ec2types.Instance) bool {
@@ -548,6 +574,17 @@ func sortedKeys[V any](m map[string]V) []string {
 func (d *Driver) rollback(ctx context.Context, api Clients, a *allocation) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
+	if a.instanceID == "" && a.uncertainToken != "" {
+		if inst, found, err := d.instanceByToken(ctx, api, a.uncertainToken); err != nil {
+			d.log.Error("rollback: looking up a possibly launched instance failed; it may leak", "token", a.uncertainToken, "err", err)
+		} else if found && !instanceGone(inst) {
+			a.instanceID = awssdk.ToString(inst.InstanceId)
+			if a.pool != nil && a.reserved && !a.bound {
+				a.pool.Bind(a.poolToken, a.placement.HostID, a.instanceID)
+				a.bound = true
+			}
+		}
+	}
 	if a.instanceID != "" {
 		if err := d.terminate(ctx, api, a.instanceID); err != nil {
 			d.log.Error("rollback: terminate instance failed; it may leak", "instance", a.instanceID, "err", err)

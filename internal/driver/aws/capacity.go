@@ -78,7 +78,19 @@ func (d *Driver) AvailableCapacity(ctx context.Context, def core.Definition) (in
 		return m.Capacity(o.PoolZones), nil
 	}
 	if isMacType(o.InstanceType) {
-		return d.idleAutoPlacementHosts(ctx, o.InstanceType)
+		byZone, err := d.idleAutoPlacementHosts(ctx, o.InstanceType)
+		if err != nil {
+			return 0, err
+		}
+		cands, err := d.resolveSubnets(ctx, def.Resources.Network)
+		if err != nil {
+			return 0, err
+		}
+		var n int64
+		for _, z := range subnetZones(cands) {
+			n += byZone[z]
+		}
+		return n, nil
 	}
 	ti, err := d.instanceType(ctx, o.InstanceType)
 	if err != nil {
@@ -196,15 +208,15 @@ func (d *Driver) vcpuUsage(ctx context.Context) (map[string]int64, error) {
 	})
 }
 
-// idleAutoPlacementHosts counts free instance slots of the given type on
-// available hosts with auto-placement on.
-func (d *Driver) idleAutoPlacementHosts(ctx context.Context, instanceType string) (int64, error) {
+// idleAutoPlacementHosts returns the free instance slots of the given type
+// on available hosts with auto-placement on, by zone.
+func (d *Driver) idleAutoPlacementHosts(ctx context.Context, instanceType string) (map[string]int64, error) {
 	_, api, _, err := d.state()
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return d.idleHosts.get(ctx, instanceType, func(ctx context.Context) (int64, error) {
-		var n int64
+	return d.idleHosts.get(ctx, instanceType, func(ctx context.Context) (map[string]int64, error) {
+		byZone := map[string]int64{}
 		p := ec2.NewDescribeHostsPaginator(api.EC2, &ec2.DescribeHostsInput{Filter: []ec2types.Filter{
 			filter("auto-placement", "on"), filter("instance-type", instanceType), filter("state", "available")}})
 		for p.HasMorePages() {
@@ -214,13 +226,15 @@ func (d *Driver) idleAutoPlacementHosts(ctx context.Context, instanceType string
 				page, e = p.NextPage(ctx)
 				return e
 			}); err != nil {
-				return 0, err
+				return nil, err
 			}
 			for _, h := range page.Hosts {
-				n += hostFreeSlots(h, instanceType)
+				if n := hostFreeSlots(h, instanceType); n > 0 {
+					byZone[awssdk.ToString(h.AvailabilityZone)] += n
+				}
 			}
 		}
-		return n, nil
+		return byZone, nil
 	})
 }
 
@@ -240,12 +254,21 @@ func hostFreeSlots(h ec2types.Host, instanceType string) int64 {
 
 // noteAllocated books a new instance in the cached capacity views, so the
 // next capacity answer is right without a new lookup.
-func (d *Driver) noteAllocated(o *Options, _ imageInfo) {
+func (d *Driver) noteAllocated(o *Options, zone string) {
 	if o.Pool != "" {
 		return
 	}
 	if isMacType(o.InstanceType) {
-		d.idleHosts.update(o.InstanceType, func(n int64) int64 { return max(n-1, 0) })
+		d.idleHosts.update(o.InstanceType, func(m map[string]int64) map[string]int64 {
+			out := make(map[string]int64, len(m))
+			for k, v := range m {
+				out[k] = v
+			}
+			if out[zone] > 0 {
+				out[zone]--
+			}
+			return out
+		})
 		return
 	}
 	ti, ok := d.types.peek(o.InstanceType)

@@ -80,7 +80,7 @@ type Driver struct {
 	types     *ttlCache[typeInfo]
 	quotas    *ttlCache[map[string]float64]
 	usage     *ttlCache[map[string]int64]
-	idleHosts *ttlCache[int64]
+	idleHosts *ttlCache[map[string]int64]
 
 	tokMu  sync.Mutex
 	tokGen map[string]int // client token generation per application+definition
@@ -159,7 +159,7 @@ func New(name string, opts ...Option) *Driver {
 	d.types = newTTLCache[typeInfo](d.clk, DefaultTypeTTL)
 	d.quotas = newTTLCache[map[string]float64](d.clk, d.cacheTTL)
 	d.usage = newTTLCache[map[string]int64](d.clk, d.capTTL)
-	d.idleHosts = newTTLCache[int64](d.clk, d.capTTL)
+	d.idleHosts = newTTLCache[map[string]int64](d.clk, d.capTTL)
 	return d
 }
 

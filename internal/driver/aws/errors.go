@@ -168,10 +168,31 @@ type retryPolicy struct {
 	Max      time.Duration
 }
 
+// isThrottle reports whether AWS rejected the request before doing anything
+// (so even a non-idempotent call may be repeated).
+func isThrottle(err error) bool {
+	switch ErrorCode(err) {
+	case "RequestLimitExceeded", "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottled",
+		"RequestThrottledException", "TooManyRequestsException", "EC2ThrottledException", "SlowDown":
+		return true
+	}
+	return false
+}
+
+// callOnce runs a non-idempotent call (no ClientToken): only throttling is
+// retried, since after a 5xx or a network error the call may have succeeded.
+func (d *Driver) callOnce(ctx context.Context, op string, fn func(context.Context) error) error {
+	return d.callIf(ctx, op, fn, isThrottle)
+}
+
 // call runs fn, retrying retryable errors with exponential backoff via the
 // driver's sleeper. Only idempotent calls (reads, or writes with a
 // ClientToken / naturally idempotent deletes) may go through it.
 func (d *Driver) call(ctx context.Context, op string, fn func(context.Context) error) error {
+	return d.callIf(ctx, op, fn, func(err error) bool { return Classify(err) == ClassRetryable })
+}
+
+func (d *Driver) callIf(ctx context.Context, op string, fn func(context.Context) error, retryable func(error) bool) error {
 	p := d.retry
 	backoff := p.Base
 	var err error
@@ -180,7 +201,7 @@ func (d *Driver) call(ctx context.Context, op string, fn func(context.Context) e
 		if err == nil {
 			return nil
 		}
-		if Classify(err) != ClassRetryable || attempt >= p.Attempts {
+		if !retryable(err) || attempt >= p.Attempts {
 			break
 		}
 		d.log.Debug("aws call retry", "op", op, "attempt", attempt, "code", ErrorCode(err))

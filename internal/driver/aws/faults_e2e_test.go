@@ -1,10 +1,13 @@
 package aws
 
 import (
+	"context"
 	"errors"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -142,13 +145,15 @@ func TestCapacityQuotaAndFreeIPs(t *testing.T) {
 // counts idle auto-placement hosts.
 func TestMacWithoutPool(t *testing.T) {
 	e := newEnv(t, "")
-	def := e.def(`{"image":"macos-14","instance_type":"mac2.metal"}`, core.Resources{Network: subnetAqA})
+	// The aquarium VPC spans three zones; the idle host is in us-west-2c,
+	// whose subnet has the fewest free IPs: placement must follow the host.
+	def := e.def(`{"image":"macos-14","instance_type":"mac2.metal"}`, core.Resources{Network: vpcAquarium})
 	if n, err := e.d.AvailableCapacity(e.ctx, def); err != nil || n != 0 {
 		t.Fatalf("capacity without hosts = %d, %v", n, err)
 	}
 	var hostID string
 	e.inspect(func() {
-		out, err := e.world.AllocateHosts(e.ctx, &ec2.AllocateHostsInput{AvailabilityZone: awssdk.String("us-west-2a"),
+		out, err := e.world.AllocateHosts(e.ctx, &ec2.AllocateHostsInput{AvailabilityZone: awssdk.String("us-west-2c"),
 			InstanceType: awssdk.String("mac2.metal"), Quantity: awssdk.Int32(1), AutoPlacement: ec2types.AutoPlacementOn})
 		if err != nil {
 			t.Fatal(err)
@@ -204,4 +209,62 @@ func TestPrepareBuildsClientsFromConfig(t *testing.T) {
 	if err := New("aws", WithClients(d.api)).Prepare(e.ctx, []byte(`{"region":"us-west-2"}`)); err == nil || !strings.Contains(err.Error(), "verify credentials") {
 		t.Fatalf("err = %v", err)
 	}
+}
+
+// lossyEC2 performs RunInstances but loses the answer (like a dropped
+// connection) for the first `lose` calls.
+type lossyEC2 struct {
+	EC2API
+	lose int
+}
+
+type lostAnswer struct{}
+
+func (lostAnswer) Error() string   { return "read tcp: connection reset by peer" }
+func (lostAnswer) Timeout() bool   { return false }
+func (lostAnswer) Temporary() bool { return true }
+
+func (l *lossyEC2) RunInstances(ctx context.Context, in *ec2.RunInstancesInput, o ...func(*ec2.Options)) (*ec2.RunInstancesOutput, error) {
+	out, err := l.EC2API.RunInstances(ctx, in, o...)
+	if err == nil && l.lose > 0 {
+		l.lose--
+		return nil, &net.OpError{Op: "read", Net: "tcp", Err: lostAnswer{}}
+	}
+	return out, err
+}
+
+func newLossyEnv(t *testing.T, lose int) *env {
+	t.Helper()
+	e := newEnv(t, "")
+	lossy := &lossyEC2{EC2API: e.d.api.EC2, lose: lose}
+	d := New("aws", WithClock(e.clk), WithClients(Clients{EC2: lossy, KMS: e.d.api.KMS, Quotas: e.d.api.Quotas, STS: e.d.api.STS}),
+		WithoutBackgroundRunners(), WithLogger(e.d.log), WithSleeper(e.d.sleep), WithRetry(3, time.Second))
+	if err := d.Prepare(e.ctx, []byte(`{"region":"us-west-2","instance_key":"generate"}`)); err != nil {
+		t.Fatal(err)
+	}
+	e.d = d
+	return e
+}
+
+// A lost RunInstances answer is retried with the same ClientToken: one instance.
+func TestLostAnswerIsRetriedIdempotently(t *testing.T) {
+	e := newLossyEnv(t, 1)
+	res := e.mustAllocate(e.def(`{"image":"ubuntu-22.04","instance_type":"t3.micro"}`, core.Resources{}), nil)
+	if live := e.liveInstances(); len(live) != 1 || awssdk.ToString(live[0].InstanceId) != res.Identifier {
+		t.Fatalf("live instances = %d, want exactly the resource's", len(live))
+	}
+}
+
+// When every answer is lost, the allocation fails and the rollback finds the
+// launched instance by its ClientToken and terminates it.
+func TestLostAnswersRollBackByToken(t *testing.T) {
+	e := newLossyEnv(t, 100)
+	_, err := e.allocate(e.def(`{"image":"ubuntu-22.04","instance_type":"t3.micro"}`, core.Resources{}), nil)
+	if err == nil {
+		t.Fatal("allocation must fail")
+	}
+	if len(e.world.State().Instances) != 1 {
+		t.Fatalf("the test expects one launched instance, world has %d", len(e.world.State().Instances))
+	}
+	assertNothingLeft(t, e)
 }

@@ -217,3 +217,7 @@ func tagMap(tags []ec2types.Tag) map[string]string {
 	}
 	return m
 }
+
+func allocReq(prefix string, i int, def core.Definition) driver.AllocateRequest {
+	return driver.AllocateRequest{ApplicationUID: fmt.Sprintf("%s-%04d", prefix, i), Definition: def}
+}

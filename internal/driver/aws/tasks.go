@@ -140,7 +140,7 @@ func (t *snapshotTask) Execute(ctx context.Context, target driver.TaskTarget) (j
 		}
 	}
 	var out *ec2.CreateSnapshotsOutput
-	if err := d.call(ctx, "ec2 CreateSnapshots", func(ctx context.Context) error {
+	if err := d.callOnce(ctx, "ec2 CreateSnapshots", func(ctx context.Context) error {
 		var e error
 		out, e = api.EC2.CreateSnapshots(ctx, &ec2.CreateSnapshotsInput{
 			InstanceSpecification: &ec2types.InstanceSpecification{InstanceId: awssdk.String(id), ExcludeBootVolume: awssdk.Bool(!t.full)},
@@ -243,7 +243,7 @@ func (t *imageTask) Execute(ctx context.Context, target driver.TaskTarget) (json
 		createName = name + ".tmp"
 	}
 	var created *ec2.CreateImageOutput
-	if err := d.call(ctx, "ec2 CreateImage", func(ctx context.Context) error {
+	if err := d.callOnce(ctx, "ec2 CreateImage", func(ctx context.Context) error {
 		var e error
 		created, e = api.EC2.CreateImage(ctx, &ec2.CreateImageInput{
 			InstanceId:          awssdk.String(id),
