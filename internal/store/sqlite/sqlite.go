@@ -114,6 +114,7 @@ func Open(ctx context.Context, path string, opts ...store.Option) (*Store, error
 func Dialect() sqlstore.Dialect {
 	return sqlstore.Dialect{
 		Name:         "sqlite",
+		GroupCommit:  true,
 		IsUnique:     codeIs(sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY),
 		IsForeignKey: codeIs(sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY),
 	}

@@ -33,7 +33,7 @@ func (s *Store) CreateApplication(ctx context.Context, a *core.Application) erro
 		created = s.clock.Now()
 	}
 	what := "create application " + uid
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var one int
 		err := tx.QueryRowContext(ctx, s.q("SELECT 1 FROM labels WHERE uid = ?"), a.LabelUID).Scan(&one)
 		if err != nil {
@@ -178,7 +178,7 @@ func (s *Store) ListStates(ctx context.Context, appUID string) ([]core.Applicati
 // compare-and-set on applications.current_status in one transaction.
 func (s *Store) Transition(ctx context.Context, appUID string, from, to core.Status, description string) error {
 	what := fmt.Sprintf("transition application %s %s -> %s", appUID, from, to)
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		now := tsOf(s.clock.Now())
 		res, err := tx.ExecContext(ctx, s.q(`UPDATE applications SET current_status = ?, status_at = ?
 			WHERE uid = ? AND current_status = ?`), string(to), now, appUID, string(from))
@@ -265,7 +265,7 @@ func (s *Store) ListCurrentStates(ctx context.Context, limit int, statuses ...co
 func (s *Store) ClaimNew(ctx context.Context, node string, limit int) ([]core.Application, error) {
 	what := "claim new applications for node " + node
 	var out []core.Application
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		now := tsOf(s.clock.Now())
 		pick := "SELECT seq FROM applications WHERE current_status = ? ORDER BY seq"
 		args := []any{string(core.StatusElected), node, now, string(core.StatusNew)}

@@ -59,7 +59,7 @@ func (s *Store) CreateLabel(ctx context.Context, l *core.Label) error {
 		created = s.clock.Now()
 	}
 	args = append([]any{uid}, append(args, tsOf(created))...)
-	_, err = s.w.ExecContext(ctx, s.q("INSERT INTO labels ("+labelCols+") VALUES ("+placeholders(9)+")"), args...)
+	_, err = s.execW(ctx, s.q("INSERT INTO labels ("+labelCols+") VALUES ("+placeholders(9)+")"), args...)
 	if err != nil {
 		return s.classify(err, fmt.Sprintf("create label %q version %d", l.Name, l.Version))
 	}
@@ -80,7 +80,7 @@ func (s *Store) UpdateLabel(ctx context.Context, l *core.Label) error {
 	if err != nil {
 		return fmt.Errorf("update label %s: %w", l.UID, err)
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var version int
 		err := tx.QueryRowContext(ctx, s.q("SELECT version FROM labels WHERE uid = ?"), l.UID).Scan(&version)
 		if err != nil {
@@ -162,11 +162,7 @@ func (s *Store) DeleteLabel(ctx context.Context, uid string) error {
 
 // deleteOne runs a DELETE that must remove exactly one row.
 func (s *Store) deleteOne(ctx context.Context, query, key, what string) error {
-	res, err := s.w.ExecContext(ctx, s.q(query), key)
-	if err != nil {
-		return s.classify(err, what)
-	}
-	n, err := res.RowsAffected()
+	n, err := s.execW(ctx, s.q(query), key)
 	if err != nil {
 		return s.classify(err, what)
 	}

@@ -43,7 +43,8 @@ func (s *Store) SaveResource(ctx context.Context, r *core.Resource) error {
 	}
 	var gotUID string
 	var gotCreated int64
-	err = s.w.QueryRowContext(ctx, s.q(`INSERT INTO resources (uid, application_uid, node_name, label_uid,
+	err = s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, s.q(`INSERT INTO resources (uid, application_uid, node_name, label_uid,
 		definition_index, identifier, ip_addr, hw_addr, metadata, timeout, authentication, driver_data, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (application_uid) DO UPDATE SET node_name = excluded.node_name,
@@ -52,8 +53,9 @@ func (s *Store) SaveResource(ctx context.Context, r *core.Resource) error {
 			metadata = excluded.metadata, timeout = excluded.timeout,
 			authentication = excluded.authentication, driver_data = excluded.driver_data
 		RETURNING uid, created_at`),
-		uid, r.ApplicationUID, r.NodeName, r.LabelUID, r.DefinitionIndex, r.Identifier, r.IPAddr, r.HwAddr,
-		meta, nullTS(r.Timeout), auth, dd, tsOf(created)).Scan(&gotUID, &gotCreated)
+			uid, r.ApplicationUID, r.NodeName, r.LabelUID, r.DefinitionIndex, r.Identifier, r.IPAddr, r.HwAddr,
+			meta, nullTS(r.Timeout), auth, dd, tsOf(created)).Scan(&gotUID, &gotCreated)
+	})
 	if err != nil {
 		return s.classify(err, what)
 	}

@@ -31,6 +31,10 @@ type Dialect struct {
 	IsUnique func(error) bool
 	// IsForeignKey reports a foreign-key violation.
 	IsForeignKey func(error) bool
+	// GroupCommit runs concurrent write transactions on one writer
+	// goroutine, several per database transaction (each in a savepoint),
+	// so one commit serves many callers. For single-writer engines.
+	GroupCommit bool
 }
 
 // Store implements store.Store.
@@ -42,6 +46,7 @@ type Store struct {
 
 	rebound sync.Map // query with ? -> query for the dialect
 	closers []func() error
+	batch   *batcher // nil unless Dialect.GroupCommit
 }
 
 var _ store.Store = (*Store)(nil)
@@ -57,7 +62,11 @@ func New(w, r *sql.DB, d Dialect, opts store.Options, closers ...func() error) *
 	if c == nil {
 		c = clock.Real{}
 	}
-	return &Store{w: w, r: r, d: d, clock: c, closers: closers}
+	s := &Store{w: w, r: r, d: d, clock: c, closers: closers}
+	if d.GroupCommit {
+		s.batch = newBatcher(w, d.Name)
+	}
+	return s
 }
 
 // DB returns the write handle (for tests and tools).
@@ -66,6 +75,9 @@ func (s *Store) DB() *sql.DB { return s.w }
 // Close closes the database handles.
 func (s *Store) Close() error {
 	var errs []error
+	if s.batch != nil {
+		s.batch.close()
+	}
 	if s.r != s.w {
 		errs = append(errs, s.r.Close())
 	}
@@ -107,13 +119,22 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
+// txFunc is the body of a write transaction. It must use the ctx it is
+// given (not the caller's) for its statements.
+type txFunc func(ctx context.Context, tx *sql.Tx) error
+
 // inTx runs fn in a write transaction and commits it when fn returns nil.
-func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+// With a batching dialect fn may share the transaction with other callers'
+// functions, isolated by a savepoint; it is still all-or-nothing for fn.
+func (s *Store) inTx(ctx context.Context, fn txFunc) error {
+	if s.batch != nil {
+		return s.batch.do(ctx, fn)
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("%s: begin: %w", s.d.Name, err)
 	}
-	if err := fn(tx); err != nil {
+	if err := fn(ctx, tx); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
@@ -121,6 +142,21 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return fmt.Errorf("%s: commit: %w", s.d.Name, err)
 	}
 	return nil
+}
+
+// execW runs one write statement in a write transaction and returns the
+// number of rows it affected.
+func (s *Store) execW(ctx context.Context, query string, args ...any) (int64, error) {
+	var n int64
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
 }
 
 // classify maps a driver error to a store sentinel, wrapped with what.

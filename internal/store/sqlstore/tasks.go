@@ -43,7 +43,7 @@ func (s *Store) CreateTask(ctx context.Context, t *core.Task) error {
 	if updated.IsZero() {
 		updated = created
 	}
-	_, err = s.w.ExecContext(ctx, s.q("INSERT INTO application_tasks ("+taskCols+") VALUES ("+placeholders(8)+")"),
+	_, err = s.execW(ctx, s.q("INSERT INTO application_tasks ("+taskCols+") VALUES ("+placeholders(8)+")"),
 		uid, t.ApplicationUID, t.Task, string(t.When), opts, res, tsOf(created), tsOf(updated))
 	if err != nil {
 		return s.classify(err, fmt.Sprintf("create task %q for application %s", t.Task, t.ApplicationUID))
@@ -113,7 +113,7 @@ func (s *Store) SetTaskResult(ctx context.Context, uid string, result []byte) er
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		r, err := tx.ExecContext(ctx, s.q("UPDATE application_tasks SET result = ?, updated_at = ? WHERE uid = ? AND result IS NULL"),
 			res, tsOf(s.clock.Now()), uid)
 		if err != nil {

@@ -36,7 +36,7 @@ func (s *Store) CreateUser(ctx context.Context, u *store.User) error {
 	if updated.IsZero() {
 		updated = created
 	}
-	_, err = s.w.ExecContext(ctx, s.q("INSERT INTO users ("+userCols+") VALUES (?, ?, ?, ?, ?)"),
+	_, err = s.execW(ctx, s.q("INSERT INTO users ("+userCols+") VALUES (?, ?, ?, ?, ?)"),
 		u.Name, u.PasswordHash, roles, tsOf(created), tsOf(updated))
 	if err != nil {
 		return s.classify(err, fmt.Sprintf("create user %q", u.Name))
@@ -54,12 +54,8 @@ func (s *Store) UpdateUser(ctx context.Context, u *store.User) error {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	now := s.clock.Now()
-	res, err := s.w.ExecContext(ctx, s.q("UPDATE users SET password_hash = ?, roles = ?, updated_at = ? WHERE name = ?"),
+	n, err := s.execW(ctx, s.q("UPDATE users SET password_hash = ?, roles = ?, updated_at = ? WHERE name = ?"),
 		u.PasswordHash, roles, tsOf(now), u.Name)
-	if err != nil {
-		return s.classify(err, what)
-	}
-	n, err := res.RowsAffected()
 	if err != nil {
 		return s.classify(err, what)
 	}
@@ -132,7 +128,7 @@ func (s *Store) UpsertNode(ctx context.Context, n *store.Node) error {
 	if n.Maintenance {
 		maint = 1
 	}
-	_, err := s.w.ExecContext(ctx, s.q(`INSERT INTO nodes (`+nodeCols+`) VALUES (?, ?, ?, ?, ?)
+	_, err := s.execW(ctx, s.q(`INSERT INTO nodes (`+nodeCols+`) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET address = excluded.address, location = excluded.location,
 			maintenance = excluded.maintenance, updated_at = excluded.updated_at`),
 		n.Name, n.Address, n.Location, maint, tsOf(updated))

@@ -17,27 +17,37 @@ import (
 // Opener opens a fresh, empty store for one test and arranges its cleanup.
 type Opener func(t *testing.T) store.Store
 
-// Run runs the conformance suite against the stores open returns.
+// Run runs the conformance suite against the stores open returns. The
+// subtests run in parallel, each on its own fresh store.
 func Run(t *testing.T, open Opener) {
-	t.Run("Labels", func(t *testing.T) { testLabels(t, open(t)) })
-	t.Run("LabelFilter", func(t *testing.T) { testLabelFilter(t, open(t)) })
-	t.Run("Applications", func(t *testing.T) { testApplications(t, open(t)) })
-	t.Run("Transition", func(t *testing.T) { testTransition(t, open(t)) })
-	t.Run("ListByStatus", func(t *testing.T) { testListByStatus(t, open(t)) })
-	t.Run("ListCurrentStates", func(t *testing.T) { testListCurrentStates(t, open(t)) })
-	t.Run("ClaimNew", func(t *testing.T) { testClaimNew(t, open(t)) })
-	t.Run("DeleteApplication", func(t *testing.T) { testDeleteApplication(t, open(t)) })
-	t.Run("Resources", func(t *testing.T) { testResources(t, open(t)) })
-	t.Run("Tasks", func(t *testing.T) { testTasks(t, open(t)) })
-	t.Run("Users", func(t *testing.T) { testUsers(t, open(t)) })
-	t.Run("Nodes", func(t *testing.T) { testNodes(t, open(t)) })
-	t.Run("ConcurrentTransition", func(t *testing.T) { testConcurrentTransition(t, open(t)) })
-	t.Run("ConcurrentClaimNew", func(t *testing.T) {
-		s := open(t)
-		testConcurrentClaim(t, s, s)
-	})
-	t.Run("ClaimRacesDeallocate", func(t *testing.T) { testClaimRacesDeallocate(t, open(t)) })
-	t.Run("ConcurrentTaskResult", func(t *testing.T) { testConcurrentTaskResult(t, open(t)) })
+	for _, tc := range []struct {
+		name string
+		test func(t *testing.T, s store.Store)
+	}{
+		{"Labels", testLabels},
+		{"LabelFilter", testLabelFilter},
+		{"Applications", testApplications},
+		{"Transition", testTransition},
+		{"ListByStatus", testListByStatus},
+		{"ListCurrentStates", testListCurrentStates},
+		{"ClaimNew", testClaimNew},
+		{"DeleteApplication", testDeleteApplication},
+		{"Resources", testResources},
+		{"Tasks", testTasks},
+		{"Users", testUsers},
+		{"Nodes", testNodes},
+		{"ConcurrentTransition", testConcurrentTransition},
+		{"ConcurrentClaimNew", func(t *testing.T, s store.Store) { testConcurrentClaim(t, s, s) }},
+		{"ClaimRacesDeallocate", testClaimRacesDeallocate},
+		{"ConcurrentTaskResult", testConcurrentTaskResult},
+		{"ConcurrentMixedOutcomes", testConcurrentMixed},
+		{"CanceledContext", testCanceled},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.test(t, open(t))
+		})
+	}
 }
 
 // RunMultiNode checks exactly-once claims and transitions between two
@@ -902,4 +912,57 @@ func testConcurrentTaskResult(t *testing.T, s store.Store) {
 	got, err := s.GetTask(c, task.UID)
 	must(t, err, "get task")
 	jsonEq(t, got.Result, fmt.Appendf(nil, `{"winner":%d}`, winner), "stored result is the winner's")
+}
+
+// testConcurrentMixed runs successful and failing writes at the same time
+// (stores may commit concurrent writes together): every failure is
+// isolated, every success is kept.
+func testConcurrentMixed(t *testing.T, s store.Store) {
+	c := ctx(t)
+	const n = 48
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			name := fmt.Sprint("unique-", i)
+			if i%2 == 0 {
+				name = "contended" // same (name, version): one winner
+			}
+			errs[i] = s.CreateLabel(c, sampleLabel(name, 1))
+		})
+	}
+	wg.Wait()
+	wins := 0
+	for i, err := range errs {
+		switch {
+		case i%2 == 1 && err != nil:
+			t.Fatalf("unique label %d failed: %v", i, err)
+		case i%2 == 0 && err == nil:
+			wins++
+		case i%2 == 0 && !errors.Is(err, store.ErrAlreadyExists):
+			t.Fatalf("contended label %d: unexpected error %v", i, err)
+		}
+	}
+	if wins != 1 {
+		t.Fatalf("contended label created %d times, want 1", wins)
+	}
+	all, err := s.ListLabels(c, store.LabelFilter{})
+	must(t, err, "list")
+	if len(all) != n/2+1 {
+		t.Fatalf("%d labels stored, want %d", len(all), n/2+1)
+	}
+}
+
+// testCanceled: a write with a canceled context fails and stores nothing.
+func testCanceled(t *testing.T, s store.Store) {
+	c, cancel := context.WithCancel(ctx(t))
+	cancel()
+	if err := s.CreateLabel(c, sampleLabel("canceled", 1)); err == nil {
+		t.Fatal("create with a canceled context: no error")
+	}
+	got, err := s.ListLabels(ctx(t), store.LabelFilter{Name: "canceled"})
+	must(t, err, "list")
+	if len(got) != 0 {
+		t.Fatalf("canceled create stored %d labels", len(got))
+	}
 }
