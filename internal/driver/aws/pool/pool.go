@@ -415,9 +415,11 @@ func (m *Manager) allocate(ctx context.Context, token string, zones []string) (P
 
 	var capErrs []error
 	for _, zn := range try {
+		// The attempt number moves on only after a definitive answer (a
+		// host, or a capacity error): a retry after a timeout or throttling
+		// reuses the ClientToken, so AWS never allocates twice.
 		m.mu.Lock()
-		m.attempts[token]++
-		attempt := m.attempts[token]
+		attempt := m.attempts[token] + 1
 		m.mu.Unlock()
 		out, err := m.api.AllocateHosts(ctx, &ec2.AllocateHostsInput{
 			AvailabilityZone:  aws.String(zn),
@@ -431,6 +433,7 @@ func (m *Manager) allocate(ctx context.Context, token string, zones []string) (P
 		if err != nil {
 			if isHostCapacityErr(err) {
 				m.mu.Lock()
+				m.attempts[token] = attempt
 				m.zoneBusy[zn] = m.clk.Now().Add(capacityBackoff)
 				m.stats.AllocationCapacityErrors++
 				m.mu.Unlock()
@@ -448,6 +451,9 @@ func (m *Manager) allocate(ctx context.Context, token string, zones []string) (P
 			return Placement{}, fmt.Errorf("pool %s: allocate host in %s: AWS returned no host id", m.cfg.Name, zn)
 		}
 		id := out.HostIds[0]
+		m.mu.Lock()
+		m.attempts[token] = attempt
+		m.mu.Unlock()
 		th, derr := m.describeHost(ctx, id)
 		if derr != nil {
 			m.log.Warn("cannot describe the new host; assuming it is available", "host", id, "err", derr)

@@ -638,3 +638,57 @@ func TestNonMacHostSlots(t *testing.T) {
 		t.Fatalf("stats = %+v", st)
 	}
 }
+
+func TestFaultsAreRetried(t *testing.T) {
+	f := newFixture(t, macConfig(2), nil)
+	p, inst := f.placeRun("a")
+	f.terminate(p.HostID, inst)
+	for _, r := range []awsemu.FaultRule{
+		{Action: "DescribeHosts", Code: "RequestLimitExceeded", HTTPStatus: 503, Count: 3},
+		{Action: "RunInstances", Code: "InsufficientCapacityOnHost", HTTPStatus: 500, Count: 1},
+		{Action: "TerminateInstances", Code: "RequestLimitExceeded", HTTPStatus: 503, Count: 1},
+	} {
+		if err := f.world.AddFault(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Reconcile reports the errors but carries on
+	advance := func(until time.Time) (errs int) {
+		for f.clk.Now().Before(until) {
+			next, err := f.m.Reconcile(context.Background())
+			if err != nil {
+				t.Logf("%s: %v", f.clk.Now().Sub(t0), err)
+				errs++
+			}
+			if !next.After(f.clk.Now()) {
+				t.Fatalf("next %s not after now", next.Sub(t0))
+			}
+			if next.After(until) {
+				next = until
+			}
+			f.clk.Set(next)
+		}
+		return errs
+	}
+	if errs := advance(t0.Add(4 * time.Hour)); errs < 3 {
+		t.Fatalf("only %d reconcile errors reported", errs)
+	}
+	st := f.m.Stats()
+	if st.Scrubs < 1 {
+		t.Fatalf("no scrub after the faults: %+v", st)
+	}
+	// the failed TerminateInstances left a scrub instance: it must be terminated on retry
+	if n := len(f.worldHost(p.HostID).Instances); n != 0 && f.worldHost(p.HostID).State == types.AllocationStateAvailable {
+		t.Fatalf("scrub instance left on the host")
+	}
+	if err := f.world.AddFault(awsemu.FaultRule{Action: "ReleaseHosts", Code: "RequestLimitExceeded", HTTPStatus: 503, Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if errs := advance(t0.Add(24*time.Hour + 10*time.Minute)); errs != 1 {
+		t.Fatalf("%d errors, want the one throttled release", errs)
+	}
+	st = f.m.Stats()
+	if st.Releases != 1 || st.RefusedReleases != 0 || len(f.worldHosts()) != 0 {
+		t.Fatalf("after a throttled release: %+v", st)
+	}
+}

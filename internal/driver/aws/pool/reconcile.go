@@ -192,7 +192,7 @@ func (m *Manager) release(ctx context.Context, hosts []*host) error {
 	if err != nil {
 		for _, h := range hosts {
 			h.releasing = false
-			h.retryAt = now.Add(actionRetry)
+			h.retryAt = now.Add(pendingPoll) // an API error, not a refusal: retry soon
 			m.touch(h, now)
 		}
 		m.wantRefresh = true
@@ -306,7 +306,9 @@ func (m *Manager) launchScrub(ctx context.Context, h *host) error {
 	m.mu.Lock()
 	now := m.clk.Now()
 	arch := m.arch
-	token := clientToken("s", h.id, int(now.Unix()))
+	// one token per idle period of the host: a retry after a timeout finds
+	// the instance it may have launched instead of launching another
+	token := clientToken("s", h.id, int(h.idleSince.Unix()))
 	m.mu.Unlock()
 	fail := func(err error) error {
 		m.mu.Lock()
