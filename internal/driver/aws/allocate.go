@@ -163,7 +163,9 @@ func (d *Driver) Allocate(ctx context.Context, req driver.AllocateRequest) (res 
 		if err != nil {
 			return nil, fmt.Errorf("options.userdata_format: serialize metadata: %w", err)
 		}
-		userData = awssdk.String(base64.StdEncoding.EncodeToString(b))
+		if len(b) > 0 {
+			userData = awssdk.String(base64.StdEncoding.EncodeToString(b))
+		}
 	}
 
 	a := &allocation{}

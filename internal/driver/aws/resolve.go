@@ -2,6 +2,7 @@ package aws
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -13,6 +14,9 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 )
+
+// errNoImage marks an image reference that matches no image in the trusted accounts.
+var errNoImage = errors.New("no such image")
 
 // imageInfo is what the driver needs to know about a resolved image.
 type imageInfo struct {
@@ -83,7 +87,7 @@ func (d *Driver) resolveImage(ctx context.Context, ref string) (imageInfo, error
 			}
 		}
 		if best == nil {
-			return imageInfo{}, fmt.Errorf("options.image: no available image %q owned by trusted accounts %v", ref, trusted)
+			return imageInfo{}, fmt.Errorf("options.image: %w: no available image %q owned by trusted accounts %v", errNoImage, ref, trusted)
 		}
 		return imageInfo{ID: awssdk.ToString(best.ImageId), Name: awssdk.ToString(best.Name),
 			RootDevice: awssdk.ToString(best.RootDeviceName)}, nil

@@ -284,7 +284,7 @@ func (t *imageTask) Execute(ctx context.Context, target driver.TaskTarget) (json
 			err = d.waitImage(ctx, api, imageID, bound)
 		}
 		// The temporary image goes in every case.
-		if _, derr := d.deleteImage(ctx, api, tmpID); derr != nil {
+		if _, _, derr := d.deleteImage(ctx, api, tmpID); derr != nil {
 			d.log.Error("image task: delete temporary image failed", "image", tmpID, "err", derr)
 			if err == nil {
 				err = derr
@@ -388,11 +388,12 @@ func (d *Driver) waitImage(ctx context.Context, api Clients, id string, bound ti
 }
 
 // deleteImage deregisters an image owned by a trusted account and deletes
-// its snapshots; it returns the deleted snapshot ids.
-func (d *Driver) deleteImage(ctx context.Context, api Clients, id string) ([]string, error) {
+// its snapshots; it returns the deleted snapshot ids and whether the image
+// was found among the trusted accounts' images.
+func (d *Driver) deleteImage(ctx context.Context, api Clients, id string) ([]string, bool, error) {
 	_, _, trusted, err := d.state()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	var out *ec2.DescribeImagesOutput
 	if err := d.call(ctx, "ec2 DescribeImages", func(ctx context.Context) error {
@@ -401,12 +402,12 @@ func (d *Driver) deleteImage(ctx context.Context, api Clients, id string) ([]str
 		return e
 	}); err != nil {
 		if IsNotFound(err) {
-			return nil, nil
+			return nil, false, nil
 		}
-		return nil, err
+		return nil, false, err
 	}
-	if len(out.Images) == 0 {
-		return nil, nil
+	if len(out.Images) == 0 || out.Images[0].State == ec2types.ImageStateDeregistered {
+		return nil, false, nil
 	}
 	var snaps []string
 	for _, m := range out.Images[0].BlockDeviceMappings {
@@ -418,17 +419,17 @@ func (d *Driver) deleteImage(ctx context.Context, api Clients, id string) ([]str
 		_, e := api.EC2.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: awssdk.String(id)})
 		return e
 	}); err != nil && !IsNotFound(err) {
-		return nil, err
+		return nil, false, err
 	}
 	for _, s := range snaps {
 		if err := d.call(ctx, "ec2 DeleteSnapshot", func(ctx context.Context) error {
 			_, e := api.EC2.DeleteSnapshot(ctx, &ec2.DeleteSnapshotInput{SnapshotId: awssdk.String(s)})
 			return e
 		}); err != nil && !IsNotFound(err) {
-			return nil, fmt.Errorf("delete snapshot %s of image %s: %w", s, id, err)
+			return nil, true, fmt.Errorf("delete snapshot %s of image %s: %w", s, id, err)
 		}
 	}
-	return snaps, nil
+	return snaps, true, nil
 }
 
 type imageDeleteTask struct {
@@ -458,10 +459,14 @@ func (t *imageDeleteTask) Execute(ctx context.Context, target driver.TaskTarget)
 		return nil, errors.New("image_delete task: options.image: required (the definition has no image)")
 	}
 	img, err := d.resolveImage(ctx, ref)
+	if errors.Is(err, errNoImage) {
+		// Already gone (or never ours): nothing to delete.
+		return json.Marshal(map[string]any{"image": ref, "deregistered": false, "deleted_snapshots": []string{}})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("image_delete task: %w", err)
 	}
-	snaps, err := d.deleteImage(ctx, api, img.ID)
+	snaps, found, err := d.deleteImage(ctx, api, img.ID)
 	if err != nil {
 		return nil, fmt.Errorf("image_delete task: %w", err)
 	}
@@ -469,6 +474,10 @@ func (t *imageDeleteTask) Execute(ctx context.Context, target driver.TaskTarget)
 	if snaps == nil {
 		snaps = []string{}
 	}
-	d.log.Info("image deleted", "image", img.ID, "snapshots", snaps)
-	return json.Marshal(map[string]any{"image": img.ID, "deleted_snapshots": snaps})
+	if found {
+		d.log.Info("image deleted", "image", img.ID, "snapshots", snaps)
+	} else {
+		d.log.Info("image_delete: image not owned by a trusted account or already gone; left alone", "image", img.ID)
+	}
+	return json.Marshal(map[string]any{"image": img.ID, "deregistered": found, "deleted_snapshots": snaps})
 }

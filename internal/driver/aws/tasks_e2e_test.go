@@ -226,6 +226,9 @@ func TestImageTaskEncryptedCopy(t *testing.T) {
 	if i, ok := e.image(raw["image"]); ok && i.State != ec2types.ImageStateDeregistered {
 		t.Fatalf("image_delete left image %s (%s): %s", raw["image"], i.State, out)
 	}
+	if !strings.Contains(string(out), `"deregistered":true`) {
+		t.Fatalf("image_delete result = %s", out)
+	}
 	for _, s := range e.world.State().Snapshots {
 		if snapIDs[awssdk.ToString(s.SnapshotId)] {
 			t.Fatalf("image_delete left snapshot %s", awssdk.ToString(s.SnapshotId))
@@ -243,5 +246,14 @@ func TestImageDeleteRefusesUntrustedImage(t *testing.T) {
 	}
 	if i, ok := e.image(amiAL2023New); !ok || i.State != ec2types.ImageStateAvailable {
 		t.Fatalf("an Amazon-owned image must never be deregistered (%s)", out)
+	}
+	var r map[string]any
+	if err := json.Unmarshal(out, &r); err != nil || r["deregistered"] != false {
+		t.Fatalf("result = %s (%v)", out, err)
+	}
+	// An image that no longer exists is not an error (the label goes anyway).
+	out, err = runTask(t, e, TaskImageDelete, `{}`, res, e.def(`{"image":"gone-image","instance_type":"t3.micro"}`, core.Resources{}), core.StatusAllocated)
+	if err != nil || !strings.Contains(string(out), `"deregistered":false`) {
+		t.Fatalf("missing image: %s, %v", out, err)
 	}
 }
