@@ -436,12 +436,12 @@ func BenchmarkGetMeBasic(b *testing.B) {
 	benchCall(b, n, "UserService/GetMe", "Basic "+base64.StdEncoding.EncodeToString([]byte("admin:"+n.adminPW)))
 }
 
-// BenchmarkApplicationList: ApplicationService/List (bearer) with 20 applications.
+// BenchmarkApplicationList: ApplicationService/List (bearer) with 50 applications.
 func BenchmarkApplicationList(b *testing.B) {
 	n := newNode(b)
 	r := n.call(b, "admin", "LabelService/Create", "text/yaml", labelYAML)
 	uid := r.body["data"].(map[string]any)["uid"].(string)
-	for range 20 {
+	for range 50 {
 		n.mustOK(b, "admin", "ApplicationService/Create", `{"application":{"label_uid":"`+uid+`"}}`)
 	}
 	benchCall(b, n, "ApplicationService/List", bearer(b, n))

@@ -113,8 +113,8 @@ func New(opts Options) (*Server, error) {
 		connect.WithCodec(jsonCodec{name: "json"}),
 		connect.WithCodec(jsonCodec{name: "json; charset=utf-8"}),
 		connect.WithReadMaxBytes(maxBodyBytes),
-		// Compressing tiny answers costs more CPU than it saves bytes.
-		connect.WithCompressMinBytes(4096),
+		// Compressing small answers costs more CPU than it saves bytes.
+		connect.WithCompressMinBytes(64 << 10),
 		connect.WithInterceptors(s.interceptor()),
 	}
 	rpc := http.NewServeMux()
