@@ -144,6 +144,7 @@ func TestNetworkResolution(t *testing.T) {
 		{vpcAquarium, vpcAquarium, "subnet-0a9a1a100000000b1"}, // 10 used of a /24: most free
 		{subnetAqA, vpcAquarium, subnetAqA},
 		{"Project:aquarium", vpcAquarium, "subnet-0a9a1a100000000b1"},
+		{"Name:aquarium-c", vpcAquarium, subnetAqC}, // a subnet tag (no VPC has it)
 	}
 	for _, c := range cases {
 		t.Run("network="+c.network, func(t *testing.T) {

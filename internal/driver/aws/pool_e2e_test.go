@@ -137,3 +137,40 @@ func indexOf(s, sub string) int {
 	}
 	return -1
 }
+
+// The seed's pool form (zone, max, scrubbing_delay): after the instance is
+// gone and the host is idle for scrubbing_delay, the pool (driven by the
+// caller, as the simulator does) triggers a scrub instead of keeping a young
+// mac host billed; it does not release it before 24h.
+func TestPoolSeedFormScrubsIdleHost(t *testing.T) {
+	e := newEnv(t, `{"region":"us-west-2","dedicated_pool":{"mac":{"type":"mac2.metal","zone":"us-west-2c","max":1,"scrubbing_delay":"10m"}}}`)
+	def := e.def(`{"image":"macos-14","pool":"mac"}`, core.Resources{})
+	res := e.mustAllocate(def, nil)
+	hostID := awssdk.ToString(e.instance(res.Identifier).Placement.HostId)
+	if z := awssdk.ToString(e.host(hostID).AvailabilityZone); z != "us-west-2c" {
+		t.Fatalf("host zone = %s", z)
+	}
+	e.clk.Advance(20 * time.Minute)
+	if err := e.d.Deallocate(e.ctx, *res); err != nil {
+		t.Fatal(err)
+	}
+	m := e.d.Pools()["mac"]
+	deadline := e.clk.Now().Add(6 * time.Hour)
+	for m.Stats().Scrubs == 0 && e.clk.Now().Before(deadline) {
+		next, err := m.Reconcile(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if step := next.Sub(e.clk.Now()); step > 0 && step < 10*time.Minute {
+			e.clk.Advance(step)
+		} else {
+			e.clk.Advance(time.Minute)
+		}
+	}
+	if m.Stats().Scrubs == 0 {
+		t.Fatalf("no scrub within 6h: %+v", m.Stats())
+	}
+	if st := e.host(hostID).State; st == ec2types.AllocationStateReleased {
+		t.Fatal("a mac host younger than 24h must not be released")
+	}
+}

@@ -102,6 +102,17 @@ func TestSnapshotWaitIsBounded(t *testing.T) {
 	}
 }
 
+func TestImageWaitIsBounded(t *testing.T) {
+	// The emulator makes images available after 1m; a 30s bound must fail clearly.
+	e := newEnv(t, `{"region":"us-west-2","image_create_wait":"30s"}`)
+	def := e.def(`{"image":"ubuntu-22.04","instance_type":"t3.micro"}`, core.Resources{})
+	res := e.mustAllocate(def, nil)
+	_, err := runTask(t, e, TaskImage, `{}`, res, def, core.StatusAllocated)
+	if err == nil || !strings.Contains(err.Error(), "not done within 30s") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
 var imageNameRe = regexp.MustCompile(`^(.+)-(\d{6}\.\d{6})$`)
 
 func checkImageName(t *testing.T, e *env, name, base string) {
