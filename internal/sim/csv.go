@@ -83,28 +83,26 @@ func (r *Reader) Line() int { return r.line }
 
 // readLine returns the next line without its end-of-line; io.EOF at the end.
 func (r *Reader) readLine() ([]byte, error) {
-	for {
-		b, err := r.br.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
-			// Very long line: collect it.
-			full := append([]byte(nil), b...)
-			for errors.Is(err, bufio.ErrBufferFull) {
-				b, err = r.br.ReadSlice('\n')
-				full = append(full, b...)
-			}
-			b = full
+	b, err := r.br.ReadSlice('\n')
+	if errors.Is(err, bufio.ErrBufferFull) {
+		// Very long line: collect it.
+		full := append([]byte(nil), b...)
+		for errors.Is(err, bufio.ErrBufferFull) {
+			b, err = r.br.ReadSlice('\n')
+			full = append(full, b...)
 		}
-		if len(b) == 0 && err != nil {
-			return nil, err
-		}
-		r.line++
-		r.bytes += int64(len(b))
-		b = bytes.TrimRight(b, "\r\n")
-		if err != nil && !errors.Is(err, io.EOF) {
-			return nil, err
-		}
-		return b, nil
+		b = full
 	}
+	if len(b) == 0 && err != nil {
+		return nil, err
+	}
+	r.line++
+	r.bytes += int64(len(b))
+	b = bytes.TrimRight(b, "\r\n")
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	return b, nil
 }
 
 // Next returns the next job, io.EOF after the last one, or an error naming

@@ -6,7 +6,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -188,6 +187,3 @@ func LoadLabel(path string, p *Params) error {
 	}
 	return fmt.Errorf("label %s: definitions: no aws definition", path)
 }
-
-// durPtr returns a pointer to d.
-func durPtr(d time.Duration) *time.Duration { return &d }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -93,5 +95,200 @@ func TestOneJob(t *testing.T) {
 	}
 	if !near(r.Cost, r.BilledHostHours*0.65) {
 		t.Fatalf("cost %v", r.Cost)
+	}
+}
+
+// Two jobs closer than the scrubbing time: the first host is still pending
+// (scrubbing) when the second job arrives, so a second host is allocated.
+func TestTwoJobsCloserThanScrubbing(t *testing.T) {
+	r := simulate(t, csvOf([2]time.Duration{0, time.Hour}, [2]time.Duration{2 * time.Hour, time.Hour}), Params{})
+	if r.JobsServed != 2 || r.MaxHosts != 2 || r.WaitMax != 0 {
+		t.Fatalf("served %d hosts %d wait %v", r.JobsServed, r.MaxHosts, r.WaitMax)
+	}
+	// Host 1: 0..67m busy, pending 67m..157m (not billed), idle 5m, then
+	// scrubbed at 162m (pending again). Host 2: 120m..187m busy. End 187m.
+	if !r.End.Equal(t0.Add(187 * time.Minute)) {
+		t.Fatalf("end %v", r.End)
+	}
+	if !near(r.BilledHostHours, hours(67*time.Minute+5*time.Minute+67*time.Minute)) {
+		t.Fatalf("billed %v", r.BilledHostHours)
+	}
+	if !near(r.IdleHostHours, hours(5*time.Minute)) || r.Pool["scrubs"] != 1 {
+		t.Fatalf("idle %v scrubs %d", r.IdleHostHours, r.Pool["scrubs"])
+	}
+}
+
+// With a scrubbing delay longer than the gap, the second job reuses the
+// first host once it is available again.
+func TestSecondJobReusesHostBeforeScrubbing(t *testing.T) {
+	sd := 30 * time.Minute
+	r := simulate(t, csvOf([2]time.Duration{0, time.Hour}, [2]time.Duration{3 * time.Hour, time.Hour}), Params{ScrubbingDelay: &sd})
+	if r.MaxHosts != 1 || r.Pool["scrubs"] != 0 || r.Pool["host_allocations"] != 1 {
+		t.Fatalf("hosts %d scrubs %d allocations %d", r.MaxHosts, r.Pool["scrubs"], r.Pool["host_allocations"])
+	}
+	// Available at 157m, idle until the job at 180m, busy until 247m.
+	if !near(r.BilledHostHours, hours(67*time.Minute+23*time.Minute+67*time.Minute)) || !near(r.IdleHostHours, hours(23*time.Minute)) {
+		t.Fatalf("billed %v idle %v", r.BilledHostHours, r.IdleHostHours)
+	}
+}
+
+// An idle young host is scrubbed every scrubbing delay + scrubbing duration
+// until it is 24h old, then released; a later job gets a new host.
+func TestIdleHostReaches24h(t *testing.T) {
+	r := simulate(t, csvOf([2]time.Duration{0, time.Hour}, [2]time.Duration{30 * time.Hour, time.Hour}), Params{})
+	// Host 1 is available at 157m, 252m, ... (every 95m); each time it idles
+	// 5m and is scrubbed: 14 scrubs fit before it is 24h old (the 14th at
+	// 23h17m); then it is released.
+	if r.Pool["scrubs"] != 14 || r.Pool["releases"] != 1 || r.Pool["host_allocations"] != 2 {
+		t.Fatalf("scrubs %d releases %d allocations %d", r.Pool["scrubs"], r.Pool["releases"], r.Pool["host_allocations"])
+	}
+	if !near(r.IdleHostHours, hours(14*5*time.Minute)) {
+		t.Fatalf("idle %v, want 70m", r.IdleHostHours)
+	}
+	if !near(r.BilledHostHours, hours(67*time.Minute+70*time.Minute+67*time.Minute)) {
+		t.Fatalf("billed %v", r.BilledHostHours)
+	}
+	if r.HostsAtEnd != 1 || r.MaxHosts != 1 {
+		t.Fatalf("hosts at end %d max %d", r.HostsAtEnd, r.MaxHosts)
+	}
+}
+
+// With max hosts reached the second job queues until the only host is
+// available again after scrubbing.
+func TestMaxHostsQueues(t *testing.T) {
+	r := simulate(t, csvOf([2]time.Duration{0, time.Hour}, [2]time.Duration{10 * time.Minute, time.Hour}), Params{MaxHosts: 1})
+	// Host busy 0..67m, pending until 157m: job 2 waits 147m.
+	if r.JobsServed != 2 || r.MaxQueue != 1 || r.MaxHosts != 1 {
+		t.Fatalf("served %d queue %d hosts %d", r.JobsServed, r.MaxQueue, r.MaxHosts)
+	}
+	if r.WaitMax != 147*60 || r.MaxWaitMinutes != 147 || !near(r.WaitMean, 147*60/2) {
+		t.Fatalf("wait max %v mean %v", r.WaitMax, r.WaitMean)
+	}
+	if !near(r.QueueHours, hours(147*time.Minute)) || !near(r.Months[0].MeanWaitSeconds, 147*60/2) {
+		t.Fatalf("queue hours %v mean wait %v", r.QueueHours, r.Months[0].MeanWaitSeconds)
+	}
+	if !near(r.BilledHostHours, hours(134*time.Minute)) || !r.End.Equal(t0.Add(224*time.Minute)) {
+		t.Fatalf("billed %v end %v", r.BilledHostHours, r.End)
+	}
+}
+
+// Jobs still queued at the horizon and jobs arriving after it are reported
+// unserved, never dropped.
+func TestHorizonReportsUnserved(t *testing.T) {
+	in := csvOf([2]time.Duration{0, time.Hour}, [2]time.Duration{10 * time.Minute, time.Hour}, [2]time.Duration{5 * time.Hour, time.Hour})
+	r := simulate(t, in, Params{MaxHosts: 1, Until: t0.Add(time.Hour)})
+	if r.JobsRead != 3 || r.JobsServed != 1 || r.Unserved[ReasonQueuedAtHorizon] != 1 || r.Unserved[ReasonAfterHorizon] != 1 {
+		t.Fatalf("read %d served %d unserved %v", r.JobsRead, r.JobsServed, r.Unserved)
+	}
+	if !near(r.InstanceHours, 1) {
+		t.Fatalf("instance-hours %v", r.InstanceHours)
+	}
+}
+
+// A definition the world cannot serve ends as unserved after the retries.
+func TestAllocationFailuresReported(t *testing.T) {
+	r := simulate(t, csvOf([2]time.Duration{0, time.Hour}, [2]time.Duration{time.Minute, time.Hour}), Params{Image: "no-such-image"})
+	if r.JobsServed != 0 || r.Unserved[ReasonAllocFailed] != 2 || r.Loop.AllocationErrors != 2*(DefaultAllocationRetry+1) {
+		t.Fatalf("served %d unserved %v errors %d", r.JobsServed, r.Unserved, r.Loop.AllocationErrors)
+	}
+}
+
+// Month boundaries split instance, initialization and queue time exactly.
+func TestMonthSplit(t *testing.T) {
+	start := 31*24*time.Hour - 30*time.Minute // Jan 31 23:30
+	r := simulate(t, csvOf([2]time.Duration{start, time.Hour}), Params{})
+	if len(r.Months) != 2 || r.Months[0].Label != "Jan" || r.Months[1].Label != "Feb" {
+		t.Fatalf("months %+v", r.Months)
+	}
+	// Boot 23:30..23:37, job 23:37..00:37.
+	if !near(r.Months[0].InitHours, hours(7*time.Minute)) || !near(r.Months[0].InstanceHours, hours(23*time.Minute)) || !near(r.Months[1].InstanceHours, hours(37*time.Minute)) {
+		t.Fatalf("months %+v", r.Months)
+	}
+	if !near(r.Months[0].HostHours, hours(30*time.Minute)) || !near(r.Months[1].HostHours, hours(37*time.Minute)) {
+		t.Fatalf("host hours %v %v", r.Months[0].HostHours, r.Months[1].HostHours)
+	}
+}
+
+// Capacity failures injected into the world delay jobs but lose none.
+func TestFailureRateConservesJobs(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("startTime,endTime,executionTime,jobName,stageName\n")
+	for i := range 300 {
+		s := t0.Unix() + int64(i)*97
+		fmt.Fprintf(&b, "%d,%d,%d,j,s\n", s, s+1800, 1800)
+	}
+	r := simulate(t, b.String(), Params{FailureRate: 0.3, MaxHosts: 20, Seed: 7})
+	if r.JobsServed != 300 || r.JobsUnserved != 0 {
+		t.Fatalf("served %d unserved %v", r.JobsServed, r.Unserved)
+	}
+	if r.APICalls["RunInstances"].Errors == 0 || r.Loop.CapacityMisses == 0 {
+		t.Fatalf("no injected failures seen: %+v %+v", r.APICalls["RunInstances"], r.Loop)
+	}
+	if !near(r.InstanceHours, 300*0.5) {
+		t.Fatalf("instance-hours %v", r.InstanceHours)
+	}
+}
+
+func TestParamsValidation(t *testing.T) {
+	neg := -time.Minute
+	cases := []struct {
+		p    Params
+		want string
+	}{
+		{Params{MaxHosts: -1}, "max-hosts"},
+		{Params{ScrubbingDelay: &neg}, "scrubbing-delay"},
+		{Params{FailureRate: 1}, "failure-rate"},
+		{Params{Zones: []string{" "}}, "zones[0]"},
+		{Params{BootTime: -time.Second}, "boot-time"},
+	}
+	for _, c := range cases {
+		_, err := Run(context.Background(), strings.NewReader(csvOf([2]time.Duration{0, time.Hour})), c.p)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: got %v, want an error naming %q", c.p, err, c.want)
+		}
+	}
+}
+
+// TestWorkloads runs every shared workload and checks conservation against
+// the file itself. Files above 1 MB (the year) run only with
+// AQUARIUM_SIM_LONG=1, to keep the package's tests short.
+func TestWorkloads(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join(workloadDir(), "*.csv"))
+	if len(files) == 0 {
+		t.Skip("no workloads in " + workloadDir())
+	}
+	for _, path := range files {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			if st, err := os.Stat(path); err == nil && st.Size() > 1<<20 && os.Getenv("AQUARIUM_SIM_LONG") == "" {
+				t.Skip("long: set AQUARIUM_SIM_LONG=1")
+			}
+			raw, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rows, execSec int64
+			rd, err := NewReader(strings.NewReader(string(raw)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for {
+				j, err := rd.Next()
+				if err != nil {
+					break
+				}
+				rows++
+				execSec += j.Exec
+			}
+			r := simulate(t, string(raw), Params{})
+			if r.JobsRead != rows || r.JobsServed != rows {
+				t.Fatalf("rows %d read %d served %d unserved %v", rows, r.JobsRead, r.JobsServed, r.Unserved)
+			}
+			if !near(r.InstanceHours, float64(execSec)/3600) {
+				t.Fatalf("instance-hours %v, want %v", r.InstanceHours, float64(execSec)/3600)
+			}
+			if r.BilledHostHours < r.BusyHostHours {
+				t.Fatalf("billed %v < busy %v", r.BilledHostHours, r.BusyHostHours)
+			}
+		})
 	}
 }

@@ -114,7 +114,7 @@ func ParseSweep(s string) (SweepAxis, error) {
 	key, vals, ok := strings.Cut(s, "=")
 	key = strings.TrimSpace(key)
 	if !ok || key == "" || strings.TrimSpace(vals) == "" {
-		return SweepAxis{}, fmt.Errorf("sweep %q: want key=v1,v2,...", s)
+		return SweepAxis{}, fmt.Errorf("sweep %q: want key=v1,v2 with comma-separated values", s)
 	}
 	ax := SweepAxis{Key: key}
 	for v := range strings.SplitSeq(vals, ",") {
