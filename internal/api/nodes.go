@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"connectrpc.com/connect"
 
@@ -92,5 +93,5 @@ func (h *nodeService) SetMaintenance(ctx context.Context, req *connect.Request[p
 		msgs = append(msgs, fmt.Sprintf("shutdown in %s", delay))
 		h.s.log.Warn("node shutdown requested", "delay", delay.String(), "by", callerFrom(ctx).name)
 	}
-	return connect.NewResponse(&pb.NodeServiceSetMaintenanceResponse{Status: true, Message: fmt.Sprint(msgs)}), nil
+	return connect.NewResponse(&pb.NodeServiceSetMaintenanceResponse{Status: true, Message: strings.Join(msgs, ", ")}), nil
 }
