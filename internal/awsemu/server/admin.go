@@ -3,10 +3,10 @@ package server
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
-	"reflect"
+
+	"github.com/aquarium-fish/aquarium-fish/internal/awsemu"
 )
 
 // adminPrefix is where the emulator's own endpoints live.
@@ -27,11 +27,11 @@ func (s *Server) serveAdmin(rw http.ResponseWriter, r *http.Request) {
 			writeAdminError(rw, http.StatusMethodNotAllowed, "use GET")
 			return
 		}
-		s.adminGet(rw, "State")
+		writeAdminJSON(rw, http.StatusOK, s.world.State())
 	case adminPrefix + "calls":
 		switch r.Method {
 		case http.MethodGet:
-			s.adminGet(rw, "Calls")
+			writeAdminJSON(rw, http.StatusOK, s.world.Calls())
 		case http.MethodDelete:
 			s.world.ResetCalls()
 			rw.WriteHeader(http.StatusNoContent)
@@ -41,7 +41,7 @@ func (s *Server) serveAdmin(rw http.ResponseWriter, r *http.Request) {
 	case adminPrefix + "faults":
 		switch r.Method {
 		case http.MethodGet:
-			s.adminGet(rw, "Faults")
+			writeAdminJSON(rw, http.StatusOK, s.world.Faults())
 		case http.MethodPost:
 			s.adminAddFault(rw, r)
 		case http.MethodDelete:
@@ -56,40 +56,25 @@ func (s *Server) serveAdmin(rw http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// adminGet answers the JSON of the world's no-argument method name.
-func (s *Server) adminGet(rw http.ResponseWriter, name string) {
-	fn := s.wv.MethodByName(name)
-	if !fn.IsValid() || fn.Type().NumIn() != 0 || fn.Type().NumOut() != 1 {
-		writeAdminError(rw, http.StatusNotImplemented, "the world has no "+name+" method")
-		return
-	}
-	writeAdminJSON(rw, http.StatusOK, fn.Call(nil)[0].Interface())
-}
-
-// adminAddFault decodes the request body into AddFault's rule type and adds it.
+// adminAddFault decodes a FaultRule from the request body and adds it.
 func (s *Server) adminAddFault(rw http.ResponseWriter, r *http.Request) {
-	fn := s.wv.MethodByName("AddFault")
-	if !fn.IsValid() || fn.Type().NumIn() != 1 || fn.Type().NumOut() != 1 || fn.Type().Out(0) != errType {
-		writeAdminError(rw, http.StatusNotImplemented, "the world has no AddFault method")
-		return
-	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		writeAdminError(rw, http.StatusBadRequest, "read the fault rule: "+err.Error())
 		return
 	}
-	rule := reflect.New(fn.Type().In(0))
+	var rule awsemu.FaultRule
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(rule.Interface()); err != nil {
-		writeAdminError(rw, http.StatusBadRequest, fmt.Sprintf("the fault rule is not valid JSON of %s: %v", rule.Elem().Type(), err))
+	if err := dec.Decode(&rule); err != nil {
+		writeAdminError(rw, http.StatusBadRequest, "the fault rule is not valid JSON: "+err.Error())
 		return
 	}
-	if errv := fn.Call([]reflect.Value{rule.Elem()})[0]; !errv.IsNil() {
-		writeAdminError(rw, http.StatusBadRequest, errv.Interface().(error).Error())
+	if err := s.world.AddFault(rule); err != nil {
+		writeAdminError(rw, http.StatusBadRequest, err.Error())
 		return
 	}
-	writeAdminJSON(rw, http.StatusCreated, rule.Interface())
+	writeAdminJSON(rw, http.StatusCreated, rule)
 }
 
 func writeAdminJSON(rw http.ResponseWriter, status int, v any) {

@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/servicequotas"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/aquarium-fish/aquarium-fish/internal/awsemu"
 )
 
 // captureWorld is the World for wire round-trip tests: it records the input
@@ -36,8 +38,12 @@ func (c *captureWorld) RecordCall(action string, err error) {
 	defer c.mu.Unlock()
 	c.rejected = append(c.rejected, fmt.Sprintf("%s: %v", action, err))
 }
-func (c *captureWorld) ClearFaults() {}
-func (c *captureWorld) ResetCalls()  {}
+func (c *captureWorld) ClearFaults()                         {}
+func (c *captureWorld) ResetCalls()                          {}
+func (c *captureWorld) Calls() map[string]awsemu.ActionStats { return nil }
+func (c *captureWorld) AddFault(awsemu.FaultRule) error      { return nil }
+func (c *captureWorld) Faults() []awsemu.FaultRule           { return nil }
+func (c *captureWorld) State() *awsemu.State                 { return nil }
 
 func answer[O any](c *captureWorld, action string, in any) (*O, error) {
 	c.mu.Lock()

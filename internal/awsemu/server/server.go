@@ -34,17 +34,27 @@ import (
 // World is the emulated AWS world the server exposes; *awsemu.World
 // implements it. Besides these methods, every AWS action is served by the
 // world's exported method of the same name with the aws-sdk-go-v2 client
-// signature, e.g.
+// signature, found by reflection, e.g.
 //
 //	RunInstances(context.Context, *ec2.RunInstancesInput, ...func(*ec2.Options)) (*ec2.RunInstancesOutput, error)
 type World interface {
 	// RecordCall counts a call the server rejected before reaching the world.
 	RecordCall(action string, err error)
-	// ClearFaults removes every fault rule.
-	ClearFaults()
+	// Calls reports calls and errors per action.
+	Calls() map[string]awsemu.ActionStats
 	// ResetCalls zeroes the call recorder.
 	ResetCalls()
+	// AddFault adds a fault-injection rule.
+	AddFault(r awsemu.FaultRule) error
+	// Faults lists the fault rules.
+	Faults() []awsemu.FaultRule
+	// ClearFaults removes every fault rule.
+	ClearFaults()
+	// State is a JSON-marshalable snapshot of the world.
+	State() *awsemu.State
 }
+
+var _ World = (*awsemu.World)(nil)
 
 // Options tune the server.
 type Options struct {
