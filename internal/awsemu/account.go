@@ -56,14 +56,7 @@ func (k *keyPair) filterValues(name string, _ *World) []string {
 
 var keyFilters = set("key-pair-id", "key-name", "fingerprint", "key-type")
 
-func (w *World) keyByName(name string) *keyPair {
-	for _, k := range w.keyPairs.byID {
-		if k.name == name {
-			return k
-		}
-	}
-	return nil
-}
+func (w *World) keyByName(name string) *keyPair { return w.keyNames[name] }
 
 // genKey creates a key pair and returns its private key in PEM form.
 func genKey(kt types.KeyType) (pemKey, fingerprint, pub string, err error) {
@@ -117,6 +110,7 @@ func (w *World) addKeyPair(name string, kt types.KeyType, tags tagSet) (*keyPair
 	}
 	k := &keyPair{objBase: w.newObj("key"), name: name, ktype: kt, fingerprint: fp, publicKey: pub + " " + name, created: w.now, tags: tags}
 	w.keyPairs.add(k)
+	w.keyNames[name] = k
 	return k, pemKey, nil
 }
 
@@ -171,6 +165,7 @@ func (w *World) DeleteKeyPair(ctx context.Context, in *ec2.DeleteKeyPairInput, _
 		out := &ec2.DeleteKeyPairOutput{Return: aws.Bool(true)}
 		if k != nil {
 			w.keyPairs.remove(k.id)
+			delete(w.keyNames, k.name)
 			out.KeyPairId = aws.String(k.id)
 		}
 		return out, nil

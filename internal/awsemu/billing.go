@@ -131,7 +131,17 @@ func (w *World) Billing(from, to time.Time) Billing {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.now = maxTime(w.now, w.clk.Now())
-	return w.billing(from, to)
+	return w.billing(from, to, true)
+}
+
+// BillingTotals is Billing without the per-host and per-instance maps
+// (HostSeconds and InstanceSeconds stay nil): the cheap form for callers that
+// only need totals, such as the simulator's periodic reports.
+func (w *World) BillingTotals(from, to time.Time) Billing {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.now = maxTime(w.now, w.clk.Now())
+	return w.billing(from, to, false)
 }
 
 // BillingMonth is Billing for one calendar month in UTC.
@@ -140,10 +150,11 @@ func (w *World) BillingMonth(year int, month time.Month) Billing {
 	return w.Billing(from, from.AddDate(0, 1, 0))
 }
 
-func (w *World) billing(from, to time.Time) Billing {
-	b := Billing{From: from, To: to,
-		HostSeconds: map[string]float64{}, InstanceSeconds: map[string]float64{},
-		HostSecondsByType: map[string]float64{}, InstanceSecondsByType: map[string]float64{}}
+func (w *World) billing(from, to time.Time, perID bool) Billing {
+	b := Billing{From: from, To: to, HostSecondsByType: map[string]float64{}, InstanceSecondsByType: map[string]float64{}}
+	if perID {
+		b.HostSeconds, b.InstanceSeconds = map[string]float64{}, map[string]float64{}
+	}
 	now := w.now
 	l := &w.ledger
 	for l.hostOpenFrom < len(l.hosts) && !l.hosts[l.hostOpenFrom].release.IsZero() {
@@ -176,7 +187,9 @@ func (w *World) billing(from, to time.Time) Billing {
 			continue
 		}
 		s := d.Seconds()
-		b.HostSeconds[h.id] = s
+		if perID {
+			b.HostSeconds[h.id] = s
+		}
 		k := h.typ
 		if k == "" {
 			k = h.family
@@ -194,7 +207,9 @@ func (w *World) billing(from, to time.Time) Billing {
 			continue
 		}
 		s := d.Seconds()
-		b.InstanceSeconds[in.id] = s
+		if perID {
+			b.InstanceSeconds[in.id] = s
+		}
 		b.InstanceSecondsByType[in.typ] += s
 		b.TotalInstanceSeconds += s
 	}

@@ -94,6 +94,9 @@ func TestBillingIndexMatchesNaive(t *testing.T) {
 		a := t0.Add(time.Duration(rng.Int64N(int64(span))) - time.Hour)
 		b := a.Add(time.Duration(rng.Int64N(int64(span))))
 		got := w.Billing(a, b)
+		if tot := w.BillingTotals(a, b); tot.TotalHostSeconds != got.TotalHostSeconds || tot.TotalInstanceSeconds != got.TotalInstanceSeconds || tot.HostSeconds != nil {
+			t.Fatalf("BillingTotals %+v differs from Billing", tot)
+		}
 		wh, wi := naiveBilling(w, a, b)
 		if diff := got.TotalHostSeconds - wh; diff > 1e-6 || diff < -1e-6 {
 			t.Fatalf("[%v,%v) host seconds %v, naive %v", a, b, got.TotalHostSeconds, wh)

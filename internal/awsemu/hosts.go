@@ -452,6 +452,11 @@ func (w *World) SetHostState(hostID string, state types.AllocationState) error {
 		h.failure = state
 	case types.AllocationStateAvailable:
 		h.failure = ""
+		if w.now.Before(h.pendingUntil) { // end the scrubbing window now
+			if n := len(h.led.pending); n > 0 {
+				h.led.pending[n-1].to = w.now
+			}
+		}
 		h.pendingUntil = time.Time{}
 		h.usableAt = time.Time{}
 	default:

@@ -77,10 +77,10 @@ func (w *World) State() *State {
 	for k, v := range w.calls {
 		s.Calls[k] = *v
 	}
-	all := w.billing(time.Time{}, w.now.Add(time.Nanosecond))
+	all := w.billing(time.Time{}, w.now.Add(time.Nanosecond), false)
 	y, m, _ := w.now.UTC().Date()
 	from := time.Date(y, m, 1, 0, 0, 0, 0, time.UTC)
-	month := w.billing(from, from.AddDate(0, 1, 0))
+	month := w.billing(from, from.AddDate(0, 1, 0), false)
 	s.Billing = BillingSummary{
 		TotalHostHours: all.HostHours(), TotalInstanceHours: all.InstanceHours(),
 		MonthHostHours: month.HostHours(), MonthInstanceHours: month.InstanceHours(),

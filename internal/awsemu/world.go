@@ -47,6 +47,7 @@ type World struct {
 	subnets   table[*subnet]
 	groups    table[*securityGroup]
 	keyPairs  table[*keyPair]
+	keyNames  map[string]*keyPair
 	kmsKeys   table[*kmsKey]
 	aliases   table[*kmsAlias]
 	quotas    []*quota
@@ -94,6 +95,7 @@ func New(clk clock.Clock, spec *Spec) (*World, error) {
 		idRng:      rand.New(rand.NewPCG(uint64(spec.Seed), 0x5eed1d)),
 		faultRng:   rand.New(rand.NewPCG(uint64(spec.Seed), 0xfa017)),
 		hostTokens: map[string]*hostToken{},
+		keyNames:   map[string]*keyPair{},
 		runTokens:  map[string]*runToken{},
 		vcpuUsage:  map[string]int{},
 		calls:      map[string]*ActionStats{},
