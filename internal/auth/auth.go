@@ -65,6 +65,7 @@ type Authenticator struct {
 	mu         sync.Mutex
 	basicCache map[[32]byte]basicEntry
 	userCache  map[string]userEntry
+	tokenCache map[string]tokenPayload // verified tokens (signature already checked)
 
 	fails *failLimiter
 	// verifying collapses concurrent full checks of the same credential
@@ -119,7 +120,7 @@ func New(opts Options) (*Authenticator, error) {
 	}
 	return &Authenticator{
 		users: opts.Users, clk: opts.Clock, secret: opts.Secret, cacheKey: key, opts: opts,
-		basicCache: map[[32]byte]basicEntry{}, userCache: map[string]userEntry{},
+		basicCache: map[[32]byte]basicEntry{}, userCache: map[string]userEntry{}, tokenCache: map[string]tokenPayload{},
 		fails: newFailLimiter(opts.FailEvery, opts.FailBurst),
 	}, nil
 }
@@ -342,32 +343,22 @@ func (a *Authenticator) sign(p tokenPayload) string {
 }
 
 func (a *Authenticator) checkToken(ctx context.Context, token, kind string) (*store.User, error) {
-	if !strings.HasPrefix(token, tokenPrefix) {
-		return nil, ErrBadToken
+	a.mu.Lock()
+	p, hit := a.tokenCache[token]
+	a.mu.Unlock()
+	if !hit {
+		var err error
+		if p, err = a.parseToken(token); err != nil {
+			return nil, err
+		}
+		a.mu.Lock()
+		if len(a.tokenCache) >= maxCacheEntries {
+			clear(a.tokenCache)
+		}
+		a.tokenCache[token] = p
+		a.mu.Unlock()
 	}
-	i := strings.LastIndexByte(token, '.')
-	if i <= len(tokenPrefix) {
-		return nil, ErrBadToken
-	}
-	head, sig := token[:i], token[i+1:]
-	got, err := base64.RawURLEncoding.DecodeString(sig)
-	if err != nil {
-		return nil, ErrBadToken
-	}
-	m := hmac.New(sha256.New, a.secret)
-	m.Write([]byte(head))
-	if subtle.ConstantTimeCompare(got, m.Sum(nil)) != 1 {
-		return nil, ErrBadToken
-	}
-	body, err := base64.RawURLEncoding.DecodeString(head[len(tokenPrefix):])
-	if err != nil {
-		return nil, ErrBadToken
-	}
-	var p tokenPayload
-	if err := json.Unmarshal(body, &p); err != nil || p.Kind != kind {
-		return nil, ErrBadToken
-	}
-	if a.clk.Now().Unix() >= p.Expires {
+	if p.Kind != kind || a.clk.Now().Unix() >= p.Expires {
 		return nil, ErrBadToken
 	}
 	u, err := a.user(ctx, p.User)
@@ -381,4 +372,34 @@ func (a *Authenticator) checkToken(ctx context.Context, token, kind string) (*st
 		return nil, ErrBadToken
 	}
 	return u, nil
+}
+
+// parseToken checks the signature and decodes the payload.
+func (a *Authenticator) parseToken(token string) (tokenPayload, error) {
+	var p tokenPayload
+	if !strings.HasPrefix(token, tokenPrefix) {
+		return p, ErrBadToken
+	}
+	i := strings.LastIndexByte(token, '.')
+	if i <= len(tokenPrefix) {
+		return p, ErrBadToken
+	}
+	head, sig := token[:i], token[i+1:]
+	got, err := base64.RawURLEncoding.DecodeString(sig)
+	if err != nil {
+		return p, ErrBadToken
+	}
+	m := hmac.New(sha256.New, a.secret)
+	m.Write([]byte(head))
+	if subtle.ConstantTimeCompare(got, m.Sum(nil)) != 1 {
+		return p, ErrBadToken
+	}
+	body, err := base64.RawURLEncoding.DecodeString(head[len(tokenPrefix):])
+	if err != nil {
+		return p, ErrBadToken
+	}
+	if err := json.Unmarshal(body, &p); err != nil {
+		return p, ErrBadToken
+	}
+	return p, nil
 }

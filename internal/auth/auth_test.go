@@ -240,3 +240,64 @@ func TestRoles(t *testing.T) {
 		}
 	}
 }
+
+func benchAuth(b *testing.B, cost int) (*Authenticator, *memUsers) {
+	b.Helper()
+	users := &memUsers{users: map[string]store.User{}}
+	h, err := HashPassword("secret-a", cost)
+	if err != nil {
+		b.Fatal(err)
+	}
+	users.users["alice"] = store.User{Name: "alice", PasswordHash: h, Roles: []string{RoleUser}}
+	a, err := New(Options{Users: users, Secret: make([]byte, 32), FailBurst: 1 << 30})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return a, users
+}
+
+// BenchmarkBasicCached: HTTP Basic once the credential is verified (the
+// verified-credential cache hit path).
+func BenchmarkBasicCached(b *testing.B) {
+	a, _ := benchAuth(b, bcrypt.DefaultCost)
+	h := basicHeader("alice", "secret-a")
+	ctx := context.Background()
+	if _, err := a.Authenticate(ctx, "10.0.0.1", h); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := a.Authenticate(ctx, "10.0.0.1", h); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkBasicFullHash: what every Basic request would cost without the
+// cache (a bcrypt check at the default cost).
+func BenchmarkBasicFullHash(b *testing.B) {
+	a, _ := benchAuth(b, bcrypt.DefaultCost)
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := a.verify(ctx, "alice", "secret-a"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkBearer: verifying a signed access token.
+func BenchmarkBearer(b *testing.B) {
+	a, _ := benchAuth(b, bcrypt.MinCost)
+	ctx := context.Background()
+	tok, _, err := a.Login(ctx, "10.0.0.1", "alice", "secret-a")
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := "Bearer " + tok.Token
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := a.Authenticate(ctx, "10.0.0.1", h); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
