@@ -102,10 +102,11 @@ type Engine struct {
 	log     *slog.Logger
 	drivers map[string]driver.Driver
 
-	wake        chan struct{}
-	sem         chan struct{}
-	maintenance atomic.Bool
-	launched    atomic.Int64 // workers ever started (Settle)
+	wake         chan struct{}
+	sem          chan struct{}
+	maintenance  atomic.Bool
+	launched     atomic.Int64 // workers ever started (Settle)
+	housekeeping atomic.Bool  // cleanup / temporary labels running
 
 	passMu sync.Mutex // one Reconcile pass at a time
 

@@ -85,6 +85,7 @@ func (h *harness) engine(node string, mod func(*engine.Options)) *engine.Engine 
 		CleanupInterval:  10 * time.Minute,
 		LabelRemoveAtMin: 30 * time.Second,
 		LabelRemoveAtMax: 72 * time.Hour,
+		SweepInterval:    5 * time.Minute,
 	}
 	if mod != nil {
 		mod(&opts)

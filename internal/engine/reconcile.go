@@ -176,7 +176,13 @@ func (e *Engine) claimNew(ctx context.Context, now time.Time) error {
 		label string
 		def   int
 	}
-	caps := map[capKey]int64{}
+	// Free capacity of a definition = what the driver reports minus the
+	// allocations in flight (read before asking the driver, so a completion
+	// in between is counted twice rather than not at all), cached for the
+	// pass and reduced by every claim of the same driver made since.
+	type capSnap struct{ free, claimsAt int64 }
+	caps := map[capKey]capSnap{}
+	claims := map[string]int64{}
 	labels := map[string]*core.Label{}
 	queued := false
 	var errs []error
@@ -229,19 +235,20 @@ func (e *Engine) claimNew(ctx context.Context, now time.Time) error {
 				continue // another node may serve this definition
 			}
 			key := capKey{l.UID, idx}
-			c, ok := caps[key]
+			snap, ok := caps[key]
 			if !ok {
-				c, err = drv.AvailableCapacity(ctx, def)
+				e.mu.Lock()
+				inFlight := e.pending[def.Driver]
+				e.mu.Unlock()
+				c, err := drv.AvailableCapacity(ctx, def)
 				if err != nil {
 					e.log.Warn("capacity check failed", "label", l.UID, "definition", idx, "driver", def.Driver, "err", err)
 					c = 0
 				}
-				caps[key] = c
+				snap = capSnap{free: c - inFlight, claimsAt: claims[def.Driver]}
+				caps[key] = snap
 			}
-			e.mu.Lock()
-			free := c - e.pending[def.Driver]
-			e.mu.Unlock()
-			if free > 0 {
+			if snap.free-(claims[def.Driver]-snap.claimsAt) > 0 {
 				chosen = idx
 				break
 			}
@@ -258,6 +265,7 @@ func (e *Engine) claimNew(ctx context.Context, now time.Time) error {
 		}
 		e.pending[drvName]++
 		e.mu.Unlock()
+		claims[drvName]++
 		c := &claim{app: app, label: l, defIdx: chosen}
 		err = e.transition(ctx, app.UID, core.StatusNew, core.StatusElected, electedDesc(e.opts.NodeName, chosen))
 		if err != nil {
@@ -271,6 +279,20 @@ func (e *Engine) claimNew(ctx context.Context, now time.Time) error {
 		e.launch(ctx, app.UID, c)
 	}
 	e.mu.Lock()
+	// Forget NEW-queue bookkeeping of applications that left NEW elsewhere
+	// (deallocated through another node, purged).
+	if len(e.startDef) > len(apps) {
+		isNew := make(map[string]bool, len(apps))
+		for _, a := range apps {
+			isNew[a.UID] = true
+		}
+		for uid := range e.startDef {
+			if !isNew[uid] && !e.busy[uid] {
+				delete(e.startDef, uid)
+				delete(e.queueAt, uid)
+			}
+		}
+	}
 	if queued {
 		if e.capRetryAt.IsZero() || !e.capRetryAt.After(now) {
 			e.capRetryAt = now.Add(e.capBackoff)
@@ -332,13 +354,42 @@ func (e *Engine) sweep(ctx context.Context, now time.Time) error {
 		}
 	}
 	e.mu.Unlock()
-	if err := e.cleanup(ctx, now); err != nil {
-		errs = append(errs, err)
-	}
-	if err := e.removeExpiredLabels(ctx, now); err != nil {
-		errs = append(errs, err)
+	// Housekeeping may call drivers (image_delete) and touch many rows: it
+	// runs beside the passes, one at a time.
+	if e.housekeeping.CompareAndSwap(false, true) {
+		e.goTracked(func() {
+			defer e.housekeeping.Store(false)
+			if err := e.cleanup(ctx, now); err != nil && ctx.Err() == nil {
+				e.log.Error("cleanup", "err", err)
+			}
+			if err := e.removeExpiredLabels(ctx, now); err != nil && ctx.Err() == nil {
+				e.log.Error("temporary labels", "err", err)
+			}
+		})
 	}
 	return errors.Join(errs...)
+}
+
+// goTracked runs f on a goroutine that WaitIdle and Settle wait for.
+func (e *Engine) goTracked(f func()) {
+	e.mu.Lock()
+	e.inflight++
+	if e.inflight == 1 {
+		e.idle = make(chan struct{})
+	}
+	e.mu.Unlock()
+	e.launched.Add(1)
+	go func() {
+		defer func() {
+			e.mu.Lock()
+			e.inflight--
+			if e.inflight == 0 {
+				close(e.idle)
+			}
+			e.mu.Unlock()
+		}()
+		f()
+	}()
 }
 
 // cleanup purges dead applications whose last state is older than CleanupInterval.

@@ -271,7 +271,7 @@ func TestLifetimes(t *testing.T) {
 		d := h.driver("test", `{}`)
 		h.engine("node-1", func(o *engine.Options) {
 			o.DefaultLifetime = 30 * time.Minute
-			o.SweepInterval = 24 * time.Hour
+			o.SweepInterval = 100 * 24 * time.Hour
 		})
 		own := h.app(h.label("own", "", def("test", "", "1h2m3s")), "")
 		dflt := h.app(h.label("default", "", def("test", "", "0")), "")
@@ -659,7 +659,7 @@ func TestTwoNodesClaimExactlyOnce(t *testing.T) {
 		}
 		h.wantStatus(owned, Deallocate)
 		h.e = e1
-		h.runFor(time.Minute) // node-1's sweep finds it
+		h.runFor(6 * time.Minute) // node-1's next sweep finds it
 		h.wantStatus(owned, Deallocated)
 	})
 }
