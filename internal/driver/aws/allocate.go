@@ -46,7 +46,7 @@ type DriverData struct {
 
 // maxTokenGenerations bounds how often Allocate moves to a fresh ClientToken
 // when AWS answers with an instance a previous (rolled back) attempt made.
-const maxTokenGenerations = 3
+const maxTokenGenerations = 8
 
 // clientToken derives the RunInstances ClientToken from the application uid,
 // the definition and a generation (bumped after a rollback, since AWS keeps
