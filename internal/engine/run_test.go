@@ -310,3 +310,48 @@ func Benchmark10kApplications(b *testing.B) {
 		})
 	}
 }
+
+// Run waits on real timers for deadlines of a clock.Scaled: a one-hour
+// lifetime at 7200x ends after about half a second of wall time.
+func TestRunLifetimeOnScaledClock(t *testing.T) {
+	st := storetest.OpenSQLite(t)
+	d := testdriver.New("test")
+	if err := d.Prepare(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	w := newWaiter()
+	e, err := engine.New(engine.Options{
+		Store: st, Drivers: map[string]driver.Driver{"test": d}, Clock: clock.NewScaled(t0, 7200), NodeName: "n",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), OnState: w.onState,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	l := &core.Label{Name: "short", Version: 1, Definitions: []core.Definition{{Driver: "test", Resources: core.Resources{Lifetime: "1h"}}}}
+	if err := e.CreateLabel(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- e.Run(runCtx) }()
+	a := &core.Application{LabelUID: l.UID}
+	if err := e.CreateApplication(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.wait(ctx, a.UID, core.StatusDeallocated); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	states, err := st.ListStates(ctx, a.UID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := states[3].Description; got != "lifetime ended" {
+		t.Fatalf("DEALLOCATE reason %q, want lifetime ended", got)
+	}
+}

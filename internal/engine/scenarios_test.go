@@ -736,3 +736,51 @@ func TestUpdateTemporaryLabel(t *testing.T) {
 		}
 	})
 }
+
+// A node dies while its driver call is creating the resource; the user then
+// deallocates. The restarted node asks the idempotent driver what exists and
+// removes it: nothing leaks, nothing is allocated twice.
+func TestRestartReclaimsInterruptedAllocation(t *testing.T) {
+	backends(t, func(t *testing.T, h *harness) {
+		d := h.driver("test", `{}`)
+		e1 := h.engine("node-1", nil)
+		l := h.label("l", "", def("test", "", ""))
+		entered, unblock := make(chan struct{}), make(chan struct{})
+		d.SetHooks(testdriver.Hooks{AfterAllocate: func(ctx context.Context, _ core.Resource) error {
+			close(entered)
+			<-unblock // the "dead" node never gets further
+			return errors.New("node died")
+		}})
+		app := h.app(l, "")
+		if _, err := e1.Reconcile(h.ctx); err != nil {
+			t.Fatal(err)
+		}
+		<-entered
+		if len(d.Live()) != 1 {
+			t.Fatal("the driver should hold the half-made resource")
+		}
+		d.SetHooks(testdriver.Hooks{})
+		if err := e1.Deallocate(h.ctx, app); err != nil {
+			t.Fatal(err)
+		}
+		h.wantStatus(app, Deallocate)
+
+		h.engine("node-1", nil) // the restarted node
+		if err := h.e.Recover(h.ctx); err != nil {
+			t.Fatal(err)
+		}
+		h.settle()
+		h.wantStatus(app, Deallocated)
+		if len(d.Live()) != 0 {
+			t.Fatalf("leak: %v", d.Live())
+		}
+		if st := d.Stats(); st.Allocations != 1 {
+			t.Fatalf("driver created %d resources, want 1 (the reclaim must re-use the first)", st.Allocations)
+		}
+		close(unblock) // let the old worker end; it must not disturb anything
+		if err := e1.WaitIdle(h.ctx); err != nil {
+			t.Fatal(err)
+		}
+		h.wantStatus(app, Deallocated)
+	})
+}
