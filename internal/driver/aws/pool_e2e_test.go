@@ -174,3 +174,31 @@ func TestPoolSeedFormScrubsIdleHost(t *testing.T) {
 		t.Fatal("a mac host younger than 24h must not be released")
 	}
 }
+
+// A non-mac pool (multi-slot c5 hosts, release_delay default 0): two
+// instances share one host, and the idle host is released on Reconcile.
+func TestPoolNonMacSharesAndReleases(t *testing.T) {
+	e := newEnv(t, `{"region":"us-west-2","dedicated_pool":{"c5":{"type":"c5.large","zone":"us-west-2a","max":1}}}`)
+	def := e.def(`{"image":"ubuntu-22.04","pool":"c5"}`, core.Resources{})
+	r1 := e.mustAllocate(def, nil)
+	r2 := e.mustAllocate(def, nil)
+	h1 := awssdk.ToString(e.instance(r1.Identifier).Placement.HostId)
+	if h2 := awssdk.ToString(e.instance(r2.Identifier).Placement.HostId); h1 == "" || h1 != h2 {
+		t.Fatalf("hosts %s / %s: a one-host pool must place both on its host", h1, h2)
+	}
+	for _, r := range []*core.Resource{r1, r2} {
+		if err := e.d.Deallocate(e.ctx, *r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := e.d.Pools()["c5"]
+	for i := 0; i < 20 && e.host(h1).State != ec2types.AllocationStateReleased; i++ {
+		e.clk.Advance(time.Minute)
+		if _, err := m.Reconcile(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := e.host(h1).State; st != ec2types.AllocationStateReleased {
+		t.Fatalf("idle non-mac host state = %s, want released", st)
+	}
+}
