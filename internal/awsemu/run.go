@@ -211,6 +211,16 @@ func (w *World) planRun(in *ec2.RunInstancesInput) (*runPlan, error) {
 
 	// network
 	subnetID := aws.ToString(in.SubnetId)
+	if p.auto && reqZone == "" && subnetID == "" && len(in.NetworkInterfaces) == 0 {
+		// auto-placement without a zone: go where an auto-placement host can take it
+		for _, c := range w.hosts.order {
+			if cur, ok := w.hosts.get(c.id); ok && cur == c && c.autoPlacement && !c.released &&
+				c.state(w.now) == types.AllocationStateAvailable && !w.now.Before(c.usableAt) && c.freeSlots(p.it) > 0 {
+				reqZone = c.zone
+				break
+			}
+		}
+	}
 	groupIDs := in.SecurityGroupIds
 	for _, ni := range in.NetworkInterfaces {
 		if aws.ToInt32(ni.DeviceIndex) != 0 {
@@ -275,6 +285,9 @@ func (w *World) planRun(in *ec2.RunInstancesInput) (*runPlan, error) {
 		if !slices.Contains(p.groups, g) {
 			p.groups = append(p.groups, g)
 		}
+	}
+	if len(in.SecurityGroups) > 0 && !p.sn.vpc.isDefault {
+		return nil, Errorf("InvalidParameterCombination", "The parameter groupName cannot be used with the parameter subnet")
 	}
 	for _, name := range in.SecurityGroups {
 		g := w.groupByName(p.sn.vpc, name)

@@ -169,6 +169,10 @@ func TestRunInstancesErrors(t *testing.T) {
 			in.SubnetId = aws.String(defaultA)
 			in.SecurityGroupIds = []string{"sg-0a9a1a1000000005a"}
 		}, "InvalidParameter"},
+		{"group names in a non-default vpc", func(in *ec2.RunInstancesInput) {
+			in.SubnetId = aws.String(aquariumA)
+			in.SecurityGroups = []string{"aquarium-ssh"}
+		}, "InvalidParameterCombination"},
 		{"bad user data", func(in *ec2.RunInstancesInput) { in.UserData = aws.String("not base64!") }, "InvalidParameterValue"},
 		{"min > max", func(in *ec2.RunInstancesInput) { in.MinCount = aws.Int32(3) }, "InvalidParameterValue"},
 		{"mac without host", func(in *ec2.RunInstancesInput) {
@@ -237,7 +241,7 @@ func TestRunInstancesFeatures(t *testing.T) {
 	w, _ := newTestWorld(t, func(s *Spec) { s.KeyPairs = []KeyPairSpec{{Name: "ci", Type: "ed25519"}} })
 	out := runLinux(t, w, func(in *ec2.RunInstancesInput) {
 		in.SubnetId = aws.String(aquariumA)
-		in.SecurityGroups = []string{"aquarium-ssh"}
+		in.SecurityGroupIds = []string{"sg-0a9a1a1000000005a"}
 		in.KeyName = aws.String("ci")
 		in.BlockDeviceMappings = []types.BlockDeviceMapping{
 			{DeviceName: aws.String("/dev/xvda"), Ebs: &types.EbsBlockDevice{VolumeSize: aws.Int32(30), VolumeType: types.VolumeTypeGp3, Iops: aws.Int32(4000)}},
@@ -367,6 +371,15 @@ func TestHostsRules(t *testing.T) {
 		Placement: &types.Placement{Tenancy: types.TenancyHost, AvailabilityZone: aws.String("us-west-2b")}})
 	if err != nil || aws.ToString(run.Instances[0].Placement.HostId) != out.HostIds[0] {
 		t.Fatalf("auto placement: %v", err)
+	}
+	// auto placement without a zone goes to the zone of a free auto-placement host
+	run2, err := w.RunInstances(bg, &ec2.RunInstancesInput{ImageId: aws.String("ami-0a1b2c3d400000006"), InstanceType: "mac1.metal", MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
+		Placement: &types.Placement{Tenancy: types.TenancyHost}})
+	if err != nil || aws.ToString(run2.Instances[0].Placement.HostId) != out.HostIds[1] || aws.ToString(run2.Instances[0].Placement.AvailabilityZone) != "us-west-2b" {
+		t.Fatalf("auto placement without zone: %v", err)
+	}
+	if _, err := w.TerminateInstances(bg, &ec2.TerminateInstancesInput{InstanceIds: []string{aws.ToString(run2.Instances[0].InstanceId)}}); err != nil {
+		t.Fatal(err)
 	}
 	// available lag: after scrubbing the host says available but refuses for 2 minutes
 	iid := aws.ToString(run.Instances[0].InstanceId)
