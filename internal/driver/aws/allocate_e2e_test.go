@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -356,5 +357,31 @@ func TestValidationErrorsReachAllocate(t *testing.T) {
 	var apiErr error = err
 	if errors.Is(apiErr, driver.ErrCapacity) {
 		t.Fatal("a definition error must not look like a capacity error")
+	}
+}
+
+// Tag:Value resolves to the newest image; the answer is cached for the cache
+// TTL on the driver clock, then refreshed.
+func TestImageCacheTTLAndNewest(t *testing.T) {
+	e := newEnv(t, "")
+	def := e.def(`{"image":"Os:ubuntu","instance_type":"t3.micro"}`, core.Resources{})
+	res := e.mustAllocate(def, nil)
+	e.clk.Advance(time.Minute)
+	var newID string
+	e.inspect(func() {
+		out, err := e.world.CreateImage(e.ctx, &ec2.CreateImageInput{InstanceId: awssdk.String(res.Identifier), Name: awssdk.String("ubuntu-22.04-next"),
+			TagSpecifications: []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeImage, Tags: []ec2types.Tag{{Key: awssdk.String("Os"), Value: awssdk.String("ubuntu")}}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		newID = awssdk.ToString(out.ImageId)
+	})
+	e.clk.Advance(2 * time.Minute) // the new image is available now
+	if got := awssdk.ToString(e.instance(e.mustAllocate(def, nil).Identifier).ImageId); got != amiUbuntu {
+		t.Fatalf("within the cache TTL the cached image must be used, got %s", got)
+	}
+	e.clk.Advance(DefaultCacheTTL)
+	if got := awssdk.ToString(e.instance(e.mustAllocate(def, nil).Identifier).ImageId); got != newID {
+		t.Fatalf("after the TTL the newest tagged image %s must be used, got %s", newID, got)
 	}
 }
