@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -31,6 +32,9 @@ type Options struct {
 	TaskImageName       string `json:"task_image_name"`        // image task name base
 	TaskImageEncryptKey string `json:"task_image_encrypt_key"` // re-encrypt the image task's AMI
 }
+
+// amiNameRe is the character set EC2 accepts in AMI names.
+var amiNameRe = regexp.MustCompile(`^[A-Za-z0-9()\[\] ./\-'@_]{3,114}$`)
 
 // userdata formats accepted by userdata_format.
 var userdataFormats = []string{"json", "env", "export", "ps1"}
@@ -252,6 +256,12 @@ func (d *Driver) parseDefinition(def core.Definition) (*Options, []diskSpec, err
 	}
 	if o.UserdataFormat != "" && !slices.Contains(userdataFormats, o.UserdataFormat) {
 		return nil, nil, fmt.Errorf("options.userdata_format: %q is not one of %v", o.UserdataFormat, userdataFormats)
+	}
+	if o.TaskImageName != "" && !amiNameRe.MatchString(o.TaskImageName) {
+		return nil, nil, fmt.Errorf("options.task_image_name: %q must be 3-114 characters of letters, digits, ()[] ./-'@_", o.TaskImageName)
+	}
+	if o.TaskImageEncryptKey != "" && strings.TrimSpace(o.TaskImageEncryptKey) != o.TaskImageEncryptKey {
+		return nil, nil, errors.New("options.task_image_encrypt_key: has surrounding spaces")
 	}
 	if o.UserdataPrefix != "" && o.UserdataFormat == "" {
 		return nil, nil, errors.New("options.userdata_prefix: needs userdata_format")

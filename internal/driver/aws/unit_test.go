@@ -136,6 +136,7 @@ func TestValidateDefinitionNamesTheField(t *testing.T) {
 		{"bad clone", def(`{"image":"x","instance_type":"t3.micro"}`, disk(core.Disk{Clone: "vol-1"})), "resources.disks./dev/sdf.clone"},
 		{"reuse", def(`{"image":"x","instance_type":"t3.micro"}`, disk(core.Disk{Size: 1, Reuse: true})), "reuse: not supported"},
 		{"bad lifetime", def(`{"image":"x","instance_type":"t3.micro"}`, core.Resources{Lifetime: "soon"}), "resources.lifetime"},
+		{"bad task image name", def(`{"image":"x","instance_type":"t3.micro","task_image_name":"a:b"}`, core.Resources{}), "options.task_image_name"},
 		{"bad sg type", def(`{"image":"x","instance_type":"t3.micro","security_groups":"sg-1"}`, core.Resources{}), "security_groups"},
 	}
 	for _, c := range cases {
