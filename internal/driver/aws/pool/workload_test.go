@@ -99,6 +99,7 @@ func runWeek(t testing.TB, f *fixture, jobs []wjob, until time.Time, restartAt t
 		emptyFrom = map[string]time.Time{} // no instance in the world since
 		restarted = restartAt.IsZero()
 		describes int64
+		lastCheck time.Time
 	)
 	// FIFO placement, like the engine: stop at the first capacity error
 	place := func(now time.Time) {
@@ -159,64 +160,70 @@ func runWeek(t testing.TB, f *fixture, jobs []wjob, until time.Time, restartAt t
 			place(now)
 		}
 		res.maxQueue = max(res.maxQueue, len(queue))
-		// invariants, as AWS sees them
-		hosts := f.worldHosts()
-		if len(hosts) > f.cfg.Max {
-			t.Fatalf("%s: %d hosts, above max %d", now.Sub(t0), len(hosts), f.cfg.Max)
-		}
-		res.maxHosts = max(res.maxHosts, len(hosts))
-		live := map[string]bool{}
-		for _, h := range hosts {
-			id := aws.ToString(h.HostId)
-			live[id] = true
-			alloc := aws.ToTime(h.AllocationTime)
-			empty := len(h.Instances) == 0
-			idle := empty && h.State == types.AllocationStateAvailable
-			track := func(m map[string]time.Time, on bool) time.Time {
-				if !on {
-					delete(m, id)
-					return time.Time{}
-				}
-				if _, ok := m[id]; !ok {
-					m[id] = now
-				}
-				return m[id]
+		// invariants, as AWS sees them (checked at most once per virtual
+		// minute: every violation lasts longer than that)
+		done := ji == len(jobs) && len(queue) == 0 && len(running) == 0
+		if done || !now.Before(lastCheck.Add(time.Minute)) {
+			lastCheck = now
+			var hosts []types.Host
+			hosts = f.worldHosts()
+			if len(hosts) > f.cfg.Max {
+				t.Fatalf("%s: %d hosts, above max %d", now.Sub(t0), len(hosts), f.cfg.Max)
 			}
-			if from := track(idleFrom, idle); idle {
-				dueAt := from.Add(scrubDelay + reconcilePeriod)
-				if dueAt.Before(alloc.Add(MacMinAllocation)) && now.After(dueAt) {
-					t.Fatalf("%s: young host %s idle since %s not scrubbed", now.Sub(t0), id, from.Sub(t0))
-				}
-			}
-			if from := track(emptyFrom, empty); empty {
-				releaseAt := alloc.Add(f.m.releaseAge)
-				if from.After(releaseAt) {
-					releaseAt = from
-				}
-				if now.After(releaseAt.Add(reconcilePeriod)) {
-					vh := f.m.hosts[id]
-					if vh != nil {
-						t.Logf("view: state %s used %d releasing %v scrubbing %v retryAt %s due %s idleSince %s alloc %s", vh.state, len(vh.used), vh.releasing, vh.scrubbing, vh.retryAt.Sub(t0), vh.due.Sub(t0), vh.idleSince.Sub(t0), vh.allocatedAt.Sub(t0))
-						for _, s := range vh.used {
-							t.Logf("slot %+v", *s)
-						}
+			res.maxHosts = max(res.maxHosts, len(hosts))
+			live := map[string]bool{}
+			for _, h := range hosts {
+				id := aws.ToString(h.HostId)
+				live[id] = true
+				alloc := aws.ToTime(h.AllocationTime)
+				empty := len(h.Instances) == 0
+				idle := empty && h.State == types.AllocationStateAvailable
+				track := func(m map[string]time.Time, on bool) time.Time {
+					if !on {
+						delete(m, id)
+						return time.Time{}
 					}
-					t.Fatalf("%s: host %s (allocated %s, empty since %s) not released", now.Sub(t0), id, alloc.Sub(t0), from.Sub(t0))
+					if _, ok := m[id]; !ok {
+						m[id] = now
+					}
+					return m[id]
+				}
+				if from := track(idleFrom, idle); idle {
+					dueAt := from.Add(scrubDelay + reconcilePeriod)
+					if dueAt.Before(alloc.Add(MacMinAllocation)) && now.After(dueAt) {
+						t.Fatalf("%s: young host %s idle since %s not scrubbed", now.Sub(t0), id, from.Sub(t0))
+					}
+				}
+				if from := track(emptyFrom, empty); empty {
+					releaseAt := alloc.Add(f.m.releaseAge)
+					if from.After(releaseAt) {
+						releaseAt = from
+					}
+					if now.After(releaseAt.Add(reconcilePeriod)) {
+						vh := f.m.hosts[id]
+						if vh != nil {
+							t.Logf("view: state %s used %d releasing %v scrubbing %v retryAt %s due %s idleSince %s alloc %s", vh.state, len(vh.used), vh.releasing, vh.scrubbing, vh.retryAt.Sub(t0), vh.due.Sub(t0), vh.idleSince.Sub(t0), vh.allocatedAt.Sub(t0))
+							for _, s := range vh.used {
+								t.Logf("slot %+v", *s)
+							}
+						}
+						t.Fatalf("%s: host %s (allocated %s, empty since %s) not released", now.Sub(t0), id, alloc.Sub(t0), from.Sub(t0))
+					}
 				}
 			}
-		}
-		for id := range idleFrom {
-			if !live[id] {
-				delete(idleFrom, id)
+			for id := range idleFrom {
+				if !live[id] {
+					delete(idleFrom, id)
+				}
 			}
-		}
-		for id := range emptyFrom {
-			if !live[id] {
-				delete(emptyFrom, id)
+			for id := range emptyFrom {
+				if !live[id] {
+					delete(emptyFrom, id)
+				}
 			}
-		}
-		if ji == len(jobs) && len(queue) == 0 && len(running) == 0 && !now.Before(until) {
-			break
+			if done && !now.Before(until) && len(hosts) == 0 {
+				break
+			}
 		}
 		// next event
 		next := nextRec
@@ -230,6 +237,9 @@ func runWeek(t testing.TB, f *fixture, jobs []wjob, until time.Time, restartAt t
 		}
 		if !restarted && restartAt.Before(next) {
 			next = restartAt
+		}
+		if tick := lastCheck.Add(time.Minute); tick.Before(next) {
+			next = tick // look at the world at least every virtual minute
 		}
 		if next.After(until) && now.Before(until) {
 			next = until
