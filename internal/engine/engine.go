@@ -328,7 +328,9 @@ func (e *Engine) tryBusyLocked(uid string) bool {
 	return true
 }
 
-// release ends a worker's ownership of app.
+// release ends a worker's ownership of app and wakes the loop: the worker
+// may have armed a deadline or a retry, freed capacity or left the
+// application dirty, all of which change what the next pass does or when.
 func (e *Engine) release(uid string) {
 	e.mu.Lock()
 	delete(e.busy, uid)
@@ -336,11 +338,8 @@ func (e *Engine) release(uid string) {
 	if e.inflight == 0 {
 		close(e.idle)
 	}
-	again := e.dirty[uid]
 	e.mu.Unlock()
-	if again {
-		e.Wake()
-	}
+	e.Wake()
 }
 
 // transition is store.Transition plus logging and the OnState hook.

@@ -387,6 +387,7 @@ func (e *Engine) goTracked(f func()) {
 				close(e.idle)
 			}
 			e.mu.Unlock()
+			e.Wake()
 		}()
 		f()
 	}()

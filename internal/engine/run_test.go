@@ -355,3 +355,48 @@ func TestRunLifetimeOnScaledClock(t *testing.T) {
 		t.Fatalf("DEALLOCATE reason %q, want lifetime ended", got)
 	}
 }
+
+// Deadlines and retries armed by workers reach Run's timer at once (not at
+// the next sweep, which is an hour away here).
+func TestRunPicksUpWorkerTimers(t *testing.T) {
+	st := storetest.OpenSQLite(t)
+	d := testdriver.New("test")
+	if err := d.Prepare(context.Background(), []byte(`{"fail_next":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	w := newWaiter()
+	e, err := engine.New(engine.Options{
+		Store: st, Drivers: map[string]driver.Driver{"test": d}, NodeName: "n", AllocationRetry: 1,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), OnState: w.onState,
+		RetryBackoff: 20 * time.Millisecond, SweepInterval: time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	l := &core.Label{Name: "short", Version: 1, Definitions: []core.Definition{{Driver: "test", Resources: core.Resources{Lifetime: "300ms"}}}}
+	if err := e.CreateLabel(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- e.Run(runCtx) }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	a := &core.Application{LabelUID: l.UID}
+	if err := e.CreateApplication(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	// First attempt fails, the retry (after 20ms) allocates, the lifetime ends it.
+	if err := w.wait(ctx, a.UID, core.StatusDeallocated); err != nil {
+		t.Fatal(err)
+	}
+	if s := d.Stats(); s.AllocateCalls != 2 || s.Deallocations != 1 {
+		t.Fatalf("driver stats %+v", s)
+	}
+}
