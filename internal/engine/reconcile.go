@@ -167,6 +167,13 @@ func (e *Engine) startFor(ctx context.Context, uid string) (int, error) {
 // claimNew walks the NEW applications oldest first and claims (CAS NEW ->
 // ELECTED) each one for which a definition has capacity, trying
 // definitions in order from its rotation start.
+//
+// The claim is store.Transition(NEW, ELECTED), the same exactly-once
+// compare-and-set ClaimNew is built on, applied to the applications this
+// pass chose rather than to "the oldest N": capacity, rotation and retry
+// back-off decide per application, and the ELECTED description records the
+// node and the chosen definition (electedDesc), which recovery needs to
+// resume or reclaim an interrupted allocation with the same definition.
 func (e *Engine) claimNew(ctx context.Context, now time.Time) error {
 	apps, err := e.st.ListByStatus(ctx, 0, core.StatusNew)
 	if err != nil {
