@@ -319,14 +319,23 @@ func TestInstanceKey(t *testing.T) {
 	}
 
 	e2 := newEnv(t, `{"region":"us-west-2","instance_key":"my-existing-key"}`)
-	// The default world has no such key pair; the emulator must see the name we pass.
-	res2, err := e2.allocate(e2.def(`{"image":"ubuntu-22.04","instance_type":"t3.micro"}`, core.Resources{}), nil)
-	if err == nil {
-		if got := awssdk.ToString(e2.instance(res2.Identifier).KeyName); got != "my-existing-key" {
-			t.Fatalf("instance key = %q", got)
+	e2.inspect(func() {
+		if _, err := e2.world.CreateKeyPair(e2.ctx, &ec2.CreateKeyPairInput{KeyName: awssdk.String("my-existing-key")}); err != nil {
+			t.Fatal(err)
 		}
-	} else if !strings.Contains(err.Error(), "my-existing-key") {
-		t.Fatalf("existing key: err = %v", err)
+	})
+	res2 := e2.mustAllocate(e2.def(`{"image":"ubuntu-22.04","instance_type":"t3.micro"}`, core.Resources{}), nil)
+	if got := awssdk.ToString(e2.instance(res2.Identifier).KeyName); got != "my-existing-key" {
+		t.Fatalf("instance key = %q, want the configured key pair", got)
+	}
+	if res2.Authentication != nil && res2.Authentication.Key != "" {
+		t.Fatal("an existing key pair has no PEM to return")
+	}
+	if err := e2.d.Deallocate(e2.ctx, *res2); err != nil {
+		t.Fatal(err)
+	}
+	if !hasKeyPair(e2, "my-existing-key") {
+		t.Fatal("deallocate must not delete a key pair the driver did not create")
 	}
 }
 

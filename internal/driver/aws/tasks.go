@@ -228,6 +228,15 @@ func (t *imageTask) Execute(ctx context.Context, target driver.TaskTarget) (json
 	if base == "" {
 		base = d.imageBaseName(ctx, api, imageRef(target.Definition, o))
 	}
+	base = strings.Map(func(r rune) rune {
+		if strings.ContainsRune("()[] ./-'@_", r) || r < 128 && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return r
+		}
+		return '-'
+	}, base)
+	if len(base) > 114 { // AMI names are at most 128 characters
+		base = base[:114]
+	}
 	name := base + "-" + d.clk.Now().UTC().Format(imageNameTimeFormat)
 
 	var bdm []ec2types.BlockDeviceMapping
