@@ -6,6 +6,9 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/aquarium-fish/aquarium-fish/internal/clock"
 
 	"github.com/aquarium-fish/aquarium-fish/internal/core"
 	"github.com/aquarium-fish/aquarium-fish/internal/driver"
@@ -162,5 +165,29 @@ func TestTasks(t *testing.T) {
 	calls := d.TaskCalls()
 	if len(calls) != 1 || calls[0].ApplicationUID != "a" || string(calls[0].Options) != `{"full":true}` || calls[0].When != core.StatusAllocated {
 		t.Fatalf("recorded calls = %+v", calls)
+	}
+}
+
+func TestDelaysFollowTheClockAndStopWithTheContext(t *testing.T) {
+	d := prepared(t, `{"allocate_delay":"1h","deallocate_delay":"1h"}`)
+	// 1h at 360000x is 10ms of wall time.
+	d.SetClock(clock.NewScaled(time.Now(), 360000))
+	ctx := context.Background()
+	res, err := d.Allocate(ctx, driver.AllocateRequest{ApplicationUID: "a", Definition: core.Definition{Driver: "test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Deallocate(ctx, *res); err != nil {
+		t.Fatal(err)
+	}
+	// At real speed the delay would be an hour; a cancelled context ends it.
+	d.SetClock(clock.Real{})
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := d.Allocate(cctx, driver.AllocateRequest{ApplicationUID: "b", Definition: core.Definition{Driver: "test"}}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Allocate with a cancelled context: %v", err)
+	}
+	if len(d.Live()) != 0 {
+		t.Fatalf("live = %v", d.Live())
 	}
 }
