@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/aquarium-fish/aquarium-fish/internal/clock"
-
 	"github.com/aquarium-fish/aquarium-fish/internal/core"
 	"github.com/aquarium-fish/aquarium-fish/internal/driver"
 )
