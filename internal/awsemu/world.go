@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"reflect"
 	"sort"
 	"sync"
 	"time"
@@ -362,6 +363,8 @@ func (r FaultRule) Validate() error {
 	switch {
 	case r.Action == "":
 		return fmt.Errorf("fault rule: action is required")
+	case r.Action != "*" && !actionSet()[r.Action]:
+		return fmt.Errorf("fault rule: unknown action %q (want an emulated action such as RunInstances, or \"*\")", r.Action)
 	case r.Code == "":
 		return fmt.Errorf("fault rule %s: code is required", r.Action)
 	case r.Count < 0:
@@ -374,6 +377,38 @@ func (r FaultRule) Validate() error {
 		return fmt.Errorf("fault rule %s: http_status must be 4xx or 5xx, got %d", r.Action, r.HTTPStatus)
 	}
 	return nil
+}
+
+var (
+	actionsOnce sync.Once
+	actionNames []string
+	actionIndex map[string]bool
+)
+
+// Actions lists the emulated AWS actions: the methods of *World with the
+// SDK client signature (ctx, *XxxInput, ...func(*Options)).
+func Actions() []string {
+	actionSet()
+	return append([]string(nil), actionNames...)
+}
+
+func actionSet() map[string]bool {
+	actionsOnce.Do(func() {
+		ctxType := reflect.TypeFor[context.Context]()
+		errType := reflect.TypeFor[error]()
+		t := reflect.TypeFor[*World]()
+		actionIndex = map[string]bool{}
+		for i := range t.NumMethod() {
+			m := t.Method(i).Type // receiver is In(0)
+			if m.NumIn() == 4 && m.IsVariadic() && m.In(1) == ctxType && m.In(2).Kind() == reflect.Pointer &&
+				m.NumOut() == 2 && m.Out(1) == errType {
+				name := t.Method(i).Name
+				actionNames = append(actionNames, name)
+				actionIndex[name] = true
+			}
+		}
+	})
+	return actionIndex
 }
 
 // AddFault adds a fault rule after validating it.

@@ -734,7 +734,13 @@ func TestFaults(t *testing.T) {
 	if err := w.AddFault(FaultRule{Action: "RunInstances"}); err == nil {
 		t.Fatal("rule without code accepted")
 	}
-	if err := w.AddFault(FaultRule{Action: "X", Code: "Y", Probability: 2}); err == nil || !strings.Contains(err.Error(), "probability") {
+	if err := w.AddFault(FaultRule{Action: "RunInstance", Code: "Y", Count: 1}); err == nil || !strings.Contains(err.Error(), "unknown action") {
+		t.Fatalf("typo in action accepted: %v", err)
+	}
+	if got := len(Actions()); got != 29 {
+		t.Fatalf("%d emulated actions, want 24 EC2 + 2 KMS + 2 quotas + 1 STS: %v", got, Actions())
+	}
+	if err := w.AddFault(FaultRule{Action: "RunInstances", Code: "Y", Probability: 2}); err == nil || !strings.Contains(err.Error(), "probability") {
 		t.Fatalf("bad probability: %v", err)
 	}
 	if err := w.AddFault(FaultRule{Action: "DescribeHosts", Code: "InternalError", HTTPStatus: 500, Count: 2}); err != nil {
