@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	smithytime "github.com/aws/smithy-go/time"
@@ -263,6 +264,17 @@ func enumValues(t reflect.Type) map[string]bool {
 	if t.Kind() != reflect.String || t.PkgPath() == "" {
 		return nil
 	}
+	if v, ok := enumCache.Load(t); ok {
+		return v.(map[string]bool)
+	}
+	set := loadEnumValues(t)
+	enumCache.Store(t, set)
+	return set
+}
+
+var enumCache sync.Map // reflect.Type -> map[string]bool (nil: not an enum)
+
+func loadEnumValues(t reflect.Type) map[string]bool {
 	m, ok := t.MethodByName("Values")
 	if !ok || m.Type.NumIn() != 1 || m.Type.NumOut() != 1 || m.Type.Out(0) != reflect.SliceOf(t) {
 		return nil

@@ -52,7 +52,7 @@ func (s *Server) serveSTS(ctx context.Context, rw http.ResponseWriter, r *http.R
 	var b bytes.Buffer
 	b.WriteString(xml.Header)
 	b.WriteString("<" + action + "Response xmlns=\"" + stsNamespace + "\"><" + action + "Result>")
-	e := &xmlEncoder{buf: &b, name: queryXMLName, item: "member"}
+	e := &xmlEncoder{buf: &b, name: queryXMLName, plans: &queryPlans, item: "member"}
 	if !out.IsNil() {
 		e.fields(out.Elem())
 	}

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -39,9 +40,39 @@ func lowerFirst(s string) string {
 
 // xmlEncoder writes SDK output structs as protocol XML.
 type xmlEncoder struct {
-	buf  *bytes.Buffer
-	name xmlNamer
-	item string // default list member element
+	buf   *bytes.Buffer
+	name  xmlNamer
+	plans *sync.Map // reflect.Type -> []xmlField, per namer
+	item  string    // default list member element
+}
+
+// xmlField is the precomputed encoding of one struct field.
+type xmlField struct {
+	index      int
+	elem, item string
+}
+
+var (
+	ec2Plans   sync.Map
+	queryPlans sync.Map
+)
+
+// plan returns the encodable fields of struct type t, computed once.
+func (e *xmlEncoder) plan(t reflect.Type) []xmlField {
+	if p, ok := e.plans.Load(t); ok {
+		return p.([]xmlField)
+	}
+	var p []xmlField
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() || f.Name == "ResultMetadata" {
+			continue
+		}
+		elem, item := e.name(t, f)
+		p = append(p, xmlField{index: i, elem: elem, item: item})
+	}
+	e.plans.Store(t, p)
+	return p
 }
 
 // isoTime is the UTC ISO-8601 form the SDK's ParseDateTime reads.
@@ -65,14 +96,8 @@ func (e *xmlEncoder) close(name string) {
 
 // fields writes the members of struct v.
 func (e *xmlEncoder) fields(v reflect.Value) {
-	t := v.Type()
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		if !f.IsExported() || f.Name == "ResultMetadata" {
-			continue
-		}
-		elem, item := e.name(t, f)
-		e.value(v.Field(i), elem, item)
+	for _, f := range e.plan(v.Type()) {
+		e.value(v.Field(f.index), f.elem, f.item)
 	}
 }
 
@@ -171,7 +196,7 @@ func encodeEC2(action, reqID string, out reflect.Value) []byte {
 	var b bytes.Buffer
 	b.WriteString(xml.Header)
 	b.WriteString("<" + action + "Response xmlns=\"" + ec2Namespace + "\">")
-	e := &xmlEncoder{buf: &b, name: ec2XMLName, item: "item"}
+	e := &xmlEncoder{buf: &b, name: ec2XMLName, plans: &ec2Plans, item: "item"}
 	e.open("requestId")
 	e.text(reqID)
 	e.close("requestId")
