@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -196,36 +197,41 @@ func (c *clients) print(w io.Writer, data any, header row, rows []row) error {
 	return tw.Flush()
 }
 
-var pretty = protojson.MarshalOptions{Multiline: true, Indent: "  "}
-
+// toJSON renders a message or a list of messages as indented JSON with the
+// protobuf field order (protojson's own output varies its spacing on purpose,
+// so it is re-indented for stable, scriptable output).
 func toJSON(data any) ([]byte, error) {
+	var compact []byte
 	switch d := data.(type) {
 	case proto.Message:
-		return pretty.Marshal(d)
+		b, err := protojson.Marshal(d)
+		if err != nil {
+			return nil, err
+		}
+		compact = b
 	default:
-		// A slice of messages.
-		b := []byte("[")
 		items, ok := asMessages(d)
 		if !ok {
 			return json.MarshalIndent(d, "", "  ")
 		}
+		compact = append(compact, '[')
 		for i, m := range items {
 			if i > 0 {
-				b = append(b, ',')
+				compact = append(compact, ',')
 			}
 			mb, err := protojson.Marshal(m)
 			if err != nil {
 				return nil, err
 			}
-			b = append(b, mb...)
+			compact = append(compact, mb...)
 		}
-		b = append(b, ']')
-		var v any
-		if err := json.Unmarshal(b, &v); err != nil {
-			return nil, err
-		}
-		return json.MarshalIndent(v, "", "  ")
+		compact = append(compact, ']')
 	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, compact, "", "  "); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
 }
 
 // messages is implemented by the list adapters below.
