@@ -24,6 +24,7 @@ type instance struct {
 	subnet       *subnet
 	ip           uint32
 	ipStr, dns   string
+	attachID     string
 	mac          string
 	eni          string
 	host         *host // set while the instance occupies the host
@@ -177,13 +178,18 @@ var instanceFilters = set("instance-id", "instance-state-name", "instance-state-
 
 func (w *World) instanceSDK(in *instance) types.Instance {
 	a := &outAlloc{}
+	parts := &instanceParts{} // one allocation for the nested structs
 	st := in.state(w.now)
+	parts.state = types.InstanceState{Code: a.i32(stateCodes[st]), Name: st}
+	parts.mon = types.Monitoring{State: types.MonitoringStateDisabled}
+	parts.pl = types.Placement{AvailabilityZone: a.str(in.zone), Tenancy: in.tenancy, GroupName: a.str("")}
+	parts.cpu = types.CpuOptions{CoreCount: a.i32(max(in.itype.vcpus/2, 1)), ThreadsPerCore: a.i32(min(in.itype.vcpus, 2))}
 	out := types.Instance{
 		InstanceId:         a.str(in.id),
 		InstanceType:       types.InstanceType(in.itype.name),
 		ImageId:            a.str(in.imageID),
 		Architecture:       types.ArchitectureValues(in.arch),
-		State:              sdkState(st),
+		State:              &parts.state,
 		LaunchTime:         a.tm(in.launchedAt),
 		AmiLaunchIndex:     a.i32(in.launchIndex),
 		Hypervisor:         types.HypervisorTypeXen,
@@ -192,13 +198,13 @@ func (w *World) instanceSDK(in *instance) types.Instance {
 		RootDeviceName:     a.str(in.rootDevice),
 		EbsOptimized:       a.b(in.ebsOpt),
 		EnaSupport:         a.b(true),
-		Monitoring:         &types.Monitoring{State: types.MonitoringStateDisabled},
-		Placement:          &types.Placement{AvailabilityZone: a.str(in.zone), Tenancy: in.tenancy, GroupName: a.str("")},
+		Monitoring:         &parts.mon,
+		Placement:          &parts.pl,
 		PlatformDetails:    a.str("Linux/UNIX"),
 		UsageOperation:     a.str("RunInstances"),
 		SourceDestCheck:    a.b(true),
 		Tags:               in.tags.sdk(),
-		CpuOptions:         &types.CpuOptions{CoreCount: a.i32(max(in.itype.vcpus/2, 1)), ThreadsPerCore: a.i32(min(in.itype.vcpus, 2))},
+		CpuOptions:         &parts.cpu,
 	}
 	if in.platform == "windows" {
 		out.Platform = types.PlatformValuesWindows
@@ -217,16 +223,20 @@ func (w *World) instanceSDK(in *instance) types.Instance {
 	switch st {
 	case types.InstanceStateNameStopped, types.InstanceStateNameStopping:
 		out.StateTransitionReason = a.str(fmt.Sprintf("User initiated (%s)", in.stopAt.UTC().Format("2006-01-02 15:04:05 GMT")))
-		out.StateReason = &types.StateReason{Code: a.str("Client.UserInitiatedShutdown"), Message: a.str("Client.UserInitiatedShutdown: User initiated shutdown")}
+		parts.reason = types.StateReason{Code: a.str("Client.UserInitiatedShutdown"), Message: a.str("Client.UserInitiatedShutdown: User initiated shutdown")}
+		out.StateReason = &parts.reason
 	case types.InstanceStateNameTerminated, types.InstanceStateNameShuttingDown:
 		out.StateTransitionReason = a.str(fmt.Sprintf("User initiated (%s)", in.termAt.UTC().Format("2006-01-02 15:04:05 GMT")))
-		out.StateReason = &types.StateReason{Code: a.str("Client.UserInitiatedShutdown"), Message: a.str("Client.UserInitiatedShutdown: User initiated shutdown")}
+		parts.reason = types.StateReason{Code: a.str("Client.UserInitiatedShutdown"), Message: a.str("Client.UserInitiatedShutdown: User initiated shutdown")}
+		out.StateReason = &parts.reason
 	default:
 		out.StateTransitionReason = a.str("")
 	}
-	groups := make([]types.GroupIdentifier, 0, len(in.groups))
-	for _, g := range in.groups {
-		groups = append(groups, types.GroupIdentifier{GroupId: a.str(g.id), GroupName: a.str(g.name)})
+	allGroups := make([]types.GroupIdentifier, 2*len(in.groups))
+	groups, niGroups := allGroups[:len(in.groups):len(in.groups)], allGroups[len(in.groups):]
+	for i, g := range in.groups {
+		groups[i] = types.GroupIdentifier{GroupId: a.str(g.id), GroupName: a.str(g.name)}
+		niGroups[i] = types.GroupIdentifier{GroupId: groups[i].GroupId, GroupName: groups[i].GroupName}
 	}
 	if st != types.InstanceStateNameTerminated {
 		out.SecurityGroups = groups
@@ -237,7 +247,15 @@ func (w *World) instanceSDK(in *instance) types.Instance {
 			dns := in.dns
 			out.PrivateIpAddress = a.str(ip)
 			out.PrivateDnsName = a.str(dns)
-			out.NetworkInterfaces = []types.InstanceNetworkInterface{{
+			parts.att = types.InstanceNetworkInterfaceAttachment{
+				AttachmentId:        a.str(in.attachID),
+				AttachTime:          a.tm(in.launchedAt),
+				DeleteOnTermination: a.b(true),
+				DeviceIndex:         a.i32(0),
+				Status:              types.AttachmentStatusAttached,
+			}
+			parts.pip[0] = types.InstancePrivateIpAddress{Primary: a.b(true), PrivateIpAddress: a.str(ip), PrivateDnsName: a.str(dns)}
+			parts.ni[0] = types.InstanceNetworkInterface{
 				NetworkInterfaceId: a.str(in.eni),
 				MacAddress:         a.str(in.mac),
 				PrivateIpAddress:   a.str(ip),
@@ -248,16 +266,11 @@ func (w *World) instanceSDK(in *instance) types.Instance {
 				Status:             types.NetworkInterfaceStatusInUse,
 				SourceDestCheck:    a.b(true),
 				InterfaceType:      a.str("interface"),
-				Groups:             groups,
-				Attachment: &types.InstanceNetworkInterfaceAttachment{
-					AttachmentId:        a.str("eni-attach-" + in.eni[4:]),
-					AttachTime:          a.tm(in.launchedAt),
-					DeleteOnTermination: a.b(true),
-					DeviceIndex:         a.i32(0),
-					Status:              types.AttachmentStatusAttached,
-				},
-				PrivateIpAddresses: []types.InstancePrivateIpAddress{{Primary: a.b(true), PrivateIpAddress: a.str(ip), PrivateDnsName: a.str(dns)}},
-			}}
+				Groups:             niGroups,
+				Attachment:         &parts.att,
+				PrivateIpAddresses: parts.pip[:],
+			}
+			out.NetworkInterfaces = parts.ni[:]
 		}
 		out.BlockDeviceMappings = in.bdmSDK(a)
 	} else {
@@ -509,4 +522,17 @@ func checkUserData(s string) error {
 		return Errorf("InvalidParameterValue", "User data is limited to 16384 bytes")
 	}
 	return nil
+}
+
+// instanceParts holds the nested structs of one types.Instance output so they
+// cost one allocation.
+type instanceParts struct {
+	state  types.InstanceState
+	mon    types.Monitoring
+	pl     types.Placement
+	cpu    types.CpuOptions
+	reason types.StateReason
+	att    types.InstanceNetworkInterfaceAttachment
+	ni     [1]types.InstanceNetworkInterface
+	pip    [1]types.InstancePrivateIpAddress
 }

@@ -406,6 +406,7 @@ func (w *World) launch(p *runPlan, resID, token string, idx int32, in *ec2.RunIn
 	inst.ipStr = ipString(inst.ip)
 	inst.dns = "ip-" + strings.ReplaceAll(inst.ipStr, ".", "-") + "." + w.spec.Region + ".compute.internal"
 	inst.eni = w.newID("eni")
+	inst.attachID = "eni-attach-" + inst.eni[4:]
 	inst.mac = macAddr(b.seq, w.idRng.Uint32())
 	if p.tenancy == types.TenancyHost {
 		var h *host
@@ -548,14 +549,12 @@ func (w *World) instancesForChange(ids []string, dry *bool) ([]*instance, error)
 	if err := checkIDs("InvalidInstanceID.Malformed", "i", ids); err != nil {
 		return nil, err
 	}
-	var out []*instance
+	out := make([]*instance, 0, len(ids))
 	var missing []string
-	seen := map[string]bool{}
-	for _, id := range ids {
-		if seen[id] {
-			continue
+	for i, id := range ids {
+		if slices.Contains(ids[:i], id) {
+			continue // duplicates are answered once
 		}
-		seen[id] = true
 		inst, ok := w.instances.get(id)
 		if !ok {
 			missing = append(missing, id)
