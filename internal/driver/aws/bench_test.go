@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aquarium-fish/aquarium-fish/internal/awsemu"
 	"github.com/aquarium-fish/aquarium-fish/internal/core"
 	"github.com/aquarium-fish/aquarium-fish/internal/driver"
 )
@@ -108,5 +107,3 @@ func BenchmarkAllocateWithCapacityPaced(b *testing.B) {
 func BenchmarkAllocateGeneratedKey(b *testing.B) {
 	benchAllocate(b, `{"region":"us-west-2","instance_key":"generate"}`, benchLabel, 0, false)
 }
-
-var _ = awsemu.ActionStats{}

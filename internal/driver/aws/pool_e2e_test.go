@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -119,23 +120,10 @@ func TestPoolValidation(t *testing.T) {
 		{`{"image":"macos-14","pool":"macs","pool_zones":["us-west-2c"]}`, "options.pool_zones[0]"},
 	} {
 		err := e.d.ValidateDefinition(e.def(c.opts, core.Resources{}))
-		if err == nil || !contains(err.Error(), c.want) {
+		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: err = %v, want %q", c.opts, err, c.want)
 		}
 	}
-}
-
-func contains(s, sub string) bool {
-	return len(sub) == 0 || (len(s) >= len(sub) && indexOf(s, sub) >= 0)
-}
-
-func indexOf(s, sub string) int {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
 }
 
 // The seed's pool form (zone, max, scrubbing_delay): after the instance is

@@ -101,7 +101,6 @@ func TestParseDiskType(t *testing.T) {
 
 func TestValidateDefinitionNamesTheField(t *testing.T) {
 	d := New("aws", WithClients(Clients{}))
-	d.cfg = &Config{DedicatedPool: nil}
 	cfg, err := ParseConfig([]byte(`{"dedicated_pool":{"macs":{"type":"mac2.metal","zones":["us-west-2a","us-west-2b"],"max":2}}}`))
 	if err != nil {
 		t.Fatal(err)
