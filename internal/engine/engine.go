@@ -116,7 +116,7 @@ type Engine struct {
 	verify        map[string]bool      // apps whose resource must be checked with driver.Status
 	retryAt       map[string]time.Time // app -> next worker attempt (deallocation retries)
 	queueAt       map[string]time.Time // NEW app -> next allocation attempt
-	failures      map[string]int       // consecutive deallocation failures (backoff)
+	failures      map[string]int       // consecutive failures of a step or capacity shortages (backoff)
 	startDef      map[string]int       // rotation: first definition to try for a NEW app
 	pending       map[string]int64     // in-flight allocations per driver instance
 	deadlines     deadlineHeap

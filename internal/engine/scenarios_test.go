@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -782,5 +783,30 @@ func TestRestartReclaimsInterruptedAllocation(t *testing.T) {
 			t.Fatal(err)
 		}
 		h.wantStatus(app, Deallocated)
+	})
+}
+
+// The driver says it has room but then reports a shortage: the application
+// stays queued, each re-try later than the last (no history flood).
+func TestCapacityShortageAtAllocateBacksOff(t *testing.T) {
+	backends(t, func(t *testing.T, h *harness) {
+		d := h.driver("test", `{}`)
+		d.SetHooks(testdriver.Hooks{BeforeAllocate: func(context.Context, driver.AllocateRequest) error {
+			return fmt.Errorf("cloud: insufficient capacity: %w", driver.ErrCapacity)
+		}})
+		h.engine("node-1", func(o *engine.Options) { o.RetryBackoff = time.Second; o.MaxBackoff = time.Minute })
+		app := h.app(h.label("l", "", def("test", "", "")), "")
+		h.runFor(10 * time.Minute)
+		h.wantStatus(app, New)
+		// 1+2+4+8+16+32 s, then every minute: about 14 attempts in 10 minutes, not 600.
+		if n := d.Stats().AllocateCalls; n < 8 || n > 20 {
+			t.Fatalf("%d allocation attempts in 10 minutes", n)
+		}
+		if strings.Contains(h.history(app), "allocation failed") {
+			t.Fatalf("a capacity shortage counted as a failed attempt: %s", h.history(app))
+		}
+		d.SetHooks(testdriver.Hooks{})
+		h.runFor(2 * time.Minute)
+		h.wantStatus(app, Allocated)
 	})
 }

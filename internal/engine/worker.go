@@ -165,7 +165,8 @@ func (e *Engine) allocFailed(ctx context.Context, c *claim, cause error) {
 		if err == nil {
 			e.mu.Lock()
 			e.startDef[uid] = c.defIdx
-			e.queueAt[uid] = now.Add(e.opts.RetryBackoff)
+			e.failures[uid]++ // consecutive shortages: back off further each time
+			e.queueAt[uid] = now.Add(e.backoff(e.failures[uid]))
 			e.mu.Unlock()
 			e.log.Info("allocation queued: no capacity", "app", uid, "definition", c.defIdx, "err", cause)
 			return
