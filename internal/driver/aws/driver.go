@@ -244,7 +244,9 @@ func (d *Driver) Prepare(ctx context.Context, raw []byte) error {
 // buildClients creates SDK clients from the config: static keys or the
 // default credential chain, and base_url for every service.
 func buildClients(ctx context.Context, cfg *Config) (Clients, error) {
-	var lo []func(*awsconfig.LoadOptions) error
+	// One attempt per SDK call: retries are decided in one place, the
+	// driver's classification (errors.go), with backoff on the driver clock.
+	lo := []func(*awsconfig.LoadOptions) error{awsconfig.WithRetryMaxAttempts(1)}
 	if cfg.Region != "" {
 		lo = append(lo, awsconfig.WithRegion(cfg.Region))
 	}
