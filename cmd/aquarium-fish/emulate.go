@@ -97,7 +97,7 @@ func runEmulate(ctx context.Context, opts emulateOptions, logger *slog.Logger, r
 		"region", world.Region(),
 		"account", world.AccountID(),
 		"time_scale", opts.TimeScale,
-		"hint", fmt.Sprintf("AWS_ENDPOINT_URL=%s AWS_REGION=%s AWS_ACCESS_KEY_ID=emulator AWS_SECRET_ACCESS_KEY=emulator aws ec2 describe-hosts", endpoint, world.Region()))
+		"hint", fmt.Sprintf("AWS_ENDPOINT_URL=%s AWS_REGION=%[2]s AWS_DEFAULT_REGION=%[2]s AWS_ACCESS_KEY_ID=emulator AWS_SECRET_ACCESS_KEY=emulator aws ec2 describe-hosts", endpoint, world.Region()))
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
