@@ -40,16 +40,16 @@ type keyPair struct {
 
 func (k *keyPair) tagList() tagSet { return k.tags }
 
-func (k *keyPair) filterValues(name string, _ *World) []string {
+func (k *keyPair) filterValues(name string, w *World) []string {
 	switch name {
 	case "key-pair-id":
-		return []string{k.id}
+		return append(w.fbuf[:0], k.id)
 	case "key-name":
-		return []string{k.name}
+		return append(w.fbuf[:0], k.name)
 	case "fingerprint":
-		return []string{k.fingerprint}
+		return append(w.fbuf[:0], k.fingerprint)
 	case "key-type":
-		return []string{string(k.ktype)}
+		return append(w.fbuf[:0], string(k.ktype))
 	}
 	return nil
 }

@@ -152,26 +152,40 @@ func (w *World) matches(o filterable, fs []filter) bool {
 		switch {
 		case f.tagKey != "":
 			v, ok := o.tagList().get(f.tagKey)
-			if !ok {
+			if !ok || !anyMatchOne(f.values, v) {
 				return false
 			}
-			vals = []string{v}
+			continue
 		case f.name == "tag-key":
+			vals = w.fbuf[:0]
 			for _, t := range o.tagList() {
 				vals = append(vals, t.k)
 			}
 		case f.name == "tag-value":
+			vals = w.fbuf[:0]
 			for _, t := range o.tagList() {
 				vals = append(vals, t.v)
 			}
 		default:
 			vals = o.filterValues(f.name, w)
 		}
+		if cap(vals) > cap(w.fbuf) {
+			w.fbuf = vals[:0] // keep the grown scratch buffer
+		}
 		if !anyMatch(f.values, vals) {
 			return false
 		}
 	}
 	return true
+}
+
+func anyMatchOne(patterns []string, v string) bool {
+	for _, p := range patterns {
+		if globMatch(p, v) {
+			return true
+		}
+	}
+	return false
 }
 
 func anyMatch(patterns, vals []string) bool {

@@ -86,20 +86,20 @@ func (h *host) filterValues(name string, w *World) []string {
 	switch name {
 	case "auto-placement":
 		if h.autoPlacement {
-			return []string{"on"}
+			return append(w.fbuf[:0], "on")
 		}
-		return []string{"off"}
+		return append(w.fbuf[:0], "off")
 	case "availability-zone":
-		return []string{h.zone}
+		return append(w.fbuf[:0], h.zone)
 	case "client-token":
-		return []string{h.clientToken}
+		return append(w.fbuf[:0], h.clientToken)
 	case "instance-type":
 		if h.itype != nil {
-			return []string{h.itype.name}
+			return append(w.fbuf[:0], h.itype.name)
 		}
 		return nil
 	case "state":
-		return []string{string(h.state(w.now))}
+		return append(w.fbuf[:0], string(h.state(w.now)))
 	case "host-reservation-id":
 		return nil
 	}

@@ -98,72 +98,72 @@ func (in *instance) tagList() tagSet { return in.tags }
 func (in *instance) filterValues(name string, w *World) []string {
 	switch name {
 	case "instance-id":
-		return []string{in.id}
+		return append(w.fbuf[:0], in.id)
 	case "instance-state-name":
-		return []string{string(in.state(w.now))}
+		return append(w.fbuf[:0], string(in.state(w.now)))
 	case "instance-state-code":
-		return []string{itoa(int64(stateCodes[in.state(w.now)]))}
+		return append(w.fbuf[:0], itoa(int64(stateCodes[in.state(w.now)])))
 	case "instance-type":
-		return []string{in.itype.name}
+		return append(w.fbuf[:0], in.itype.name)
 	case "availability-zone", "placement.availability-zone":
-		return []string{in.zone}
+		return append(w.fbuf[:0], in.zone)
 	case "image-id":
-		return []string{in.imageID}
+		return append(w.fbuf[:0], in.imageID)
 	case "host-id", "placement.host-id":
 		if in.hostID != "" {
-			return []string{in.hostID}
+			return append(w.fbuf[:0], in.hostID)
 		}
 	case "tenancy", "placement.tenancy":
-		return []string{string(in.tenancy)}
+		return append(w.fbuf[:0], string(in.tenancy))
 	case "subnet-id", "network-interface.subnet-id":
 		if in.subnet != nil {
-			return []string{in.subnet.id}
+			return append(w.fbuf[:0], in.subnet.id)
 		}
 	case "vpc-id", "network-interface.vpc-id":
 		if in.subnet != nil {
-			return []string{in.subnet.vpc.id}
+			return append(w.fbuf[:0], in.subnet.vpc.id)
 		}
 	case "key-name":
-		return []string{in.keyName}
+		return append(w.fbuf[:0], in.keyName)
 	case "private-ip-address", "network-interface.addresses.private-ip-address":
 		if in.ip != 0 {
-			return []string{in.ipStr}
+			return append(w.fbuf[:0], in.ipStr)
 		}
 	case "architecture":
-		return []string{in.arch}
+		return append(w.fbuf[:0], in.arch)
 	case "client-token":
-		return []string{in.clientToken}
+		return append(w.fbuf[:0], in.clientToken)
 	case "reservation-id":
-		return []string{in.reservation}
+		return append(w.fbuf[:0], in.reservation)
 	case "owner-id":
-		return []string{w.spec.AccountID}
+		return append(w.fbuf[:0], w.spec.AccountID)
 	case "instance.group-id", "group-id":
-		out := make([]string, 0, len(in.groups))
+		out := w.fbuf[:0]
 		for _, g := range in.groups {
 			out = append(out, g.id)
 		}
 		return out
 	case "instance.group-name", "group-name":
-		out := make([]string, 0, len(in.groups))
+		out := w.fbuf[:0]
 		for _, g := range in.groups {
 			out = append(out, g.name)
 		}
 		return out
 	case "launch-time":
-		return []string{isoTime(in.launchedAt)}
+		return append(w.fbuf[:0], isoTime(in.launchedAt))
 	case "network-interface.mac-address":
-		return []string{in.mac}
+		return append(w.fbuf[:0], in.mac)
 	case "root-device-type":
-		return []string{"ebs"}
+		return append(w.fbuf[:0], "ebs")
 	case "block-device-mapping.volume-id":
-		out := make([]string, 0, len(in.volumes))
+		out := w.fbuf[:0]
 		for _, v := range in.volumes {
 			out = append(out, v.id)
 		}
 		return out
 	case "platform":
 		if in.platform != "" {
-			return []string{in.platform}
+			return append(w.fbuf[:0], in.platform)
 		}
 	}
 	return nil
@@ -483,25 +483,25 @@ type typeMatcher struct{ t *instanceType }
 
 func (typeMatcher) tagList() tagSet { return nil }
 
-func (m typeMatcher) filterValues(name string, _ *World) []string {
+func (m typeMatcher) filterValues(name string, w *World) []string {
 	t := m.t
 	switch name {
 	case "instance-type":
-		return []string{t.name}
+		return append(w.fbuf[:0], t.name)
 	case "processor-info.supported-architecture":
-		return []string{t.arch}
+		return append(w.fbuf[:0], t.arch)
 	case "vcpu-info.default-vcpus":
-		return []string{itoa(int64(t.vcpus))}
+		return append(w.fbuf[:0], itoa(int64(t.vcpus)))
 	case "memory-info.size-in-mib":
-		return []string{itoa(t.memMiB)}
+		return append(w.fbuf[:0], itoa(t.memMiB))
 	case "dedicated-hosts-supported":
-		return []string{boolStr(t.hostVCPUs > 0)}
+		return append(w.fbuf[:0], boolStr(t.hostVCPUs > 0))
 	case "bare-metal":
-		return []string{boolStr(t.metal)}
+		return append(w.fbuf[:0], boolStr(t.metal))
 	case "current-generation":
-		return []string{boolStr(t.name != "m1.small")}
+		return append(w.fbuf[:0], boolStr(t.name != "m1.small"))
 	case "burstable-performance-supported":
-		return []string{boolStr(strings.HasPrefix(t.family, "t"))}
+		return append(w.fbuf[:0], boolStr(strings.HasPrefix(t.family, "t")))
 	}
 	return nil
 }

@@ -23,17 +23,17 @@ func (v *vpc) tagList() tagSet { return v.tags }
 func (v *vpc) filterValues(name string, w *World) []string {
 	switch name {
 	case "vpc-id":
-		return []string{v.id}
+		return append(w.fbuf[:0], v.id)
 	case "cidr", "cidr-block-association.cidr-block", "cidrBlock":
-		return []string{v.cidr.String()}
+		return append(w.fbuf[:0], v.cidr.String())
 	case "is-default", "isDefault":
-		return []string{boolStr(v.isDefault)}
+		return append(w.fbuf[:0], boolStr(v.isDefault))
 	case "owner-id":
-		return []string{w.spec.AccountID}
+		return append(w.fbuf[:0], w.spec.AccountID)
 	case "state":
-		return []string{"available"}
+		return append(w.fbuf[:0], "available")
 	case "dhcp-options-id":
-		return []string{"default"}
+		return append(w.fbuf[:0], "default")
 	}
 	return nil
 }
@@ -126,25 +126,25 @@ func (s *subnet) tagList() tagSet { return s.tags }
 func (s *subnet) filterValues(name string, w *World) []string {
 	switch name {
 	case "subnet-id":
-		return []string{s.id}
+		return append(w.fbuf[:0], s.id)
 	case "vpc-id":
-		return []string{s.vpc.id}
+		return append(w.fbuf[:0], s.vpc.id)
 	case "availability-zone", "availabilityZone":
-		return []string{s.zone}
+		return append(w.fbuf[:0], s.zone)
 	case "availability-zone-id":
-		return []string{w.zoneID(s.zone)}
+		return append(w.fbuf[:0], w.zoneID(s.zone))
 	case "cidr-block", "cidr", "cidrBlock":
-		return []string{s.cidr.String()}
+		return append(w.fbuf[:0], s.cidr.String())
 	case "default-for-az", "defaultForAz":
-		return []string{boolStr(s.defaultForAZ)}
+		return append(w.fbuf[:0], boolStr(s.defaultForAZ))
 	case "available-ip-address-count":
-		return []string{itoa(int64(s.free()))}
+		return append(w.fbuf[:0], itoa(int64(s.free())))
 	case "owner-id":
-		return []string{w.spec.AccountID}
+		return append(w.fbuf[:0], w.spec.AccountID)
 	case "state":
-		return []string{"available"}
+		return append(w.fbuf[:0], "available")
 	case "subnet-arn":
-		return []string{w.subnetARN(s.id)}
+		return append(w.fbuf[:0], w.subnetARN(s.id))
 	}
 	return nil
 }
@@ -209,15 +209,15 @@ func (g *securityGroup) tagList() tagSet { return g.tags }
 func (g *securityGroup) filterValues(name string, w *World) []string {
 	switch name {
 	case "group-id":
-		return []string{g.id}
+		return append(w.fbuf[:0], g.id)
 	case "group-name":
-		return []string{g.name}
+		return append(w.fbuf[:0], g.name)
 	case "vpc-id":
-		return []string{g.vpc.id}
+		return append(w.fbuf[:0], g.vpc.id)
 	case "description":
-		return []string{g.description}
+		return append(w.fbuf[:0], g.description)
 	case "owner-id":
-		return []string{w.spec.AccountID}
+		return append(w.fbuf[:0], w.spec.AccountID)
 	}
 	return nil
 }

@@ -40,39 +40,39 @@ func (v *volume) tagList() tagSet { return v.tags }
 func (v *volume) filterValues(name string, w *World) []string {
 	switch name {
 	case "volume-id":
-		return []string{v.id}
+		return append(w.fbuf[:0], v.id)
 	case "attachment.instance-id":
 		if v.attach != nil {
-			return []string{v.attach.id}
+			return append(w.fbuf[:0], v.attach.id)
 		}
 	case "attachment.device":
 		if v.attach != nil {
-			return []string{v.device}
+			return append(w.fbuf[:0], v.device)
 		}
 	case "attachment.status":
 		if v.attach != nil {
-			return []string{"attached"}
+			return append(w.fbuf[:0], "attached")
 		}
 	case "attachment.delete-on-termination":
 		if v.attach != nil {
-			return []string{boolStr(v.deleteOnTermination)}
+			return append(w.fbuf[:0], boolStr(v.deleteOnTermination))
 		}
 	case "availability-zone":
-		return []string{v.zone}
+		return append(w.fbuf[:0], v.zone)
 	case "create-time":
-		return []string{isoTime(v.created)}
+		return append(w.fbuf[:0], isoTime(v.created))
 	case "encrypted":
-		return []string{boolStr(v.encrypted)}
+		return append(w.fbuf[:0], boolStr(v.encrypted))
 	case "size":
-		return []string{itoa(int64(v.size))}
+		return append(w.fbuf[:0], itoa(int64(v.size)))
 	case "snapshot-id":
-		return []string{v.snapID}
+		return append(w.fbuf[:0], v.snapID)
 	case "status":
-		return []string{string(v.state())}
+		return append(w.fbuf[:0], string(v.state()))
 	case "volume-type":
-		return []string{string(v.vtype)}
+		return append(w.fbuf[:0], string(v.vtype))
 	case "kms-key-id":
-		return []string{v.kmsARN}
+		return append(w.fbuf[:0], v.kmsARN)
 	}
 	return nil
 }
@@ -349,29 +349,29 @@ func (s *snapshot) tagList() tagSet { return s.tags }
 func (s *snapshot) filterValues(name string, w *World) []string {
 	switch name {
 	case "snapshot-id":
-		return []string{s.id}
+		return append(w.fbuf[:0], s.id)
 	case "status":
-		return []string{string(s.state(w.now))}
+		return append(w.fbuf[:0], string(s.state(w.now)))
 	case "volume-id":
-		return []string{s.volumeID}
+		return append(w.fbuf[:0], s.volumeID)
 	case "owner-id":
-		return []string{s.ownerID}
+		return append(w.fbuf[:0], s.ownerID)
 	case "owner-alias":
 		if s.ownerAlias != "" {
-			return []string{s.ownerAlias}
+			return append(w.fbuf[:0], s.ownerAlias)
 		}
 	case "description":
-		return []string{s.description}
+		return append(w.fbuf[:0], s.description)
 	case "encrypted":
-		return []string{boolStr(s.encrypted)}
+		return append(w.fbuf[:0], boolStr(s.encrypted))
 	case "progress":
-		return []string{s.progress(w.now)}
+		return append(w.fbuf[:0], s.progress(w.now))
 	case "start-time":
-		return []string{isoTime(s.started)}
+		return append(w.fbuf[:0], isoTime(s.started))
 	case "volume-size":
-		return []string{itoa(int64(s.size))}
+		return append(w.fbuf[:0], itoa(int64(s.size)))
 	case "kms-key-id":
-		return []string{s.kmsARN}
+		return append(w.fbuf[:0], s.kmsARN)
 	}
 	return nil
 }
@@ -604,41 +604,41 @@ func (im *image) tagList() tagSet { return im.tags }
 func (im *image) filterValues(name string, w *World) []string {
 	switch name {
 	case "image-id":
-		return []string{im.id}
+		return append(w.fbuf[:0], im.id)
 	case "name":
-		return []string{im.name}
+		return append(w.fbuf[:0], im.name)
 	case "description":
-		return []string{im.description}
+		return append(w.fbuf[:0], im.description)
 	case "architecture":
-		return []string{im.arch}
+		return append(w.fbuf[:0], im.arch)
 	case "owner-id":
-		return []string{im.ownerID}
+		return append(w.fbuf[:0], im.ownerID)
 	case "owner-alias":
 		if im.ownerAlias != "" {
-			return []string{im.ownerAlias}
+			return append(w.fbuf[:0], im.ownerAlias)
 		}
 	case "is-public":
-		return []string{boolStr(im.public)}
+		return append(w.fbuf[:0], boolStr(im.public))
 	case "state":
-		return []string{string(im.state(w.now))}
+		return append(w.fbuf[:0], string(im.state(w.now)))
 	case "creation-date":
-		return []string{isoTime(im.created)}
+		return append(w.fbuf[:0], isoTime(im.created))
 	case "image-type":
-		return []string{"machine"}
+		return append(w.fbuf[:0], "machine")
 	case "platform":
 		if im.platform != "" {
-			return []string{im.platform}
+			return append(w.fbuf[:0], im.platform)
 		}
 	case "root-device-type":
-		return []string{"ebs"}
+		return append(w.fbuf[:0], "ebs")
 	case "root-device-name":
-		return []string{im.rootDevice}
+		return append(w.fbuf[:0], im.rootDevice)
 	case "virtualization-type":
-		return []string{"hvm"}
+		return append(w.fbuf[:0], "hvm")
 	case "hypervisor":
-		return []string{"xen"}
+		return append(w.fbuf[:0], "xen")
 	case "block-device-mapping.snapshot-id":
-		out := make([]string, 0, len(im.bdms))
+		out := w.fbuf[:0]
 		for _, b := range im.bdms {
 			out = append(out, b.snapID)
 		}
@@ -648,7 +648,7 @@ func (im *image) filterValues(name string, w *World) []string {
 		for _, b := range im.bdms {
 			enc = enc || b.encrypted
 		}
-		return []string{boolStr(enc)}
+		return append(w.fbuf[:0], boolStr(enc))
 	}
 	return nil
 }

@@ -30,6 +30,7 @@ type World struct {
 	clk  clock.Clock
 	spec *Spec
 	now  time.Time // time of the action being served (set by enter)
+	fbuf []string  // scratch for filter values (used under mu only)
 
 	idRng    *rand.Rand
 	faultRng *rand.Rand
