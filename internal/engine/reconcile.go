@@ -15,6 +15,7 @@ type claim struct {
 	app    core.Application
 	label  *core.Label
 	defIdx int
+	waited bool // the worker waited for a slot after the claim
 }
 
 // Reconcile runs one pass: it starts workers for applications that need
@@ -128,11 +129,18 @@ func (e *Engine) launch(ctx context.Context, uid string, c *claim) {
 		defer e.release(uid)
 		select {
 		case e.sem <- struct{}{}:
-		case <-ctx.Done():
+		default:
 			if c != nil {
-				e.allocDone(c)
+				c.waited = true
 			}
-			return
+			select {
+			case e.sem <- struct{}{}:
+			case <-ctx.Done():
+				if c != nil {
+					e.allocDone(c)
+				}
+				return
+			}
 		}
 		defer func() { <-e.sem }()
 		if c != nil {

@@ -810,3 +810,44 @@ func TestCapacityShortageAtAllocateBacksOff(t *testing.T) {
 		h.wantStatus(app, Allocated)
 	})
 }
+
+// An application deallocated while its claim waits for a worker slot never
+// reaches the driver.
+func TestDeallocateWhileWaitingForAWorker(t *testing.T) {
+	backends(t, func(t *testing.T, h *harness) {
+		d := h.driver("test", `{}`)
+		first, release := make(chan string, 1), make(chan struct{})
+		var once sync.Once
+		d.SetHooks(testdriver.Hooks{BeforeAllocate: func(_ context.Context, req driver.AllocateRequest) error {
+			blocked := false
+			once.Do(func() { blocked = true })
+			if blocked {
+				first <- req.ApplicationUID
+				<-release
+			}
+			return nil
+		}})
+		h.engine("node-1", func(o *engine.Options) { o.Workers = 1 })
+		l := h.label("l", "", def("test", "", ""))
+		a, b := h.app(l, ""), h.app(l, "")
+		if _, err := h.e.Reconcile(h.ctx); err != nil {
+			t.Fatal(err)
+		}
+		running := <-first
+		waiting := a
+		if running == a {
+			waiting = b
+		}
+		h.wantStatus(waiting, Elected)
+		if err := h.e.Deallocate(h.ctx, waiting); err != nil {
+			t.Fatal(err)
+		}
+		close(release)
+		h.settle()
+		h.wantStatus(running, Allocated)
+		h.wantStatus(waiting, Deallocated)
+		if n := d.Stats().AllocateCalls; n != 1 {
+			t.Fatalf("%d Allocate calls, want 1 (the deallocated claim must not reach the driver)", n)
+		}
+	})
+}

@@ -71,13 +71,22 @@ func (e *Engine) allocate(ctx context.Context, c *claim) (allocated *core.Resour
 	}
 	md, err := meta.Merge(c.app.Metadata, c.label.Metadata)
 	if err != nil {
-		e.fail(ctx, uid, core.StatusElected, fmt.Sprintf("metadata: %v", err))
+		e.failClaim(ctx, uid, fmt.Sprintf("metadata: %v", err))
 		return nil
 	}
 	deadline, err := e.lifetimeDeadline(def, e.clk.Now())
 	if err != nil {
-		e.fail(ctx, uid, core.StatusElected, fmt.Sprintf("definition %d: %v", c.defIdx, err))
+		e.failClaim(ctx, uid, fmt.Sprintf("definition %d: %v", c.defIdx, err))
 		return nil
+	}
+	if c.waited {
+		// The claim waited for a worker slot: a Deallocate may have come
+		// meanwhile, and then nothing must be created at all.
+		cur, err := e.st.CurrentState(ctx, uid)
+		if err == nil && cur.Status == core.StatusDeallocate {
+			e.finishUnallocated(ctx, uid, "deallocation requested before the allocation started")
+			return nil
+		}
 	}
 	res, err := drv.Allocate(ctx, driver.AllocateRequest{
 		ApplicationUID: uid,
@@ -148,6 +157,23 @@ func (e *Engine) afterAllocated(ctx context.Context, c *claim, res *core.Resourc
 	if err := e.runTasks(ctx, c.app.UID, res, e.drivers[def.Driver], def, core.TaskWhenAllocated); err != nil && ctx.Err() == nil {
 		e.log.Error("tasks", "app", c.app.UID, "err", err)
 		e.retryLater(c.app.UID)
+	}
+}
+
+// failClaim moves a claimed application that cannot be allocated to
+// ERROR before any driver call; if a Deallocate came first, it ends it.
+func (e *Engine) failClaim(ctx context.Context, uid, why string) {
+	err := e.transition(ctx, uid, core.StatusElected, core.StatusError, why)
+	switch {
+	case err == nil:
+		e.log.Warn("application failed", "app", uid, "reason", why)
+		e.forget(uid)
+		e.finishTasks(ctx, uid, core.StatusError)
+	case errors.Is(err, store.ErrConflict):
+		e.finishUnallocated(ctx, uid, why)
+	default:
+		e.log.Error("cannot record ERROR", "app", uid, "err", err)
+		e.retryLater(uid)
 	}
 }
 
@@ -317,7 +343,7 @@ func (e *Engine) stepElected(ctx context.Context, uid string, cur *core.Applicat
 		c, err := e.claimOf(ctx, uid, defIdx)
 		if err != nil {
 			e.log.Error("cannot resume allocation", "app", uid, "err", err)
-			e.fail(ctx, uid, core.StatusElected, fmt.Sprintf("cannot resume allocation: %v", err))
+			e.failClaim(ctx, uid, fmt.Sprintf("cannot resume allocation: %v", err))
 			return
 		}
 		e.log.Info("resuming interrupted allocation", "app", uid, "definition", defIdx)
