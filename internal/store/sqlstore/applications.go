@@ -35,13 +35,13 @@ func (s *Store) CreateApplication(ctx context.Context, a *core.Application) erro
 	what := "create application " + uid
 	err = s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var one int
-		err := tx.QueryRowContext(ctx, s.q("SELECT 1 FROM labels WHERE uid = ?"), a.LabelUID).Scan(&one)
+		err := s.in(tx).QueryRowContext(ctx, "SELECT 1 FROM labels WHERE uid = ?", a.LabelUID).Scan(&one)
 		if err != nil {
 			return s.classify(err, what+": label "+a.LabelUID)
 		}
-		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO applications
+		_, err = s.in(tx).ExecContext(ctx, `INSERT INTO applications
 			(uid, owner_name, label_uid, metadata, created_at, current_status, status_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`),
+			VALUES (?, ?, ?, ?, ?, ?, ?)`,
 			uid, a.OwnerName, a.LabelUID, meta, tsOf(created), string(core.StatusNew), tsOf(created))
 		if err != nil {
 			return s.classify(err, what)
@@ -56,8 +56,8 @@ func (s *Store) CreateApplication(ctx context.Context, a *core.Application) erro
 }
 
 func (s *Store) insertState(ctx context.Context, tx *sql.Tx, appUID string, st core.Status, desc string, at int64) error {
-	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO application_states
-		(uid, application_uid, status, description, created_at) VALUES (?, ?, ?, ?, ?)`),
+	_, err := s.in(tx).ExecContext(ctx, `INSERT INTO application_states
+		(uid, application_uid, status, description, created_at) VALUES (?, ?, ?, ?, ?)`,
 		uuid.NewString(), appUID, string(st), desc, at)
 	return s.classify(err, "record state "+string(st)+" of application "+appUID)
 }
@@ -80,7 +80,7 @@ func scanApp(sc interface{ Scan(...any) error }) (seqApp, error) {
 }
 
 func (s *Store) queryApps(ctx context.Context, q querier, what, query string, args ...any) ([]core.Application, error) {
-	rows, err := q.QueryContext(ctx, s.q(query), args...)
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, s.classify(err, what)
 	}
@@ -107,7 +107,7 @@ func (s *Store) queryApps(ctx context.Context, q querier, what, query string, ar
 
 // GetApplication returns the application uid or ErrNotFound.
 func (s *Store) GetApplication(ctx context.Context, uid string) (*core.Application, error) {
-	r, err := scanApp(s.r.QueryRowContext(ctx, s.q("SELECT "+appCols+" FROM applications WHERE uid = ?"), uid))
+	r, err := scanApp(s.rd().QueryRowContext(ctx, "SELECT "+appCols+" FROM applications WHERE uid = ?", uid))
 	if err != nil {
 		return nil, s.classify(err, "get application "+uid)
 	}
@@ -117,9 +117,9 @@ func (s *Store) GetApplication(ctx context.Context, uid string) (*core.Applicati
 // ListApplications returns the applications of owner ("" = all), oldest first.
 func (s *Store) ListApplications(ctx context.Context, owner string) ([]core.Application, error) {
 	if owner == "" {
-		return s.queryApps(ctx, s.r, "list applications", "SELECT "+appCols+" FROM applications ORDER BY seq")
+		return s.queryApps(ctx, s.rd(), "list applications", "SELECT "+appCols+" FROM applications ORDER BY seq")
 	}
-	return s.queryApps(ctx, s.r, "list applications of "+owner,
+	return s.queryApps(ctx, s.rd(), "list applications of "+owner,
 		"SELECT "+appCols+" FROM applications WHERE owner_name = ? ORDER BY seq", owner)
 }
 
@@ -139,8 +139,8 @@ func scanState(sc interface{ Scan(...any) error }) (*core.ApplicationState, erro
 
 // CurrentState returns the latest state of the application or ErrNotFound.
 func (s *Store) CurrentState(ctx context.Context, appUID string) (*core.ApplicationState, error) {
-	st, err := scanState(s.r.QueryRowContext(ctx, s.q("SELECT "+stateCols+
-		" FROM application_states WHERE application_uid = ? ORDER BY seq DESC LIMIT 1"), appUID))
+	st, err := scanState(s.rd().QueryRowContext(ctx, "SELECT "+stateCols+
+		" FROM application_states WHERE application_uid = ? ORDER BY seq DESC LIMIT 1", appUID))
 	if err != nil {
 		return nil, s.classify(err, "current state of application "+appUID)
 	}
@@ -151,8 +151,8 @@ func (s *Store) CurrentState(ctx context.Context, appUID string) (*core.Applicat
 // ErrNotFound when the application does not exist.
 func (s *Store) ListStates(ctx context.Context, appUID string) ([]core.ApplicationState, error) {
 	what := "list states of application " + appUID
-	rows, err := s.r.QueryContext(ctx, s.q("SELECT "+stateCols+
-		" FROM application_states WHERE application_uid = ? ORDER BY seq"), appUID)
+	rows, err := s.rd().QueryContext(ctx, "SELECT "+stateCols+
+		" FROM application_states WHERE application_uid = ? ORDER BY seq", appUID)
 	if err != nil {
 		return nil, s.classify(err, what)
 	}
@@ -180,8 +180,8 @@ func (s *Store) Transition(ctx context.Context, appUID string, from, to core.Sta
 	what := fmt.Sprintf("transition application %s %s -> %s", appUID, from, to)
 	return s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		now := tsOf(s.clock.Now())
-		res, err := tx.ExecContext(ctx, s.q(`UPDATE applications SET current_status = ?, status_at = ?
-			WHERE uid = ? AND current_status = ?`), string(to), now, appUID, string(from))
+		res, err := s.in(tx).ExecContext(ctx, `UPDATE applications SET current_status = ?, status_at = ?
+			WHERE uid = ? AND current_status = ?`, string(to), now, appUID, string(from))
 		if err != nil {
 			return s.classify(err, what)
 		}
@@ -191,7 +191,7 @@ func (s *Store) Transition(ctx context.Context, appUID string, from, to core.Sta
 		}
 		if n == 0 {
 			var cur string
-			err := tx.QueryRowContext(ctx, s.q("SELECT current_status FROM applications WHERE uid = ?"), appUID).Scan(&cur)
+			err := s.in(tx).QueryRowContext(ctx, "SELECT current_status FROM applications WHERE uid = ?", appUID).Scan(&cur)
 			if err != nil {
 				return s.classify(err, what)
 			}
@@ -222,7 +222,7 @@ func (s *Store) ListByStatus(ctx context.Context, limit int, statuses ...core.St
 		query += " LIMIT ?"
 		args = append(args, limit)
 	}
-	return s.queryApps(ctx, s.r, fmt.Sprintf("list applications by status %v", statuses), query, args...)
+	return s.queryApps(ctx, s.rd(), fmt.Sprintf("list applications by status %v", statuses), query, args...)
 }
 
 // ListCurrentStates returns the latest state of each application whose
@@ -241,7 +241,7 @@ func (s *Store) ListCurrentStates(ctx context.Context, limit int, statuses ...co
 		query += " LIMIT ?"
 		args = append(args, limit)
 	}
-	rows, err := s.r.QueryContext(ctx, s.q(query), args...)
+	rows, err := s.rd().QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, s.classify(err, what)
 	}
@@ -275,7 +275,7 @@ func (s *Store) ClaimNew(ctx context.Context, node string, limit int) ([]core.Ap
 		}
 		pick += s.d.LockForClaim
 		args = append(args, string(core.StatusNew))
-		apps, err := s.queryApps(ctx, tx, what, `UPDATE applications SET current_status = ?, node_name = ?, status_at = ?
+		apps, err := s.queryApps(ctx, s.in(tx), what, `UPDATE applications SET current_status = ?, node_name = ?, status_at = ?
 			WHERE seq IN (`+pick+`) AND current_status = ? RETURNING `+appCols, args...)
 		if err != nil {
 			return err

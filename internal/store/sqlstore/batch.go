@@ -33,8 +33,9 @@ type writeOp struct {
 // affects nobody else; a failing commit fails every write of the batch
 // (none of them happened).
 type batcher struct {
-	db   *sql.DB
-	name string
+	db    *sql.DB
+	name  string
+	after func() // runs after each batch, outside any transaction
 
 	mu     sync.Mutex
 	busy   bool // a leader is running a batch
@@ -43,8 +44,8 @@ type batcher struct {
 	wg     sync.WaitGroup // calls in progress
 }
 
-func newBatcher(db *sql.DB, name string) *batcher {
-	return &batcher{db: db, name: name}
+func newBatcher(db *sql.DB, name string, after func()) *batcher {
+	return &batcher{db: db, name: name, after: after}
 }
 
 // do runs fn in a (possibly shared) write transaction and returns its
@@ -77,6 +78,9 @@ func (b *batcher) do(ctx context.Context, fn txFunc) error {
 	b.mu.Unlock()
 
 	b.run(batch)
+	if b.after != nil {
+		b.after()
+	}
 
 	b.mu.Lock()
 	if len(b.queue) > 0 {

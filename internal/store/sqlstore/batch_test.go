@@ -44,7 +44,7 @@ func insert(k int, fail bool) txFunc {
 // it already wrote; the other writes of the batch commit.
 func TestBatchIsolatesFailures(t *testing.T) {
 	db := openBatchDB(t)
-	b := newBatcher(db, "test")
+	b := newBatcher(db, "test", nil)
 	const n = 40
 	release := make(chan struct{})
 	var wg sync.WaitGroup
@@ -116,7 +116,7 @@ func TestBatchIsolatesFailures(t *testing.T) {
 // A constraint error inside a batch leaves the rest of the batch intact.
 func TestBatchConstraintError(t *testing.T) {
 	db := openBatchDB(t)
-	b := newBatcher(db, "test")
+	b := newBatcher(db, "test", nil)
 	if err := b.do(context.Background(), insert(1, false)); err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func TestBatchConstraintError(t *testing.T) {
 }
 
 func TestBatchClosed(t *testing.T) {
-	b := newBatcher(openBatchDB(t), "test")
+	b := newBatcher(openBatchDB(t), "test", nil)
 	b.close()
 	if err := b.do(context.Background(), insert(1, false)); !errors.Is(err, errClosed) {
 		t.Fatalf("write after close: %v", err)
@@ -153,7 +153,7 @@ func TestBatchClosed(t *testing.T) {
 
 func TestBatchCanceledBeforeRun(t *testing.T) {
 	db := openBatchDB(t)
-	b := newBatcher(db, "test")
+	b := newBatcher(db, "test", nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := b.do(ctx, insert(1, false)); !errors.Is(err, context.Canceled) {

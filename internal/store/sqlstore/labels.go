@@ -59,7 +59,7 @@ func (s *Store) CreateLabel(ctx context.Context, l *core.Label) error {
 		created = s.clock.Now()
 	}
 	args = append([]any{uid}, append(args, tsOf(created))...)
-	_, err = s.execW(ctx, s.q("INSERT INTO labels ("+labelCols+") VALUES ("+placeholders(9)+")"), args...)
+	_, err = s.execW(ctx, "INSERT INTO labels ("+labelCols+") VALUES ("+placeholders(9)+")", args...)
 	if err != nil {
 		return s.classify(err, fmt.Sprintf("create label %q version %d", l.Name, l.Version))
 	}
@@ -82,7 +82,7 @@ func (s *Store) UpdateLabel(ctx context.Context, l *core.Label) error {
 	}
 	return s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var version int
-		err := tx.QueryRowContext(ctx, s.q("SELECT version FROM labels WHERE uid = ?"), l.UID).Scan(&version)
+		err := s.in(tx).QueryRowContext(ctx, "SELECT version FROM labels WHERE uid = ?", l.UID).Scan(&version)
 		if err != nil {
 			return s.classify(err, "update label "+l.UID)
 		}
@@ -90,8 +90,8 @@ func (s *Store) UpdateLabel(ctx context.Context, l *core.Label) error {
 			return fmt.Errorf("update label %s: stored version %d is immutable: %w", l.UID, version, store.ErrConflict)
 		}
 		args = append(args, l.UID)
-		_, err = tx.ExecContext(ctx, s.q(`UPDATE labels SET name = ?, version = ?, owner_name = ?, definitions = ?,
-			metadata = ?, visible_for = ?, remove_at = ? WHERE uid = ? AND version = 0`), args...)
+		_, err = s.in(tx).ExecContext(ctx, `UPDATE labels SET name = ?, version = ?, owner_name = ?, definitions = ?,
+			metadata = ?, visible_for = ?, remove_at = ? WHERE uid = ? AND version = 0`, args...)
 		return s.classify(err, "update label "+l.UID)
 	})
 }
@@ -117,7 +117,7 @@ func (s *Store) scanLabel(sc interface{ Scan(...any) error }) (*core.Label, erro
 
 // GetLabel returns the label uid or ErrNotFound.
 func (s *Store) GetLabel(ctx context.Context, uid string) (*core.Label, error) {
-	l, err := s.scanLabel(s.r.QueryRowContext(ctx, s.q("SELECT "+labelCols+" FROM labels WHERE uid = ?"), uid))
+	l, err := s.scanLabel(s.rd().QueryRowContext(ctx, "SELECT "+labelCols+" FROM labels WHERE uid = ?", uid))
 	if err != nil {
 		return nil, s.classify(err, "get label "+uid)
 	}
@@ -139,7 +139,7 @@ func (s *Store) ListLabels(ctx context.Context, f store.LabelFilter) ([]core.Lab
 		args = append(args, f.Version)
 	}
 	query += " ORDER BY name, version"
-	rows, err := s.r.QueryContext(ctx, s.q(query), args...)
+	rows, err := s.rd().QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, s.classify(err, "list labels")
 	}
@@ -162,7 +162,7 @@ func (s *Store) DeleteLabel(ctx context.Context, uid string) error {
 
 // deleteOne runs a DELETE that must remove exactly one row.
 func (s *Store) deleteOne(ctx context.Context, query, key, what string) error {
-	n, err := s.execW(ctx, s.q(query), key)
+	n, err := s.execW(ctx, query, key)
 	if err != nil {
 		return s.classify(err, what)
 	}

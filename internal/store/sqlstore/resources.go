@@ -44,7 +44,7 @@ func (s *Store) SaveResource(ctx context.Context, r *core.Resource) error {
 	var gotUID string
 	var gotCreated int64
 	err = s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		return tx.QueryRowContext(ctx, s.q(`INSERT INTO resources (uid, application_uid, node_name, label_uid,
+		return s.in(tx).QueryRowContext(ctx, `INSERT INTO resources (uid, application_uid, node_name, label_uid,
 		definition_index, identifier, ip_addr, hw_addr, metadata, timeout, authentication, driver_data, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (application_uid) DO UPDATE SET node_name = excluded.node_name,
@@ -52,7 +52,7 @@ func (s *Store) SaveResource(ctx context.Context, r *core.Resource) error {
 			identifier = excluded.identifier, ip_addr = excluded.ip_addr, hw_addr = excluded.hw_addr,
 			metadata = excluded.metadata, timeout = excluded.timeout,
 			authentication = excluded.authentication, driver_data = excluded.driver_data
-		RETURNING uid, created_at`),
+		RETURNING uid, created_at`,
 			uid, r.ApplicationUID, r.NodeName, r.LabelUID, r.DefinitionIndex, r.Identifier, r.IPAddr, r.HwAddr,
 			meta, nullTS(r.Timeout), auth, dd, tsOf(created)).Scan(&gotUID, &gotCreated)
 	})
@@ -87,8 +87,8 @@ func scanResource(sc interface{ Scan(...any) error }) (*core.Resource, error) {
 
 // GetResource returns the resource of the application or ErrNotFound.
 func (s *Store) GetResource(ctx context.Context, appUID string) (*core.Resource, error) {
-	r, err := scanResource(s.r.QueryRowContext(ctx, s.q("SELECT "+resourceCols+
-		" FROM resources r WHERE r.application_uid = ?"), appUID))
+	r, err := scanResource(s.rd().QueryRowContext(ctx, "SELECT "+resourceCols+
+		" FROM resources r WHERE r.application_uid = ?", appUID))
 	if err != nil {
 		return nil, s.classify(err, "get resource of application "+appUID)
 	}
@@ -101,9 +101,9 @@ func (s *Store) GetResourceByIP(ctx context.Context, ip string) (*core.Resource,
 	if ip == "" {
 		return nil, fmt.Errorf("get resource by ip: ip: must not be empty")
 	}
-	r, err := scanResource(s.r.QueryRowContext(ctx, s.q("SELECT "+resourceCols+
+	r, err := scanResource(s.rd().QueryRowContext(ctx, "SELECT "+resourceCols+
 		` FROM resources r JOIN applications a ON a.uid = r.application_uid WHERE r.ip_addr = ?
-		ORDER BY CASE WHEN a.current_status = ? THEN 0 ELSE 1 END, r.seq DESC LIMIT 1`),
+		ORDER BY CASE WHEN a.current_status = ? THEN 0 ELSE 1 END, r.seq DESC LIMIT 1`,
 		ip, string(core.StatusAllocated)))
 	if err != nil {
 		return nil, s.classify(err, "get resource by ip "+ip)
@@ -121,7 +121,7 @@ func (s *Store) ListResources(ctx context.Context, node string) ([]core.Resource
 	}
 	query += " ORDER BY r.seq"
 	what := "list resources"
-	rows, err := s.r.QueryContext(ctx, s.q(query), args...)
+	rows, err := s.rd().QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, s.classify(err, what)
 	}

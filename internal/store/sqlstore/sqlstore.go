@@ -47,6 +47,10 @@ type Store struct {
 	rebound sync.Map // query with ? -> query for the dialect
 	closers []func() error
 	batch   *batcher // nil unless Dialect.GroupCommit
+
+	stmts     sync.Map // stmtKey -> *sql.Stmt
+	pendingMu sync.Mutex
+	pending   map[string]bool // queries to prepare on the writer after a transaction
 }
 
 var _ store.Store = (*Store)(nil)
@@ -64,7 +68,7 @@ func New(w, r *sql.DB, d Dialect, opts store.Options, closers ...func() error) *
 	}
 	s := &Store{w: w, r: r, d: d, clock: c, closers: closers}
 	if d.GroupCommit {
-		s.batch = newBatcher(w, d.Name)
+		s.batch = newBatcher(w, d.Name, s.preparePending)
 	}
 	return s
 }
@@ -78,6 +82,7 @@ func (s *Store) Close() error {
 	if s.batch != nil {
 		s.batch.close()
 	}
+	errs = append(errs, s.closeStmts())
 	if s.r != s.w {
 		errs = append(errs, s.r.Close())
 	}
@@ -134,6 +139,7 @@ func (s *Store) inTx(ctx context.Context, fn txFunc) error {
 	if err != nil {
 		return fmt.Errorf("%s: begin: %w", s.d.Name, err)
 	}
+	defer s.preparePending()
 	if err := fn(ctx, tx); err != nil {
 		_ = tx.Rollback()
 		return err
@@ -149,7 +155,7 @@ func (s *Store) inTx(ctx context.Context, fn txFunc) error {
 func (s *Store) execW(ctx context.Context, query string, args ...any) (int64, error) {
 	var n int64
 	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, query, args...)
+		res, err := s.in(tx).ExecContext(ctx, query, args...)
 		if err != nil {
 			return err
 		}

@@ -43,7 +43,7 @@ func (s *Store) CreateTask(ctx context.Context, t *core.Task) error {
 	if updated.IsZero() {
 		updated = created
 	}
-	_, err = s.execW(ctx, s.q("INSERT INTO application_tasks ("+taskCols+") VALUES ("+placeholders(8)+")"),
+	_, err = s.execW(ctx, "INSERT INTO application_tasks ("+taskCols+") VALUES ("+placeholders(8)+")",
 		uid, t.ApplicationUID, t.Task, string(t.When), opts, res, tsOf(created), tsOf(updated))
 	if err != nil {
 		return s.classify(err, fmt.Sprintf("create task %q for application %s", t.Task, t.ApplicationUID))
@@ -69,7 +69,7 @@ func scanTask(sc interface{ Scan(...any) error }) (*core.Task, error) {
 
 // GetTask returns the task uid or ErrNotFound.
 func (s *Store) GetTask(ctx context.Context, uid string) (*core.Task, error) {
-	t, err := scanTask(s.r.QueryRowContext(ctx, s.q("SELECT "+taskCols+" FROM application_tasks WHERE uid = ?"), uid))
+	t, err := scanTask(s.rd().QueryRowContext(ctx, "SELECT "+taskCols+" FROM application_tasks WHERE uid = ?", uid))
 	if err != nil {
 		return nil, s.classify(err, "get task "+uid)
 	}
@@ -86,7 +86,7 @@ func (s *Store) ListTasks(ctx context.Context, appUID string) ([]core.Task, erro
 	}
 	query += " ORDER BY seq"
 	what := "list tasks of application " + appUID
-	rows, err := s.r.QueryContext(ctx, s.q(query), args...)
+	rows, err := s.rd().QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, s.classify(err, what)
 	}
@@ -114,7 +114,7 @@ func (s *Store) SetTaskResult(ctx context.Context, uid string, result []byte) er
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	return s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		r, err := tx.ExecContext(ctx, s.q("UPDATE application_tasks SET result = ?, updated_at = ? WHERE uid = ? AND result IS NULL"),
+		r, err := s.in(tx).ExecContext(ctx, "UPDATE application_tasks SET result = ?, updated_at = ? WHERE uid = ? AND result IS NULL",
 			res, tsOf(s.clock.Now()), uid)
 		if err != nil {
 			return s.classify(err, what)
@@ -127,7 +127,7 @@ func (s *Store) SetTaskResult(ctx context.Context, uid string, result []byte) er
 			return nil
 		}
 		var one int
-		if err := tx.QueryRowContext(ctx, s.q("SELECT 1 FROM application_tasks WHERE uid = ?"), uid).Scan(&one); err != nil {
+		if err := s.in(tx).QueryRowContext(ctx, "SELECT 1 FROM application_tasks WHERE uid = ?", uid).Scan(&one); err != nil {
 			return s.classify(err, what)
 		}
 		return fmt.Errorf("%s: result already set: %w", what, store.ErrConflict)

@@ -36,7 +36,7 @@ func (s *Store) CreateUser(ctx context.Context, u *store.User) error {
 	if updated.IsZero() {
 		updated = created
 	}
-	_, err = s.execW(ctx, s.q("INSERT INTO users ("+userCols+") VALUES (?, ?, ?, ?, ?)"),
+	_, err = s.execW(ctx, "INSERT INTO users ("+userCols+") VALUES (?, ?, ?, ?, ?)",
 		u.Name, u.PasswordHash, roles, tsOf(created), tsOf(updated))
 	if err != nil {
 		return s.classify(err, fmt.Sprintf("create user %q", u.Name))
@@ -54,7 +54,7 @@ func (s *Store) UpdateUser(ctx context.Context, u *store.User) error {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	now := s.clock.Now()
-	n, err := s.execW(ctx, s.q("UPDATE users SET password_hash = ?, roles = ?, updated_at = ? WHERE name = ?"),
+	n, err := s.execW(ctx, "UPDATE users SET password_hash = ?, roles = ?, updated_at = ? WHERE name = ?",
 		u.PasswordHash, roles, tsOf(now), u.Name)
 	if err != nil {
 		return s.classify(err, what)
@@ -82,7 +82,7 @@ func scanUser(sc interface{ Scan(...any) error }) (*store.User, error) {
 
 // GetUser returns the user name or ErrNotFound.
 func (s *Store) GetUser(ctx context.Context, name string) (*store.User, error) {
-	u, err := scanUser(s.r.QueryRowContext(ctx, s.q("SELECT "+userCols+" FROM users WHERE name = ?"), name))
+	u, err := scanUser(s.rd().QueryRowContext(ctx, "SELECT "+userCols+" FROM users WHERE name = ?", name))
 	if err != nil {
 		return nil, s.classify(err, fmt.Sprintf("get user %q", name))
 	}
@@ -91,7 +91,7 @@ func (s *Store) GetUser(ctx context.Context, name string) (*store.User, error) {
 
 // ListUsers returns all users ordered by name.
 func (s *Store) ListUsers(ctx context.Context) ([]store.User, error) {
-	rows, err := s.r.QueryContext(ctx, s.q("SELECT "+userCols+" FROM users ORDER BY name"))
+	rows, err := s.rd().QueryContext(ctx, "SELECT "+userCols+" FROM users ORDER BY name")
 	if err != nil {
 		return nil, s.classify(err, "list users")
 	}
@@ -128,9 +128,9 @@ func (s *Store) UpsertNode(ctx context.Context, n *store.Node) error {
 	if n.Maintenance {
 		maint = 1
 	}
-	_, err := s.execW(ctx, s.q(`INSERT INTO nodes (`+nodeCols+`) VALUES (?, ?, ?, ?, ?)
+	_, err := s.execW(ctx, `INSERT INTO nodes (`+nodeCols+`) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET address = excluded.address, location = excluded.location,
-			maintenance = excluded.maintenance, updated_at = excluded.updated_at`),
+			maintenance = excluded.maintenance, updated_at = excluded.updated_at`,
 		n.Name, n.Address, n.Location, maint, tsOf(updated))
 	if err != nil {
 		return s.classify(err, fmt.Sprintf("upsert node %q", n.Name))
@@ -152,7 +152,7 @@ func scanNode(sc interface{ Scan(...any) error }) (*store.Node, error) {
 
 // GetNode returns the node name or ErrNotFound.
 func (s *Store) GetNode(ctx context.Context, name string) (*store.Node, error) {
-	n, err := scanNode(s.r.QueryRowContext(ctx, s.q("SELECT "+nodeCols+" FROM nodes WHERE name = ?"), name))
+	n, err := scanNode(s.rd().QueryRowContext(ctx, "SELECT "+nodeCols+" FROM nodes WHERE name = ?", name))
 	if err != nil {
 		return nil, s.classify(err, fmt.Sprintf("get node %q", name))
 	}
@@ -161,7 +161,7 @@ func (s *Store) GetNode(ctx context.Context, name string) (*store.Node, error) {
 
 // ListNodes returns all nodes ordered by name.
 func (s *Store) ListNodes(ctx context.Context) ([]store.Node, error) {
-	rows, err := s.r.QueryContext(ctx, s.q("SELECT "+nodeCols+" FROM nodes ORDER BY name"))
+	rows, err := s.rd().QueryContext(ctx, "SELECT "+nodeCols+" FROM nodes ORDER BY name")
 	if err != nil {
 		return nil, s.classify(err, "list nodes")
 	}

@@ -69,12 +69,12 @@ func benchTransition(b *testing.B, s store.Store) {
 	}
 }
 
-// benchTransitionParallel: GOMAXPROCS*4 goroutines, each flipping its own
+// benchTransitionParallel: GOMAXPROCS*32 goroutines, each flipping its own
 // application.
 func benchTransitionParallel(b *testing.B, s store.Store) {
 	label := benchLabel(b, s)
 	ctx := context.Background()
-	b.SetParallelism(4)
+	b.SetParallelism(32)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		a := &core.Application{LabelUID: label}
