@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	_ "modernc.org/sqlite"
+
+	"github.com/aquarium-fish/aquarium-fish/internal/store"
 )
 
 func openBatchDB(t *testing.T) *sql.DB {
@@ -162,5 +164,44 @@ func TestBatchCanceledBeforeRun(t *testing.T) {
 	var count int
 	if err := db.QueryRow("SELECT COUNT(*) FROM t").Scan(&count); err != nil || count != 0 {
 		t.Fatalf("canceled write stored %d rows (%v)", count, err)
+	}
+}
+
+// A statement first run inside a write transaction is prepared once the
+// transaction ends and is then reused; reads are prepared on first use.
+func TestStatementCache(t *testing.T) {
+	for _, gc := range []bool{false, true} {
+		t.Run(fmt.Sprint("group_commit=", gc), func(t *testing.T) {
+			db := openBatchDB(t)
+			s := New(db, db, Dialect{Name: "test", GroupCommit: gc}, store.ApplyOptions())
+			ctx := context.Background()
+			const ins = "INSERT INTO t (k) VALUES (?)"
+			if _, err := s.execW(ctx, ins, 1); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := s.stmts.Load(stmtKey{db, ins}); !ok {
+				t.Fatal("write statement not prepared after its transaction")
+			}
+			if _, err := s.execW(ctx, ins, 2); err != nil {
+				t.Fatal(err)
+			}
+			var n int
+			const count = "SELECT COUNT(*) FROM t WHERE k > ?"
+			if err := s.rd().QueryRowContext(ctx, count, 0).Scan(&n); err != nil || n != 2 {
+				t.Fatalf("count %d, %v", n, err)
+			}
+			if _, ok := s.stmts.Load(stmtKey{db, count}); !ok {
+				t.Fatal("read statement not cached")
+			}
+			s.pendingMu.Lock()
+			left := len(s.pending)
+			s.pendingMu.Unlock()
+			if left != 0 {
+				t.Fatalf("%d statements still pending", left)
+			}
+			if err := s.closeStmts(); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
