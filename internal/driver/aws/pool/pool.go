@@ -38,10 +38,14 @@ const (
 	// minDescribeGap bounds on-demand refreshes: at most one DescribeHosts
 	// refresh per minute (≤ 60 per hour).
 	minDescribeGap = time.Minute
-	// fullRefreshEvery is the steady-state cadence of the full (tag filter)
-	// refresh that catches changes made outside the pool; pending hosts are
-	// polled by id when they are expected available.
-	fullRefreshEvery = 30 * time.Minute
+	// fullRefreshEvery is the cadence of the full (tag filter) refresh that
+	// catches changes made outside the pool (pending hosts are polled by id
+	// when they are expected available). Each refresh that finds nothing the
+	// view did not already know doubles the interval up to maxFullRefreshEvery;
+	// any surprise resets it. Errors the view cannot explain (a failed launch
+	// on a host, a refused release) ask for a refresh at once.
+	fullRefreshEvery    = 30 * time.Minute
+	maxFullRefreshEvery = 4 * time.Hour
 	// pendingPoll is how often a pending host is re-checked once it is overdue.
 	pendingPoll = time.Minute
 	// actionRetry is the backoff after a failed or refused scrub or release.
@@ -130,6 +134,8 @@ type Manager struct {
 	lastDescribe time.Time
 	lastFull     time.Time
 	wantRefresh  bool
+	fullEvery    time.Duration   // current full refresh interval
+	surprises    int64           // view corrections made by refreshes
 	pollIDs      map[string]bool // pending hosts due for a check
 	scrubEst     time.Duration
 	scrubLearned bool
@@ -144,6 +150,9 @@ type Manager struct {
 	wake  chan struct{}
 
 	afterRunPass func() // test hook: called by Run after each Reconcile
+
+	tagList   []types.Tag // see hostTags
+	scrubTags []types.Tag
 }
 
 type cached struct {
@@ -186,10 +195,13 @@ func New(cfg Config, api EC2API, opts Options) (*Manager, error) {
 		allocEst:     defaultAllocEstimate,
 		subnets:      map[string]cached{},
 		pollIDs:      map[string]bool{},
+		fullEvery:    fullRefreshEvery,
 		wake:         make(chan struct{}, 1),
 		stats:        Stats{APICalls: map[string]int64{}},
 		scrubEnabled: IsMacType(cfg.Type) && cfg.ScrubbingDelay > 0,
 	}
+	m.tagList = m.buildHostTags()
+	m.scrubTags = append(m.buildHostTags(), types.Tag{Key: aws.String("Name"), Value: aws.String("aquarium-scrub-" + cfg.Name)})
 	return m, nil
 }
 
@@ -533,7 +545,16 @@ func (m *Manager) adoptAllocated(id, zone string, th *types.Host, token string) 
 	return Placement{}, capacityErr("pool %s: host %s allocated, not available yet", m.cfg.Name, id)
 }
 
+// hostTags are the tags of pool hosts (and scrub instances): computed once,
+// never mutated (the SDK and the world only read them).
 func (m *Manager) hostTags() []types.Tag {
+	if m.tagList == nil {
+		m.tagList = m.buildHostTags()
+	}
+	return m.tagList
+}
+
+func (m *Manager) buildHostTags() []types.Tag {
 	keys := make([]string, 0, len(m.tags))
 	for k := range m.tags {
 		if k != TagPoolName && k != TagPoolPrefix+m.cfg.Name {

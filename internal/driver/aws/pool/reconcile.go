@@ -85,7 +85,7 @@ func (m *Manager) Reconcile(ctx context.Context) (time.Time, error) {
 	m.mu.Lock()
 	now = m.clk.Now()
 	gapOK := !now.Before(m.lastDescribe.Add(minDescribeGap))
-	fullNow := (m.wantRefresh && gapOK) || !now.Before(m.lastFull.Add(fullRefreshEvery))
+	fullNow := (m.wantRefresh && gapOK) || !now.Before(m.lastFull.Add(m.fullEvery))
 	var poll []string
 	if !fullNow && gapOK && len(m.pollIDs) > 0 {
 		for id := range m.pollIDs {
@@ -127,7 +127,7 @@ func (m *Manager) NextWake() time.Time {
 
 // nextWake is the earliest time anything is due. Caller holds m.mu.
 func (m *Manager) nextWake(now time.Time) time.Time {
-	next := m.lastFull.Add(fullRefreshEvery)
+	next := m.lastFull.Add(m.fullEvery)
 	if m.wantRefresh || len(m.pollIDs) > 0 {
 		t := m.lastDescribe.Add(minDescribeGap)
 		if t.Before(now) {
@@ -345,8 +345,7 @@ func (m *Manager) launchScrub(ctx context.Context, h *host) error {
 		MaxCount:     aws.Int32(1),
 		ClientToken:  aws.String(token),
 		Placement:    &types.Placement{Tenancy: types.TenancyHost, HostId: aws.String(h.id), AvailabilityZone: aws.String(h.zone)},
-		TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeInstance, Tags: append(m.hostTags(),
-			types.Tag{Key: aws.String("Name"), Value: aws.String("aquarium-scrub-" + m.cfg.Name)})}},
+		TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeInstance, Tags: m.scrubTags}},
 	}
 	if subnet != "" {
 		in.SubnetId = aws.String(subnet)
@@ -505,6 +504,14 @@ func (m *Manager) refresh(ctx context.Context) error {
 	defer m.mu.Unlock()
 	now = m.clk.Now()
 	m.stats.Refreshes++
+	before := m.surprises
+	defer func() {
+		if m.surprises == before {
+			m.fullEvery = min(2*m.fullEvery, maxFullRefreshEvery)
+		} else {
+			m.fullEvery = fullRefreshEvery
+		}
+	}()
 	seen := make(map[string]bool, len(all))
 	for i := range all {
 		th := &all[i]
@@ -516,6 +523,7 @@ func (m *Manager) refresh(ctx context.Context) error {
 		if !seen[id] && h.seq <= startSeq && !h.busyWithAction() {
 			m.log.Warn("pool host vanished (released outside the pool?)", "host", id)
 			m.untrack(h)
+			m.surprises++
 		}
 	}
 	for id, seq := range m.gone {
@@ -560,6 +568,7 @@ func (m *Manager) mergeHost(th *types.Host, now time.Time, startSeq uint64) {
 	if isReleasedState(th.State) {
 		if h != nil && h.seq <= startSeq && !h.busyWithAction() {
 			m.untrack(h)
+			m.surprises++
 		}
 		return
 	}
@@ -578,6 +587,9 @@ func (m *Manager) mergeHost(th *types.Host, now time.Time, startSeq uint64) {
 		h.pendingKnown = false
 		m.hosts[id] = h
 		m.applyAWS(h, th, now, true)
+		if m.started {
+			m.surprises++
+		}
 		m.log.Info("adopted dedicated host", "host", id, "zone", h.zone, "state", h.state.String(), "instances", len(h.used))
 		m.touch(h, now)
 		return
@@ -631,6 +643,7 @@ func (m *Manager) applyAWS(h *host, th *types.Host, now time.Time, adopt bool) {
 			h.removeSlot(s)
 			m.forgetSlot(s)
 			removed = true
+			m.surprises++
 			continue
 		}
 		i++
@@ -651,6 +664,9 @@ func (m *Manager) applyAWS(h *host, th *types.Host, now time.Time, adopt bool) {
 		s := &slot{kind: slotAdopted, instanceID: iid, since: now, host: h}
 		h.used = append(h.used, s)
 		m.byInstance[iid] = s
+		if !adopt {
+			m.surprises++
+		}
 	}
 	// state
 	switch th.State {
@@ -665,14 +681,21 @@ func (m *Manager) applyAWS(h *host, th *types.Host, now time.Time, adopt bool) {
 			h.idleSince = h.usableAt
 		}
 	case types.AllocationStatePermanentFailure:
+		if !h.permanent {
+			m.surprises++
+		}
 		h.state = hostFailed
 		h.permanent = true
 	case types.AllocationStateUnderAssessment:
+		if h.state != hostFailed {
+			m.surprises++
+		}
 		h.state = hostFailed
 	default: // pending, configuring, unknown: not usable yet
 		if h.state != hostPending {
 			m.setPending(h, now, m.mac)
 			h.pendingKnown = false // it went pending some time before this refresh
+			m.surprises++
 		}
 	}
 	if removed {
