@@ -339,12 +339,12 @@ func (m *Manager) launchScrub(ctx context.Context, h *host) error {
 		return fail(err)
 	}
 	in := &ec2.RunInstancesInput{
-		ImageId:      aws.String(image),
-		InstanceType: types.InstanceType(m.cfg.Type),
-		MinCount:     aws.Int32(1),
-		MaxCount:     aws.Int32(1),
-		ClientToken:  aws.String(token),
-		Placement:    &types.Placement{Tenancy: types.TenancyHost, HostId: aws.String(h.id), AvailabilityZone: aws.String(h.zone)},
+		ImageId:           aws.String(image),
+		InstanceType:      types.InstanceType(m.cfg.Type),
+		MinCount:          aws.Int32(1),
+		MaxCount:          aws.Int32(1),
+		ClientToken:       aws.String(token),
+		Placement:         &types.Placement{Tenancy: types.TenancyHost, HostId: aws.String(h.id), AvailabilityZone: aws.String(h.zone)},
 		TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeInstance, Tags: m.scrubTags}},
 	}
 	if subnet != "" {
