@@ -2,8 +2,11 @@ package server
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -154,4 +157,28 @@ func BenchmarkEncodeDescribeHosts500(b *testing.B) {
 		size = len(encodeEC2("DescribeHosts", "req", v))
 	}
 	b.ReportMetric(float64(size), "bytes/answer")
+}
+
+// BenchmarkServeDescribeHosts500 is the emulator's own share of a 500-host
+// DescribeHosts (decode, world, XML encode), without the network and the SDK.
+func BenchmarkServeDescribeHosts500(b *testing.B) {
+	ctx := context.Background()
+	c := benchClients(b)
+	for _, zone := range []string{"us-west-2a", "us-west-2b"} {
+		if _, err := c.world.AllocateHosts(ctx, &ec2.AllocateHostsInput{AvailabilityZone: aws.String(zone),
+			InstanceType: aws.String("mac2.metal"), Quantity: aws.Int32(250)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	h := New(c.world, Options{})
+	body := "Action=DescribeHosts&Version=2016-11-15"
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			b.Fatalf("status %d", rec.Code)
+		}
+	}
 }
