@@ -144,12 +144,13 @@ func newBackend(ctx context.Context, clk *clock.Virtual, p Params) (*backend, er
 		drv:       d,
 		def:       def,
 		reconcile: m.Reconcile,
+		nextWake:  m.NextWake,
 		hosts: func() hostCounts {
 			s := m.Stats()
 			return hostCounts{Total: s.Hosts, Busy: s.HostsBusy, Idle: s.HostsIdle, Pending: s.HostsPending, Other: s.HostsFailed, Max: s.MaxHosts}
 		},
 		billed: func(from, to time.Time) time.Duration {
-			return time.Duration(world.Billing(from, to).TotalHostSeconds * float64(time.Second))
+			return time.Duration(world.BillingTotals(from, to).TotalHostSeconds * float64(time.Second))
 		},
 		calls: func() map[string]CallStats {
 			out := map[string]CallStats{}

@@ -44,6 +44,7 @@ type backend struct {
 	drv       driver.Driver
 	def       core.Definition
 	reconcile func(ctx context.Context) (time.Time, error)
+	nextWake  func() time.Time // the pool's next wake-up, no network call
 	hosts     func() hostCounts
 	billed    func(from, to time.Time) time.Duration // billed host time (pending excluded)
 	calls     func() map[string]CallStats
@@ -256,11 +257,11 @@ func (s *run) release(f *flight) {
 
 func (s *run) arrive(j Job) {
 	s.st.read++
-	s.st.arrival(j.Start * 1e9)
 	if s.pastHorizon {
 		s.st.unserved[ReasonAfterHorizon]++
 		return
 	}
+	s.st.arrival(j.Start * 1e9)
 	s.queue.push(s.newFlight(j))
 	s.st.queueLen(s.queue.Len())
 }
@@ -288,9 +289,17 @@ func (s *run) unserve(f *flight, reason string) {
 	s.release(f)
 }
 
-// kick asks for a pool reconcile now, as the production runner is woken by
-// Place and InstanceGone.
+// kick asks for a pool reconcile now.
 func (s *run) kick() { s.scheduleReconcile(s.now) }
+
+// wake re-reads the pool's next wake-up after Place or InstanceGone (the
+// production runner is woken through a channel instead) and schedules a
+// reconcile then.
+func (s *run) wake() {
+	if t := s.b.nextWake(); !t.IsZero() {
+		s.scheduleReconcile(t.UnixNano())
+	}
+}
 
 func (s *run) scheduleReconcile(at int64) {
 	if at < s.now {
@@ -360,7 +369,7 @@ func (s *run) handle(e event) {
 
 func (s *run) deallocate(f *flight) {
 	err := s.b.drv.Deallocate(s.ctx, *f.res)
-	s.kick()
+	s.wake()
 	if err != nil {
 		f.deallocs++
 		s.st.deallocErrors++
@@ -392,7 +401,7 @@ func (s *run) serve() {
 		}
 		f := s.queue.front()
 		res, err := s.b.drv.Allocate(s.ctx, driver.AllocateRequest{ApplicationUID: f.uid, Definition: s.b.def})
-		s.kick()
+		s.wake()
 		if err != nil {
 			if errors.Is(err, driver.ErrCapacity) {
 				s.st.capacityMisses++

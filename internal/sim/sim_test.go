@@ -292,3 +292,12 @@ func TestWorkloads(t *testing.T) {
 		})
 	}
 }
+
+// Rows after the horizon are counted but add no months to the table.
+func TestHorizonAddsNoMonths(t *testing.T) {
+	in := csvOf([2]time.Duration{0, time.Hour}, [2]time.Duration{90 * 24 * time.Hour, time.Hour})
+	r := simulate(t, in, Params{Until: t0.Add(2 * time.Hour)})
+	if len(r.Months) != 1 || r.Unserved[ReasonAfterHorizon] != 1 || r.JobsServed != 1 {
+		t.Fatalf("months %d unserved %v", len(r.Months), r.Unserved)
+	}
+}
