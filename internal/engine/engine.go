@@ -80,6 +80,14 @@ type Options struct {
 	// LabelRemoveAtMin/Max bound remove_at of temporary (version 0) labels.
 	LabelRemoveAtMin, LabelRemoveAtMax time.Duration
 
+	// NodeIdentifiers describe this node; a definition with
+	// resources.node_filter is served only if every filter (a path.Match
+	// pattern) matches one of them.
+	NodeIdentifiers []string
+	// SlotsLimit caps the slots (definition resources.slots, default 1) of
+	// the resources this node holds or is allocating; 0 = no limit.
+	SlotsLimit uint
+
 	// Workers bounds the concurrent driver operations (default 128).
 	Workers int
 	// RetryBackoff is the first delay before retrying a failed allocation or
@@ -119,6 +127,7 @@ type Engine struct {
 	failures      map[string]int       // consecutive failures of a step or capacity shortages (backoff)
 	startDef      map[string]int       // rotation: first definition to try for a NEW app
 	pending       map[string]int64     // in-flight allocations per driver instance
+	pendingSlots  int64                // slots of the in-flight allocations
 	deadlines     deadlineHeap
 	labels        map[string]*core.Label // immutable (version >= 1) labels
 	capBackoff    time.Duration

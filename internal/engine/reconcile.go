@@ -201,6 +201,12 @@ func (e *Engine) claimNew(ctx context.Context, now time.Time) error {
 	labels := map[string]*core.Label{}
 	queued := false
 	var errs []error
+	var slotsUsed int64
+	if e.opts.SlotsLimit > 0 && len(apps) > 0 {
+		if slotsUsed, err = e.slotsInUse(ctx, labels); err != nil {
+			return err
+		}
+	}
 	for i := range apps {
 		app := apps[i]
 		e.mu.Lock()
@@ -246,8 +252,11 @@ func (e *Engine) claimNew(ctx context.Context, now time.Time) error {
 			idx := (start + k) % n
 			def := l.Definitions[idx]
 			drv := e.drivers[def.Driver]
-			if drv == nil {
+			if drv == nil || !e.nodeMatches(def) {
 				continue // another node may serve this definition
+			}
+			if e.opts.SlotsLimit > 0 && slotsUsed+slotsOf(def) > int64(e.opts.SlotsLimit) {
+				continue // node_slots_limit
 			}
 			key := capKey{l.UID, idx}
 			snap, ok := caps[key]
@@ -272,16 +281,16 @@ func (e *Engine) claimNew(ctx context.Context, now time.Time) error {
 			queued = true
 			continue
 		}
-		drvName := l.Definitions[chosen].Driver
+		c := &claim{app: app, label: l, defIdx: chosen}
 		e.mu.Lock()
 		if !e.tryBusyLocked(app.UID) {
 			e.mu.Unlock()
 			continue
 		}
-		e.pending[drvName]++
 		e.mu.Unlock()
-		claims[drvName]++
-		c := &claim{app: app, label: l, defIdx: chosen}
+		e.allocStart(c)
+		claims[l.Definitions[chosen].Driver]++
+		slotsUsed += slotsOf(l.Definitions[chosen])
 		err = e.transition(ctx, app.UID, core.StatusNew, core.StatusElected, electedDesc(e.opts.NodeName, chosen))
 		if err != nil {
 			e.allocDone(c)

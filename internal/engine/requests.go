@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path"
 	"strings"
 	"time"
 
@@ -137,6 +138,11 @@ func (e *Engine) validateLabel(l *core.Label, now time.Time) error {
 		}
 		if _, err := core.ParseDuration(def.Resources.Lifetime); err != nil {
 			return invalid(field+".resources.lifetime", "%v", err)
+		}
+		for j, pattern := range def.Resources.NodeFilter {
+			if _, err := path.Match(pattern, ""); err != nil || strings.TrimSpace(pattern) == "" {
+				return invalid(fmt.Sprintf("%s.resources.node_filter[%d]", field, j), "invalid pattern %q", pattern)
+			}
 		}
 		if !isObject(def.Options) {
 			return invalid(field+".options", "must be an object")

@@ -851,3 +851,56 @@ func TestDeallocateWhileWaitingForAWorker(t *testing.T) {
 		}
 	})
 }
+
+func TestSlotsLimitAndNodeFilter(t *testing.T) {
+	backends(t, func(t *testing.T, h *harness) {
+		d := h.driver("test", `{}`)
+		h.engine("node-1", func(o *engine.Options) {
+			o.SlotsLimit = 3
+			o.NodeIdentifiers = []string{"os:linux", "arch:x86_64"}
+		})
+		two := uint(2)
+		big := def("test", "", "")
+		big.Resources.Slots = &two
+		bigL := h.label("big", "", big)
+		smallL := h.label("small", "", def("test", "", ""))
+		mac := def("test", "", "")
+		mac.Resources.NodeFilter = []string{"os:mac*"}
+		macL := h.label("mac", "", mac)
+		linux := def("test", "", "")
+		linux.Resources.NodeFilter = []string{"os:lin*", "arch:*"}
+		linuxL := h.label("linux", "", linux)
+
+		b1, b2, s1 := h.app(bigL, ""), h.app(bigL, ""), h.app(smallL, "")
+		h.runFor(time.Minute)
+		h.wantStatus(b1, Allocated) // 2 slots
+		h.wantStatus(b2, New)       // 2 more would make 4 > 3
+		h.wantStatus(s1, Allocated) // 1 more fits: 3
+		if err := h.e.Deallocate(h.ctx, b1); err != nil {
+			t.Fatal(err)
+		}
+		h.settle()
+		h.wantStatus(b2, Allocated)
+		if err := h.e.Deallocate(h.ctx, b2); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.e.Deallocate(h.ctx, s1); err != nil {
+			t.Fatal(err)
+		}
+		h.settle()
+
+		m, lx := h.app(macL, ""), h.app(linuxL, "")
+		h.runFor(time.Minute)
+		h.wantStatus(m, New) // this node is not a mac
+		h.wantStatus(lx, Allocated)
+		if len(d.Live()) != 1 {
+			t.Fatalf("driver holds %v", d.Live())
+		}
+		bad := def("test", "", "")
+		bad.Resources.NodeFilter = []string{"os:[linux"}
+		err := h.e.CreateLabel(h.ctx, &core.Label{Name: "bad", Version: 1, Definitions: []core.Definition{bad}})
+		if !errors.Is(err, engine.ErrInvalidArgument) || !strings.Contains(err.Error(), "resources.node_filter[0]") {
+			t.Fatalf("bad node_filter pattern: %v", err)
+		}
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path"
 	"time"
 
 	"github.com/aquarium-fish/aquarium-fish/internal/core"
@@ -20,13 +21,80 @@ import (
 
 // allocDone ends the in-flight accounting of a claim.
 func (e *Engine) allocDone(c *claim) {
-	name := c.label.Definitions[c.defIdx].Driver
+	def := c.label.Definitions[c.defIdx]
 	e.mu.Lock()
-	e.pending[name]--
-	if e.pending[name] <= 0 {
-		delete(e.pending, name)
+	e.pending[def.Driver]--
+	if e.pending[def.Driver] <= 0 {
+		delete(e.pending, def.Driver)
 	}
+	e.pendingSlots -= slotsOf(def)
 	e.mu.Unlock()
+}
+
+// allocStart starts the in-flight accounting of a claim.
+func (e *Engine) allocStart(c *claim) {
+	def := c.label.Definitions[c.defIdx]
+	e.mu.Lock()
+	e.pending[def.Driver]++
+	e.pendingSlots += slotsOf(def)
+	e.mu.Unlock()
+}
+
+// slotsOf is the number of node slots a definition takes (default 1).
+func slotsOf(def core.Definition) int64 {
+	if def.Resources.Slots != nil {
+		return int64(*def.Resources.Slots)
+	}
+	return 1
+}
+
+// nodeMatches reports whether this node may serve def: every node_filter
+// pattern must match one of the node identifiers.
+func (e *Engine) nodeMatches(def core.Definition) bool {
+	for _, pattern := range def.Resources.NodeFilter {
+		ok := false
+		for _, id := range e.opts.NodeIdentifiers {
+			if m, err := path.Match(pattern, id); err == nil && m {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// slotsInUse sums the slots of this node's resources plus the in-flight
+// allocations (a resource saved by a still running allocation counts twice
+// for a moment, which only errs on the safe side).
+func (e *Engine) slotsInUse(ctx context.Context, labels map[string]*core.Label) (int64, error) {
+	// In-flight first: an allocation finishing in between is then counted
+	// twice, never not at all.
+	e.mu.Lock()
+	used := e.pendingSlots
+	e.mu.Unlock()
+	resources, err := e.st.ListResources(ctx, e.opts.NodeName)
+	if err != nil {
+		return 0, fmt.Errorf("slots in use: %w", err)
+	}
+	for _, r := range resources {
+		l, ok := labels[r.LabelUID]
+		if !ok {
+			if l, err = e.label(ctx, r.LabelUID); err != nil {
+				used++ // unknown label: count the default
+				continue
+			}
+			labels[r.LabelUID] = l
+		}
+		if r.DefinitionIndex >= 0 && r.DefinitionIndex < len(l.Definitions) {
+			used += slotsOf(l.Definitions[r.DefinitionIndex])
+		} else {
+			used++
+		}
+	}
+	return used, nil
 }
 
 // retryLater schedules another worker run for app with backoff.
@@ -347,9 +415,7 @@ func (e *Engine) stepElected(ctx context.Context, uid string, cur *core.Applicat
 			return
 		}
 		e.log.Info("resuming interrupted allocation", "app", uid, "definition", defIdx)
-		e.mu.Lock()
-		e.pending[c.label.Definitions[defIdx].Driver]++
-		e.mu.Unlock()
+		e.allocStart(c)
 		if res := e.allocate(ctx, c); res != nil {
 			e.afterAllocated(ctx, c, res)
 			return
