@@ -36,6 +36,8 @@ type batcher struct {
 	db    *sql.DB
 	name  string
 	after func() // runs after each batch, outside any transaction
+	// exec runs a savepoint statement in tx (through the statement cache).
+	exec func(ctx context.Context, tx *sql.Tx, query string) error
 
 	mu     sync.Mutex
 	busy   bool // a leader is running a batch
@@ -45,7 +47,10 @@ type batcher struct {
 }
 
 func newBatcher(db *sql.DB, name string, after func()) *batcher {
-	return &batcher{db: db, name: name, after: after}
+	return &batcher{db: db, name: name, after: after, exec: func(ctx context.Context, tx *sql.Tx, q string) error {
+		_, err := tx.ExecContext(ctx, q)
+		return err
+	}}
 }
 
 // do runs fn in a (possibly shared) write transaction and returns its
@@ -131,20 +136,20 @@ func (b *batcher) run(batch []*writeOp) {
 			results[i] = op.fn(opCtx, tx)
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT fish_op"); err != nil {
+		if err := b.exec(ctx, tx, "SAVEPOINT fish_op"); err != nil {
 			_ = tx.Rollback()
 			finish(fmt.Errorf("%s: savepoint: %w", b.name, err))
 			return
 		}
 		if results[i] = op.fn(opCtx, tx); results[i] != nil {
-			if _, err := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT fish_op"); err != nil {
+			if err := b.exec(ctx, tx, "ROLLBACK TO SAVEPOINT fish_op"); err != nil {
 				// The transaction is unusable: nothing of this batch may commit.
 				_ = tx.Rollback()
 				finish(fmt.Errorf("%s: rollback to savepoint: %w", b.name, err))
 				return
 			}
 		}
-		if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT fish_op"); err != nil {
+		if err := b.exec(ctx, tx, "RELEASE SAVEPOINT fish_op"); err != nil {
 			_ = tx.Rollback()
 			finish(fmt.Errorf("%s: release savepoint: %w", b.name, err))
 			return

@@ -69,6 +69,10 @@ func New(w, r *sql.DB, d Dialect, opts store.Options, closers ...func() error) *
 	s := &Store{w: w, r: r, d: d, clock: c, closers: closers}
 	if d.GroupCommit {
 		s.batch = newBatcher(w, d.Name, s.preparePending)
+		s.batch.exec = func(ctx context.Context, tx *sql.Tx, q string) error {
+			_, err := s.in(tx).ExecContext(ctx, q)
+			return err
+		}
 	}
 	return s
 }
