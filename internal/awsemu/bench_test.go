@@ -107,3 +107,14 @@ func BenchmarkBillingYear(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkNewDefaultWorld builds the default world (what every test and
+// simulator run starts with).
+func BenchmarkNewDefaultWorld(b *testing.B) {
+	clk := clock.NewVirtual(t0)
+	for b.Loop() {
+		if _, err := New(clk, DefaultSpec()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
