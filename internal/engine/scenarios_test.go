@@ -904,3 +904,20 @@ func TestSlotsLimitAndNodeFilter(t *testing.T) {
 		}
 	})
 }
+
+// A slow allocation (a Mac boots for minutes) does not eat its lifetime.
+func TestLifetimeCountsFromAllocation(t *testing.T) {
+	backends(t, func(t *testing.T, h *harness) {
+		d := h.driver("test", `{}`)
+		d.SetHooks(testdriver.Hooks{BeforeAllocate: func(context.Context, driver.AllocateRequest) error {
+			h.clk.Advance(10 * time.Minute)
+			return nil
+		}})
+		h.engine("node-1", nil)
+		app := h.app(h.label("mac", "", def("test", "", "1h")), "")
+		h.settle()
+		if r := h.resource(app); r.Timeout == nil || !r.Timeout.Equal(t0.Add(70*time.Minute)) {
+			t.Fatalf("deadline %v, want allocation end + 1h = %v", r.Timeout, t0.Add(70*time.Minute))
+		}
+	})
+}

@@ -142,8 +142,7 @@ func (e *Engine) allocate(ctx context.Context, c *claim) (allocated *core.Resour
 		e.failClaim(ctx, uid, fmt.Sprintf("metadata: %v", err))
 		return nil
 	}
-	deadline, err := e.lifetimeDeadline(def, e.clk.Now())
-	if err != nil {
+	if _, err := e.lifetimeDeadline(def, e.clk.Now()); err != nil {
 		e.failClaim(ctx, uid, fmt.Sprintf("definition %d: %v", c.defIdx, err))
 		return nil
 	}
@@ -188,8 +187,9 @@ func (e *Engine) allocate(ctx context.Context, c *claim) (allocated *core.Resour
 	res.LabelUID = c.label.UID
 	res.DefinitionIndex = c.defIdx
 	res.Metadata = mdJSON
-	res.Timeout = deadline
 	res.CreatedAt = e.clk.Now()
+	// The lifetime counts from when the resource is there, not from the claim.
+	res.Timeout, _ = e.lifetimeDeadline(def, res.CreatedAt)
 	if err := e.st.SaveResource(ctx, res); err != nil {
 		// Unrecorded resources must not survive: undo, then count a failure.
 		if derr := drv.Deallocate(ctx, *res); derr != nil {
