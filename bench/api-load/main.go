@@ -31,6 +31,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/aquarium-fish/aquarium-fish/internal/tlsutil"
@@ -145,7 +146,7 @@ func closedLoop(c *client, o options, method, body string) error {
 	var wg sync.WaitGroup
 	lat := make([][]time.Duration, o.conns)
 	errs := make([]error, o.conns)
-	var errCount atomic.Int64
+	var errCount, total atomic.Int64
 	for i := range o.conns {
 		wg.Add(1)
 		go func() {
@@ -164,6 +165,7 @@ func closedLoop(c *client, o options, method, body string) error {
 					errs[i] = err
 					continue
 				}
+				total.Add(1)
 				if measuring.Load() {
 					lat[i] = append(lat[i], d)
 				}
@@ -187,7 +189,12 @@ func closedLoop(c *client, o options, method, body string) error {
 		return fmt.Errorf("no successful request: %w", errors.Join(errs...))
 	}
 	slices.Sort(all)
-	fmt.Printf("mode=%s method=%s conns=%d duration=%s requests=%d errors=%d\n", o.mode, method, o.conns, elapsed.Round(time.Millisecond), len(all), errCount.Load())
+	fmt.Printf("mode=%s method=%s conns=%d duration=%s requests=%d errors=%d total_requests=%d\n", o.mode, method, o.conns, elapsed.Round(time.Millisecond), len(all), errCount.Load(), total.Load())
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err == nil {
+		cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		fmt.Printf("load generator CPU: %.1f us/request\n", float64(cpu.Microseconds())/float64(total.Load()))
+	}
 	fmt.Printf("throughput=%.0f req/s p50=%s p90=%s p99=%s max=%s\n", float64(len(all))/elapsed.Seconds(),
 		pct(all, 50), pct(all, 90), pct(all, 99), all[len(all)-1].Round(time.Microsecond))
 	return nil

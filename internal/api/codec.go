@@ -12,6 +12,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"gopkg.in/yaml.v3"
+
+	pb "github.com/aquarium-fish/aquarium-fish/internal/api/gen/aquarium/v2"
 )
 
 // jsonCodec is the protobuf JSON mapping, strict on input (an unknown field
@@ -28,6 +30,9 @@ var (
 func (c jsonCodec) Name() string { return c.name }
 
 func (c jsonCodec) Marshal(v any) ([]byte, error) {
+	if l, ok := v.(*pb.ApplicationServiceListResponse); ok {
+		return marshalApplicationList(l)
+	}
 	m, ok := v.(proto.Message)
 	if !ok {
 		return nil, fmt.Errorf("json codec: %T is not a protobuf message", v)
