@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
@@ -87,6 +88,34 @@ type Limits struct {
 	// InstanceCapacity limits live instances per zone (and type/family):
 	// exceeding it answers InsufficientInstanceCapacity (HTTP 500).
 	InstanceCapacity []CapacityLimit `yaml:"instance_capacity" json:"instance_capacity,omitempty"`
+	// FailureRates makes an action fail at random with its natural capacity
+	// error: RunInstances -> InsufficientInstanceCapacity, AllocateHosts ->
+	// InsufficientHostCapacity (both HTTP 500), any other -> InternalError (500).
+	FailureRates map[string]float64 `yaml:"failure_rates" json:"failure_rates,omitempty"`
+}
+
+// failureFaults turns Limits.FailureRates into fault rules (sorted by action).
+func (l *Limits) failureFaults() []FaultRule {
+	actions := make([]string, 0, len(l.FailureRates))
+	for a := range l.FailureRates {
+		actions = append(actions, a)
+	}
+	sort.Strings(actions)
+	var out []FaultRule
+	for _, a := range actions {
+		r := FaultRule{Action: a, Code: "InternalError", HTTPStatus: 500, Probability: l.FailureRates[a],
+			Message: "An internal error has occurred."}
+		switch a {
+		case "RunInstances":
+			r.Code, r.Message = "InsufficientInstanceCapacity", "We currently do not have sufficient capacity in the Availability Zone you requested."
+		case "AllocateHosts":
+			r.Code, r.Message = "InsufficientHostCapacity", "There is no Dedicated Host capacity available to fulfill your request."
+		}
+		if r.Probability > 0 {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // CapacityLimit caps objects in a zone; InstanceType may be a type
@@ -389,6 +418,14 @@ func (s *Spec) Validate() error {
 		}
 		if l.Max < 0 {
 			return fmt.Errorf("limits.instance_capacity[%d].max: must be >= 0", i)
+		}
+	}
+	for a, p := range s.Limits.FailureRates {
+		if a != "*" && !actionSet()[a] {
+			return fmt.Errorf("limits.failure_rates.%s: unknown action", a)
+		}
+		if p < 0 || p > 1 {
+			return fmt.Errorf("limits.failure_rates.%s: must be within [0,1], got %v", a, p)
 		}
 	}
 	for k, b := range s.Throttling.Buckets {

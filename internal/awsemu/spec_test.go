@@ -56,7 +56,7 @@ func TestLoadSpecExample(t *testing.T) {
 	if err != nil || len(snaps.Snapshots) != 1 || !strings.HasSuffix(aws.ToString(snaps.Snapshots[0].KmsKeyId), aws.ToString(dk.KeyMetadata.KeyId)) {
 		t.Fatalf("snapshot kms: %v", err)
 	}
-	if s.Throttling.Buckets["RunInstances"].Capacity != 20 || len(w.Faults()) != 1 {
+	if s.Throttling.Buckets["RunInstances"].Capacity != 20 || len(w.Faults()) != 2 || w.Faults()[0].Code != "InsufficientHostCapacity" {
 		t.Fatalf("throttling/faults not loaded")
 	}
 }
@@ -114,6 +114,8 @@ func TestParseSpecErrors(t *testing.T) {
 		{"throttling: {buckets: {describe: {capacity: 0}}}\n", "throttling.buckets.describe"},
 		{"instance_types: [{name: big, vcpus: 4, architecture: x86_64}]\n", "instance_types[0].name"},
 		{"base: other\n", "base"},
+		{"limits: {failure_rates: {RunInstance: 0.1}}\n", "limits.failure_rates.RunInstance"},
+		{"limits: {failure_rates: {RunInstances: 1.5}}\n", "limits.failure_rates.RunInstances"},
 	}
 	for _, c := range cases {
 		_, err := ParseSpec([]byte(c.yaml))

@@ -122,7 +122,7 @@ func New(clk clock.Clock, spec *Spec) (*World, error) {
 	for _, z := range spec.Zones {
 		w.zoneIDs[z] = computeZoneID(spec.Region, z)
 	}
-	for _, f := range spec.Faults {
+	for _, f := range append(spec.Limits.failureFaults(), spec.Faults...) {
 		if err := w.addFault(f); err != nil {
 			return nil, fmt.Errorf("faults: %w", err)
 		}
