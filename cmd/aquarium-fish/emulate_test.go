@@ -86,3 +86,28 @@ func TestEmulateRejectsBadFlagsAndWorld(t *testing.T) {
 		})
 	}
 }
+
+// TestEmulateFlagsThroughCobra checks the flags reach runEmulate through the
+// real command line parsing.
+func TestEmulateFlagsThroughCobra(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		// Flag values persist between executions of the global rootCmd, so
+		// every case sets each flag.
+		{[]string{"emulate", "--listen", "127.0.0.1:0", "--world", "", "--page-size", "0", "--time-scale", "-2"}, "--time-scale must be > 0, got -2"},
+		{[]string{"emulate", "--listen", "127.0.0.1:0", "--world", "", "--time-scale", "1", "--page-size", "-1"}, "--page-size must be >= 0, got -1"},
+		{[]string{"emulate", "--listen", "127.0.0.1:0", "--time-scale", "1", "--page-size", "0", "--world", "/nonexistent/world.yaml"}, "--world /nonexistent/world.yaml"},
+		{[]string{"emulate", "extra-arg"}, "unknown command"},
+	} {
+		rootCmd.SetArgs(tc.args)
+		rootCmd.SetOut(io.Discard)
+		rootCmd.SetErr(io.Discard)
+		err := rootCmd.Execute()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: err = %v, want %q", tc.args, err, tc.want)
+		}
+	}
+	rootCmd.SetArgs(nil)
+}

@@ -565,3 +565,46 @@ func sqQuotas(qs []sqtypes.ServiceQuota) []sqQuota {
 	}
 	return out
 }
+
+// TestConcurrentClientsOverHTTP runs launches and listings from several
+// goroutines at once (run with -race): every launch is served exactly once.
+func TestConcurrentClientsOverHTTP(t *testing.T) {
+	ctx := context.Background()
+	c := newClients(t, nil)
+	const workers, each = 6, 5
+	errs := make(chan error, workers*each*2)
+	done := make(chan struct{})
+	for w := range workers {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range each {
+				_, err := c.ec2.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String(linuxX86Image),
+					InstanceType: types.InstanceTypeT3Micro, MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
+					ClientToken: aws.String(fmt.Sprintf("w%d-%d", w, i))})
+				errs <- err
+				_, err = c.ec2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{})
+				errs <- err
+			}
+		}()
+	}
+	for range workers {
+		<-done
+	}
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := must[*ec2.DescribeInstancesOutput](t, "DescribeInstances")(c.ec2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{}))
+	n := 0
+	for _, r := range out.Reservations {
+		n += len(r.Instances)
+	}
+	if n != workers*each {
+		t.Fatalf("%d instances, want %d", n, workers*each)
+	}
+	if got := c.world.Calls()["RunInstances"].Calls; got != workers*each {
+		t.Fatalf("world saw %d RunInstances, want %d", got, workers*each)
+	}
+}
