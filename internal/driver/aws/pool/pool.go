@@ -28,6 +28,9 @@ const (
 	// releaseSafety is added to the 24h minimum of mac hosts so a small clock
 	// skew between this node and AWS never makes AWS refuse a release.
 	releaseSafety = time.Minute
+	// releaseSettle is how long a host stays unreleased after its last
+	// instance left (AWS refuses a host whose instance is still shutting down).
+	releaseSettle = time.Minute
 	// promiseGrace is how long a host allocated for a token stays promised to
 	// it after the host became usable; then anyone may take it.
 	promiseGrace = 10 * time.Minute
@@ -670,6 +673,7 @@ func (m *Manager) becameEmpty(h *host, now time.Time) {
 	if len(h.used) != 0 {
 		return
 	}
+	h.emptiedAt = now
 	h.idleSince = now
 	if h.usableAt.After(now) {
 		h.idleSince = h.usableAt

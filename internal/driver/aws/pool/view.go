@@ -60,6 +60,7 @@ type host struct {
 	usableAt     time.Time // available + pending_to_available_delay
 	suspectUntil time.Time // not placeable until then (a placement failed on it)
 	idleSince    time.Time // last time it became empty and usable
+	emptiedAt    time.Time // last time its last instance left
 	retryAt      time.Time // backoff for scrub/release after a failure
 
 	slots int
@@ -278,10 +279,16 @@ func (h *host) idle() bool { return len(h.used) == 0 && !h.busyWithAction() }
 
 // releaseDue is when an idle host may be released.
 func (m *Manager) releaseDue(h *host) time.Time {
+	due := h.allocatedAt.Add(m.releaseAge)
 	if h.permanent {
-		return h.allocatedAt.Add(m.cfg.minReleaseAge())
+		due = h.allocatedAt.Add(m.cfg.minReleaseAge())
 	}
-	return h.allocatedAt.Add(m.releaseAge)
+	// AWS counts a host as occupied until its instance has finished
+	// shutting down: give a just-emptied host a moment
+	if settled := h.emptiedAt.Add(releaseSettle); settled.After(due) {
+		due = settled
+	}
+	return due
 }
 
 // scrubDue is when an idle available mac host should be scrubbed (zero when
