@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 )
 
@@ -168,6 +170,22 @@ func (w *World) populate() error {
 		w.addImage(im)
 	}
 
+	for i, hs := range s.Hosts {
+		qty := hs.Quantity
+		if qty == 0 {
+			qty = 1
+		}
+		in := &ec2.AllocateHostsInput{AvailabilityZone: aws.String(hs.Zone), InstanceType: aws.String(hs.InstanceType), Quantity: aws.Int32(int32(qty))}
+		if hs.AutoPlacement {
+			in.AutoPlacement = types.AutoPlacementOn
+		}
+		if len(hs.Tags) > 0 {
+			in.TagSpecifications = []types.TagSpecification{{ResourceType: types.ResourceTypeDedicatedHost, Tags: tagsFromMap(hs.Tags).sdk()}}
+		}
+		if _, err := w.allocateHosts(in); err != nil {
+			return fmt.Errorf("hosts[%d]: %w", i, err)
+		}
+	}
 	for i, ks := range s.KeyPairs {
 		if w.keyByName(ks.Name) != nil {
 			return fmt.Errorf("key_pairs[%d].name: duplicate %s", i, ks.Name)

@@ -45,6 +45,8 @@ type Spec struct {
 	KeyPairs       []KeyPairSpec       `yaml:"key_pairs" json:"key_pairs,omitempty"`
 	KMSKeys        []KMSKeySpec        `yaml:"kms_keys" json:"kms_keys"`
 	Quotas         []QuotaSpec         `yaml:"quotas" json:"quotas"`
+	// Hosts are Dedicated Hosts already allocated when the world starts.
+	Hosts []HostSpec `yaml:"hosts" json:"hosts,omitempty"`
 	// InstanceTypes adds to or overrides the built-in instance type catalog.
 	InstanceTypes []InstanceTypeSpec `yaml:"instance_types" json:"instance_types,omitempty"`
 }
@@ -228,6 +230,15 @@ type KMSKeySpec struct {
 	Description string   `yaml:"description" json:"description,omitempty"`
 	Aliases     []string `yaml:"aliases" json:"aliases,omitempty"`
 	Disabled    bool     `yaml:"disabled" json:"disabled,omitempty"`
+}
+
+// HostSpec pre-allocates Dedicated Hosts (allocated at the world's start).
+type HostSpec struct {
+	InstanceType  string            `yaml:"instance_type" json:"instance_type"`
+	Zone          string            `yaml:"zone" json:"zone"`
+	Quantity      int               `yaml:"quantity" json:"quantity,omitempty"` // default 1
+	AutoPlacement bool              `yaml:"auto_placement" json:"auto_placement,omitempty"`
+	Tags          map[string]string `yaml:"tags" json:"tags,omitempty"`
 }
 
 // QuotaSpec is a service quota value (ec2 when Service is empty).
@@ -534,6 +545,17 @@ func (s *Spec) Validate() error {
 		}
 		if q.Value < 0 {
 			return fmt.Errorf("quotas[%d].value: must be >= 0", i)
+		}
+	}
+	for i, h := range s.Hosts {
+		if !zones[h.Zone] {
+			return fmt.Errorf("hosts[%d].zone: unknown zone %q", i, h.Zone)
+		}
+		if h.InstanceType == "" {
+			return fmt.Errorf("hosts[%d].instance_type: required", i)
+		}
+		if h.Quantity < 0 {
+			return fmt.Errorf("hosts[%d].quantity: must be >= 0", i)
 		}
 	}
 	for i, t := range s.InstanceTypes {

@@ -41,10 +41,12 @@ func TestLoadSpecExample(t *testing.T) {
 	if err != nil || aws.ToInt32(sn.Subnets[0].AvailableIpAddressCount) != 251-100 {
 		t.Fatalf("used_ips: %v", err)
 	}
-	// mac2 scrubbing override and host capacity
-	for range 3 {
-		allocHost(t, w, "mac2.metal", "us-east-1a", false)
+	// two pre-allocated pool hosts, then the zone's mac2 capacity (3) allows one more
+	dh, err := w.DescribeHosts(bg, &ec2.DescribeHostsInput{Filter: []types.Filter{{Name: aws.String("tag:AquariumDedicatedPoolName"), Values: []string{"ci"}}}})
+	if err != nil || len(dh.Hosts) != 2 || !dh.Hosts[0].AllocationTime.Equal(t0) {
+		t.Fatalf("pre-allocated hosts: %v %d", err, len(dh.Hosts))
 	}
+	allocHost(t, w, "mac2.metal", "us-east-1a", false)
 	if _, err := w.AllocateHosts(bg, &ec2.AllocateHostsInput{AvailabilityZone: aws.String("us-east-1a"), InstanceType: aws.String("mac2.metal")}); apiCode(err) != "InsufficientHostCapacity" {
 		t.Fatalf("host capacity: %v", err)
 	}
@@ -114,6 +116,7 @@ func TestParseSpecErrors(t *testing.T) {
 		{"throttling: {buckets: {describe: {capacity: 0}}}\n", "throttling.buckets.describe"},
 		{"instance_types: [{name: big, vcpus: 4, architecture: x86_64}]\n", "instance_types[0].name"},
 		{"base: other\n", "base"},
+		{"hosts: [{instance_type: mac2.metal, zone: us-west-2x}]\n", "hosts[0].zone"},
 		{"limits: {failure_rates: {RunInstance: 0.1}}\n", "limits.failure_rates.RunInstance"},
 		{"limits: {failure_rates: {RunInstances: 1.5}}\n", "limits.failure_rates.RunInstances"},
 	}
@@ -136,5 +139,10 @@ func TestParseSpecErrors(t *testing.T) {
 	bad.VPCs[1].ID = bad.VPCs[0].ID
 	if _, err := New(clock.NewVirtual(t0), bad); err == nil || !strings.Contains(err.Error(), "vpcs[1].id") {
 		t.Fatalf("duplicate vpc id: %v", err)
+	}
+	bad = DefaultSpec()
+	bad.Hosts = []HostSpec{{InstanceType: "mac9.metal", Zone: "us-west-2a"}}
+	if _, err := New(clock.NewVirtual(t0), bad); err == nil || !strings.Contains(err.Error(), "hosts[0]") {
+		t.Fatalf("unknown host type: %v", err)
 	}
 }
