@@ -30,15 +30,18 @@ func (s *Server) serveEC2(ctx context.Context, rw http.ResponseWriter, r *http.R
 		return
 	}
 	if v := r.Form.Get("Version"); v != "" && v != ec2Version {
-		err := awsemu.Errorf("InvalidParameterValue", "The parameter Version %q is not supported; the emulator serves EC2 API version %s", v, ec2Version)
-		s.world.RecordCall(action, err)
+		err := awsemu.Errorf("InvalidParameterValue", "The parameter Version %q is not supported; the emulator serves EC2 API version %s", recordName(v), ec2Version)
+		s.world.RecordCall(recordName(action), err)
 		writeEC2Error(rw, reqID, err)
 		return
 	}
-	m, ok := s.lookup(action, ec2Pkg)
-	if !ok || !ec2Actions[action] {
-		err := awsemu.Errorf("InvalidAction", "The action %s is not valid for this web service.", sanitizeElem(action))
-		s.world.RecordCall(action, err)
+	m, ok := method{}, ec2Actions[action]
+	if ok {
+		m, ok = s.lookup(action, ec2Pkg)
+	}
+	if !ok {
+		err := awsemu.Errorf("InvalidAction", "The action %s is not valid for this web service.", recordName(action))
+		s.world.RecordCall(recordName(action), err)
 		writeEC2Error(rw, reqID, err)
 		return
 	}

@@ -44,8 +44,8 @@ func (s *Server) serveJSON(ctx context.Context, rw http.ResponseWriter, r *http.
 	}
 	m, ok := s.lookup(op, js.pkg)
 	if !ok {
-		err := awsemu.Errorf("UnknownOperationException", "unknown operation %s", sanitizeElem(op))
-		s.world.RecordCall(op, err)
+		err := awsemu.Errorf("UnknownOperationException", "unknown operation %s", recordName(op))
+		s.world.RecordCall(recordName(op), err)
 		writeJSONError(rw, reqID, err)
 		return
 	}

@@ -189,29 +189,40 @@ var (
 
 // lookup finds the world's method for action whose input type lives in the
 // SDK package pkgPath. ok is false when the world does not implement it.
+// Only found methods are cached, so arbitrary action names cannot grow the cache.
 func (s *Server) lookup(action, pkgPath string) (method, bool) {
 	key := pkgPath + "." + action
 	s.mu.RLock()
 	m, ok := s.methods[key]
 	s.mu.RUnlock()
 	if ok {
-		return m, m.fn.IsValid()
+		return m, true
 	}
 	fn := s.wv.MethodByName(action)
-	if fn.IsValid() {
-		t := fn.Type()
-		if t.NumIn() < 2 || t.In(0) != ctxType || t.In(1).Kind() != reflect.Pointer ||
-			t.In(1).Elem().PkgPath() != pkgPath || t.In(1).Elem().Name() != action+"Input" ||
-			t.NumOut() != 2 || t.Out(1) != errType || t.Out(0).Kind() != reflect.Pointer {
-			fn = reflect.Value{}
-		} else {
-			m = method{fn: fn, input: t.In(1), output: t.Out(0)}
-		}
+	if !fn.IsValid() {
+		return method{}, false
 	}
+	t := fn.Type()
+	if t.NumIn() < 2 || t.In(0) != ctxType || t.In(1).Kind() != reflect.Pointer ||
+		t.In(1).Elem().PkgPath() != pkgPath || t.In(1).Elem().Name() != action+"Input" ||
+		t.NumOut() != 2 || t.Out(1) != errType || t.Out(0).Kind() != reflect.Pointer {
+		return method{}, false
+	}
+	m = method{fn: fn, input: t.In(1), output: t.Out(0)}
 	s.mu.Lock()
 	s.methods[key] = m
 	s.mu.Unlock()
-	return m, m.fn.IsValid()
+	return m, true
+}
+
+// recordName is how a rejected request's action is recorded: the name as
+// sent, reduced to letters and digits and at most 64 characters.
+func recordName(action string) string {
+	n := sanitizeElem(action)
+	if len(n) > 64 {
+		n = n[:64]
+	}
+	return n
 }
 
 // call invokes m with in (a pointer to the SDK input struct).

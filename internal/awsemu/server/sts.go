@@ -33,8 +33,8 @@ func (s *Server) serveSTS(ctx context.Context, rw http.ResponseWriter, r *http.R
 	}
 	m, ok := s.lookup(action, stsPkg)
 	if !ok {
-		err := awsemu.Errorf("InvalidAction", "Could not find operation %s for version %s", sanitizeElem(action), stsVersion)
-		s.world.RecordCall(action, err)
+		err := awsemu.Errorf("InvalidAction", "Could not find operation %s for version %s", recordName(action), stsVersion)
+		s.world.RecordCall(recordName(action), err)
 		writeSTSError(rw, reqID, err)
 		return
 	}
