@@ -160,7 +160,9 @@ func BenchmarkYearWorkload(b *testing.B) {
 	cfg := Config{Name: "macs", Type: "mac2.metal", Zones: []string{"us-west-2a", "us-west-2b", "us-west-2c"}, Max: 500,
 		ScrubbingDelay: core.Duration(5 * time.Minute)}
 	for range b.N {
+		cpu0 := cpuTime()
 		f, wall := replay(b, cfg, jobs)
+		b.ReportMetric((cpuTime() - cpu0).Seconds(), "cpu-s")
 		st := f.m.Stats()
 		hours := f.clk.Now().Sub(jobs[0].arrive).Hours()
 		b.ReportMetric(wall.Seconds(), "wall-s")
