@@ -30,7 +30,7 @@ func (s *Server) serveEC2(ctx context.Context, rw http.ResponseWriter, r *http.R
 		return
 	}
 	if v := r.Form.Get("Version"); v != "" && v != ec2Version {
-		err := awsemu.Errorf("InvalidParameterValue", "The parameter Version %q is not supported; the emulator serves EC2 API version %s", recordName(v), ec2Version)
+		err := awsemu.Errorf("InvalidParameterValue", "The parameter Version %q is not supported; the emulator serves EC2 API version %s", truncate(v, 32), ec2Version)
 		s.world.RecordCall(recordName(action), err)
 		writeEC2Error(rw, reqID, err)
 		return

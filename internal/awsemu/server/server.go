@@ -215,6 +215,14 @@ func (s *Server) lookup(action, pkgPath string) (method, bool) {
 	return m, true
 }
 
+// truncate bounds s to n bytes for an error message.
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}
+
 // recordName is how a rejected request's action is recorded: the name as
 // sent, reduced to letters and digits and at most 64 characters.
 func recordName(action string) string {
