@@ -1,8 +1,3 @@
-// Package pool manages a dedicated-host pool of the AWS driver: it places
-// instances on hosts it allocates, scrubs idle young Mac hosts (billing pauses
-// while a host is pending), releases idle old hosts, and keeps its own view
-// of the hosts current from its own actions plus a bounded DescribeHosts
-// cadence. Decisions read time only from the injected clock.
 package pool
 
 import (
