@@ -99,7 +99,7 @@ func downsample(in []Sample, n int) []Sample {
 const (
 	chartW, chartH = 1000, 260
 	padL, padR     = 56, 12
-	padT, padB     = 14, 30
+	padT, padB     = 26, 30
 )
 
 type frame struct {
@@ -273,12 +273,13 @@ func costBars(r *Result) string {
 	n := max(len(r.Months), 1)
 	slot := float64(chartW-padL-padR) / float64(n)
 	for i, m := range r.Months {
-		x := float64(padL) + float64(i)*slot + slot*0.15
+		bw := min(slot*0.7, 90)
+		x := float64(padL) + float64(i)*slot + (slot-bw)/2
 		y := f.y(m.Cost)
 		fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#3182ce"><title>%s: $%.2f (%.1f host-hours)</title></rect>`,
-			x, y, slot*0.7, float64(chartH-padB)-y, html.EscapeString(m.Label), m.Cost, m.HostHours)
-		fmt.Fprintf(&b, `<text x="%.1f" y="%d" font-size="11" text-anchor="middle" fill="#4a5568">%s</text>`, x+slot*0.35, chartH-padB+16, html.EscapeString(m.Label))
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="10" text-anchor="middle" fill="#2d3748">$%.0f</text>`, x+slot*0.35, y-3, m.Cost)
+			x, y, bw, float64(chartH-padB)-y, html.EscapeString(m.Label), m.Cost, m.HostHours)
+		fmt.Fprintf(&b, `<text x="%.1f" y="%d" font-size="11" text-anchor="middle" fill="#4a5568">%s</text>`, x+bw/2, chartH-padB+16, html.EscapeString(m.Label))
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="10" text-anchor="middle" fill="#2d3748">$%.0f</text>`, x+bw/2, y-3, m.Cost)
 	}
 	fmt.Fprintf(&b, `<text x="%d" y="12" font-size="12" fill="#2d3748">Total $%.2f at $%.3f per host-hour</text></svg>`, padL+6, r.Cost, r.PricePerHostHour)
 	return b.String()
