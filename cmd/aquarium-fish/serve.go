@@ -184,6 +184,7 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer, rea
 		Store: st, Drivers: drivers, Clock: clock.Real{}, NodeName: cfg.NodeName, Logger: log,
 		DefaultLifetime: cfg.DefaultResourceLifetime, AllocationRetry: cfg.AllocationRetry,
 		CleanupInterval: cfg.DBCleanupInterval, LabelRemoveAtMin: cfg.LabelRemoveAtMin, LabelRemoveAtMax: cfg.LabelRemoveAtMax,
+		NodeIdentifiers: cfg.NodeIdentifiers, SlotsLimit: cfg.NodeSlotsLimit,
 	})
 	if err != nil {
 		return err
