@@ -19,6 +19,10 @@ import (
 	"github.com/aquarium-fish/aquarium-fish/internal/clock"
 )
 
+// emulateReady, when set (by tests), receives the bound address of the
+// emulate command once it serves.
+var emulateReady func(addr string)
+
 // emulateOptions are the flags of `aquarium-fish emulate`.
 type emulateOptions struct {
 	Listen    string
@@ -41,7 +45,7 @@ AWS_ENDPOINT_URL (any credentials are accepted). Admin endpoints:
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
-			return runEmulate(ctx, opts, logger, nil)
+			return runEmulate(ctx, opts, logger, emulateReady)
 		},
 	}
 	f := cmd.Flags()

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -110,4 +111,35 @@ func TestEmulateFlagsThroughCobra(t *testing.T) {
 		}
 	}
 	rootCmd.SetArgs(nil)
+}
+
+// TestEmulateStopsOnSIGINT runs the real command and interrupts it with
+// SIGINT: it shuts down cleanly and returns no error.
+func TestEmulateStopsOnSIGINT(t *testing.T) {
+	addrc := make(chan string, 1)
+	emulateReady = func(a string) { addrc <- a }
+	defer func() { emulateReady = nil }()
+	rootCmd.SetArgs([]string{"emulate", "--listen", "127.0.0.1:0", "--world", "", "--page-size", "0", "--time-scale", "1"})
+	rootCmd.SetOut(io.Discard)
+	rootCmd.SetErr(io.Discard)
+	defer rootCmd.SetArgs(nil)
+	done := make(chan error, 1)
+	go func() { done <- rootCmd.Execute() }()
+	var addr string
+	select {
+	case addr = <-addrc:
+	case err := <-done:
+		t.Fatalf("emulate stopped before serving: %v", err)
+	}
+	// The SIGINT handler is installed before the server starts, so the
+	// signal cannot kill the test process.
+	if _, err := sts.NewFromConfig(server.SDKConfig("http://"+addr, "us-west-2")).GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{}); err != nil {
+		t.Fatalf("GetCallerIdentity: %v", err)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("emulate after SIGINT: %v", err)
+	}
 }
