@@ -29,6 +29,7 @@ import (
 	emuserver "github.com/aquarium-fish/aquarium-fish/internal/awsemu/server"
 	"github.com/aquarium-fish/aquarium-fish/internal/clock"
 	"github.com/aquarium-fish/aquarium-fish/internal/config"
+	"github.com/aquarium-fish/aquarium-fish/internal/core"
 	"github.com/aquarium-fish/aquarium-fish/internal/driver"
 	awsdrv "github.com/aquarium-fish/aquarium-fish/internal/driver/aws"
 	_ "github.com/aquarium-fish/aquarium-fish/internal/driver/testdriver" // the "test" driver kind
@@ -180,8 +181,13 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer, rea
 	}
 
 	// Engine.
+	transitions := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "aquarium_application_transitions_total", Help: "Application states recorded by this node's engine.",
+	}, []string{"status"})
+	registry.MustRegister(transitions)
 	eng, err := engine.New(engine.Options{
-		Store: st, Drivers: drivers, Clock: clock.Real{}, NodeName: cfg.NodeName, Logger: log,
+		OnState: func(_ string, st core.Status) { transitions.WithLabelValues(string(st)).Inc() },
+		Store:   st, Drivers: drivers, Clock: clock.Real{}, NodeName: cfg.NodeName, Logger: log,
 		DefaultLifetime: cfg.DefaultResourceLifetime, AllocationRetry: cfg.AllocationRetry,
 		CleanupInterval: cfg.DBCleanupInterval, LabelRemoveAtMin: cfg.LabelRemoveAtMin, LabelRemoveAtMax: cfg.LabelRemoveAtMax,
 		NodeIdentifiers: cfg.NodeIdentifiers, SlotsLimit: cfg.NodeSlotsLimit,

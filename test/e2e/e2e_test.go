@@ -379,6 +379,19 @@ func TestSeedFlow(t *testing.T) {
 	if a := meta(ip, ""); a.code != http.StatusUnauthorized {
 		t.Fatalf("meta after deallocation: %d", a.code)
 	}
+
+	// /metrics shows the API calls and the engine's transitions.
+	resp, err := f.hc.Get(f.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`aquarium_application_transitions_total{status="DEALLOCATED"} 1`, `aquarium_api_requests_total{code="unauthenticated",procedure="/aquarium.v2.ApplicationService/List"} 1`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 }
 
 // TestCLI drives the same flow with the binary's client commands; they find
