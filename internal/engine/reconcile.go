@@ -10,12 +10,31 @@ import (
 	"github.com/aquarium-fish/aquarium-fish/internal/store"
 )
 
-// claim is an application this node just moved NEW -> ELECTED.
+// claim is a NEW application a pass chose for a definition.
 type claim struct {
 	app    core.Application
 	label  *core.Label
 	defIdx int
-	waited bool // the worker waited for a slot after the claim
+}
+
+// claim moves a NEW application this pass chose to ELECTED for this node
+// (compare-and-set: exactly one node or a Deallocate wins). It runs in the
+// worker, once it has a slot, so claims proceed in parallel and a
+// Deallocate that comes while the worker waits ends the application
+// without any driver call.
+func (e *Engine) claim(ctx context.Context, c *claim) bool {
+	err := e.transition(ctx, c.app.UID, core.StatusNew, core.StatusElected, electedDesc(e.opts.NodeName, c.defIdx))
+	if err == nil {
+		return true
+	}
+	e.allocDone(c)
+	if !errors.Is(err, store.ErrConflict) && ctx.Err() == nil {
+		e.log.Error("claim failed", "app", c.app.UID, "err", err)
+		e.mu.Lock()
+		e.queueAt[c.app.UID] = e.clk.Now().Add(e.opts.RetryBackoff)
+		e.mu.Unlock()
+	}
+	return false
 }
 
 // Reconcile runs one pass: it starts workers for applications that need
@@ -129,21 +148,17 @@ func (e *Engine) launch(ctx context.Context, uid string, c *claim) {
 		defer e.release(uid)
 		select {
 		case e.sem <- struct{}{}:
-		default:
+		case <-ctx.Done():
 			if c != nil {
-				c.waited = true
+				e.allocDone(c)
 			}
-			select {
-			case e.sem <- struct{}{}:
-			case <-ctx.Done():
-				if c != nil {
-					e.allocDone(c)
-				}
-				return
-			}
+			return
 		}
 		defer func() { <-e.sem }()
 		if c != nil {
+			if !e.claim(ctx, c) {
+				return
+			}
 			if res := e.allocate(ctx, c); res != nil {
 				e.afterAllocated(ctx, c, res)
 				return
@@ -291,16 +306,7 @@ func (e *Engine) claimNew(ctx context.Context, now time.Time) error {
 		e.allocStart(c)
 		claims[l.Definitions[chosen].Driver]++
 		slotsUsed += slotsOf(l.Definitions[chosen])
-		err = e.transition(ctx, app.UID, core.StatusNew, core.StatusElected, electedDesc(e.opts.NodeName, chosen))
-		if err != nil {
-			e.allocDone(c)
-			e.release(app.UID)
-			if !errors.Is(err, store.ErrConflict) { // conflict: another node or a Deallocate won
-				errs = append(errs, err)
-			}
-			continue
-		}
-		e.launch(ctx, app.UID, c)
+		e.launch(ctx, app.UID, c) // the worker makes the claim (in parallel with others)
 	}
 	e.mu.Lock()
 	// Forget NEW-queue bookkeeping of applications that left NEW elsewhere

@@ -838,7 +838,7 @@ func TestDeallocateWhileWaitingForAWorker(t *testing.T) {
 		if running == a {
 			waiting = b
 		}
-		h.wantStatus(waiting, Elected)
+		h.wantStatus(waiting, New) // claimed in memory, not yet in the store
 		if err := h.e.Deallocate(h.ctx, waiting); err != nil {
 			t.Fatal(err)
 		}

@@ -146,15 +146,6 @@ func (e *Engine) allocate(ctx context.Context, c *claim) (allocated *core.Resour
 		e.failClaim(ctx, uid, fmt.Sprintf("definition %d: %v", c.defIdx, err))
 		return nil
 	}
-	if c.waited {
-		// The claim waited for a worker slot: a Deallocate may have come
-		// meanwhile, and then nothing must be created at all.
-		cur, err := e.st.CurrentState(ctx, uid)
-		if err == nil && cur.Status == core.StatusDeallocate {
-			e.finishUnallocated(ctx, uid, "deallocation requested before the allocation started")
-			return nil
-		}
-	}
 	res, err := drv.Allocate(ctx, driver.AllocateRequest{
 		ApplicationUID: uid,
 		LabelUID:       c.label.UID,
