@@ -54,11 +54,12 @@ func Open(ctx context.Context, dsn string, opts ...store.Option) (*Store, error)
 // Dialect is the PostgreSQL dialect of the shared implementation.
 func Dialect() sqlstore.Dialect {
 	return sqlstore.Dialect{
-		Name:         "postgres",
-		Numbered:     true,
-		LockForClaim: " FOR UPDATE SKIP LOCKED",
-		IsUnique:     codeIs("23505"),
-		IsForeignKey: codeIs("23503"),
+		Name:                  "postgres",
+		Numbered:              true,
+		LockForClaim:          " FOR UPDATE SKIP LOCKED",
+		SingleStatementWrites: true,
+		IsUnique:              codeIs("23505"),
+		IsForeignKey:          codeIs("23503"),
 	}
 }
 

@@ -33,7 +33,44 @@ func (s *Store) CreateApplication(ctx context.Context, a *core.Application) erro
 		created = s.clock.Now()
 	}
 	what := "create application " + uid
-	err = s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	if s.d.SingleStatementWrites {
+		err = s.createApplicationOne(ctx, what, uid, a, meta, tsOf(created))
+	} else {
+		err = s.createApplicationTx(ctx, what, uid, a, meta, tsOf(created))
+	}
+	if err != nil {
+		return err
+	}
+	a.UID, a.CreatedAt = uid, timeOf(tsOf(created))
+	return nil
+}
+
+// createApplicationOne inserts the application and its NEW state in one
+// statement, only if the label exists.
+func (s *Store) createApplicationOne(ctx context.Context, what, uid string, a *core.Application, meta sql.NullString, created int64) error {
+	res, err := s.wr().ExecContext(ctx, `WITH a AS (
+			INSERT INTO applications (uid, owner_name, label_uid, metadata, created_at, current_status, status_at)
+			SELECT ?, ?, uid, ?, CAST(? AS BIGINT), ?, CAST(? AS BIGINT) FROM labels WHERE uid = ? RETURNING uid
+		)
+		INSERT INTO application_states (uid, application_uid, status, description, created_at)
+		SELECT ?, uid, ?, '', CAST(? AS BIGINT) FROM a`,
+		uid, a.OwnerName, meta, created, string(core.StatusNew), created, a.LabelUID,
+		uuid.NewString(), string(core.StatusNew), created)
+	if err != nil {
+		return s.classify(err, what)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return s.classify(err, what)
+	}
+	if n == 0 {
+		return fmt.Errorf("%s: label %s: %w", what, a.LabelUID, store.ErrNotFound)
+	}
+	return nil
+}
+
+func (s *Store) createApplicationTx(ctx context.Context, what, uid string, a *core.Application, meta sql.NullString, created int64) error {
+	return s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var one int
 		err := s.in(tx).QueryRowContext(ctx, "SELECT 1 FROM labels WHERE uid = ?", a.LabelUID).Scan(&one)
 		if err != nil {
@@ -42,17 +79,12 @@ func (s *Store) CreateApplication(ctx context.Context, a *core.Application) erro
 		_, err = s.in(tx).ExecContext(ctx, `INSERT INTO applications
 			(uid, owner_name, label_uid, metadata, created_at, current_status, status_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			uid, a.OwnerName, a.LabelUID, meta, tsOf(created), string(core.StatusNew), tsOf(created))
+			uid, a.OwnerName, a.LabelUID, meta, created, string(core.StatusNew), created)
 		if err != nil {
 			return s.classify(err, what)
 		}
-		return s.insertState(ctx, tx, uid, core.StatusNew, "", tsOf(created))
+		return s.insertState(ctx, tx, uid, core.StatusNew, "", created)
 	})
-	if err != nil {
-		return err
-	}
-	a.UID, a.CreatedAt = uid, timeOf(tsOf(created))
-	return nil
 }
 
 func (s *Store) insertState(ctx context.Context, tx *sql.Tx, appUID string, st core.Status, desc string, at int64) error {
@@ -178,6 +210,9 @@ func (s *Store) ListStates(ctx context.Context, appUID string) ([]core.Applicati
 // compare-and-set on applications.current_status in one transaction.
 func (s *Store) Transition(ctx context.Context, appUID string, from, to core.Status, description string) error {
 	what := fmt.Sprintf("transition application %s %s -> %s", appUID, from, to)
+	if s.d.SingleStatementWrites {
+		return s.transitionOne(ctx, what, appUID, from, to, description)
+	}
 	return s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		now := tsOf(s.clock.Now())
 		res, err := s.in(tx).ExecContext(ctx, `UPDATE applications SET current_status = ?, status_at = ?
@@ -199,6 +234,33 @@ func (s *Store) Transition(ctx context.Context, appUID string, from, to core.Sta
 		}
 		return s.insertState(ctx, tx, appUID, to, description, now)
 	})
+}
+
+// transitionOne is Transition as one atomic statement: the compare-and-set
+// UPDATE feeds the state INSERT, so both happen or neither.
+func (s *Store) transitionOne(ctx context.Context, what, appUID string, from, to core.Status, description string) error {
+	now := tsOf(s.clock.Now())
+	res, err := s.wr().ExecContext(ctx, `WITH u AS (
+			UPDATE applications SET current_status = ?, status_at = ? WHERE uid = ? AND current_status = ? RETURNING uid
+		)
+		INSERT INTO application_states (uid, application_uid, status, description, created_at)
+		SELECT ?, uid, ?, ?, CAST(? AS BIGINT) FROM u`,
+		string(to), now, appUID, string(from), uuid.NewString(), string(to), description, now)
+	if err != nil {
+		return s.classify(err, what)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return s.classify(err, what)
+	}
+	if n == 1 {
+		return nil
+	}
+	var cur string
+	if err := s.rd().QueryRowContext(ctx, "SELECT current_status FROM applications WHERE uid = ?", appUID).Scan(&cur); err != nil {
+		return s.classify(err, what)
+	}
+	return fmt.Errorf("%s: current state is %s: %w", what, cur, store.ErrConflict)
 }
 
 func statusArgs(statuses []core.Status) []any {
@@ -264,23 +326,32 @@ func (s *Store) ListCurrentStates(ctx context.Context, limit int, statuses ...co
 // is claimed exactly once.
 func (s *Store) ClaimNew(ctx context.Context, node string, limit int) ([]core.Application, error) {
 	what := "claim new applications for node " + node
+	desc := "elected by node " + node
+	pick := "SELECT seq FROM applications WHERE current_status = ? ORDER BY seq"
+	now := tsOf(s.clock.Now())
+	args := []any{string(core.StatusElected), node, now, string(core.StatusNew)}
+	if limit > 0 {
+		pick += " LIMIT ?"
+		args = append(args, limit)
+	}
+	pick += s.d.LockForClaim
+	args = append(args, string(core.StatusNew))
+	update := `UPDATE applications SET current_status = ?, node_name = ?, status_at = ?
+		WHERE seq IN (` + pick + `) AND current_status = ? RETURNING ` + appCols
+	if s.d.SingleStatementWrites {
+		// gen_random_uuid: PostgreSQL 13+.
+		args = append(args, string(core.StatusElected), desc, now)
+		return s.queryApps(ctx, s.wr(), what, `WITH c AS (`+update+`),
+			st AS (INSERT INTO application_states (uid, application_uid, status, description, created_at)
+				SELECT CAST(gen_random_uuid() AS TEXT), uid, ?, ?, CAST(? AS BIGINT) FROM c)
+			SELECT `+appCols+` FROM c`, args...)
+	}
 	var out []core.Application
 	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		now := tsOf(s.clock.Now())
-		pick := "SELECT seq FROM applications WHERE current_status = ? ORDER BY seq"
-		args := []any{string(core.StatusElected), node, now, string(core.StatusNew)}
-		if limit > 0 {
-			pick += " LIMIT ?"
-			args = append(args, limit)
-		}
-		pick += s.d.LockForClaim
-		args = append(args, string(core.StatusNew))
-		apps, err := s.queryApps(ctx, s.in(tx), what, `UPDATE applications SET current_status = ?, node_name = ?, status_at = ?
-			WHERE seq IN (`+pick+`) AND current_status = ? RETURNING `+appCols, args...)
+		apps, err := s.queryApps(ctx, s.in(tx), what, update, args...)
 		if err != nil {
 			return err
 		}
-		desc := "elected by node " + node
 		for _, a := range apps {
 			if err := s.insertState(ctx, tx, a.UID, core.StatusElected, desc, now); err != nil {
 				return err

@@ -31,6 +31,10 @@ type Dialect struct {
 	IsUnique func(error) bool
 	// IsForeignKey reports a foreign-key violation.
 	IsForeignKey func(error) bool
+	// SingleStatementWrites makes Transition, CreateApplication and ClaimNew
+	// one statement each (data-modifying WITH), saving the round trips of a
+	// transaction on a client/server database.
+	SingleStatementWrites bool
 	// GroupCommit runs concurrent write transactions on one writer
 	// goroutine, several per database transaction (each in a savepoint),
 	// so one commit serves many callers. For single-writer engines.

@@ -17,16 +17,20 @@ type stmtKey struct {
 	query string // already rebound for the dialect
 }
 
-// runner runs statements written with "?" placeholders, either on the read
-// pool (tx == nil) or inside a write transaction, through cached prepared
-// statements.
+// runner runs statements written with "?" placeholders, on a pool or
+// inside a write transaction, through cached prepared statements.
 type runner struct {
-	s  *Store
-	tx *sql.Tx
+	s    *Store
+	tx   *sql.Tx
+	pool *sql.DB // when tx is nil
 }
 
 // rd runs reads on the read pool.
-func (s *Store) rd() runner { return runner{s: s} }
+func (s *Store) rd() runner { return runner{s: s, pool: s.r} }
+
+// wr runs single-statement writes (autocommit) on the write pool. Only for
+// dialects without GroupCommit, and never inside a transaction.
+func (s *Store) wr() runner { return runner{s: s, pool: s.w} }
 
 // in runs statements inside tx.
 func (s *Store) in(tx *sql.Tx) runner { return runner{s: s, tx: tx} }
@@ -36,7 +40,7 @@ func (s *Store) in(tx *sql.Tx) runner { return runner{s: s, tx: tx} }
 func (r runner) stmt(ctx context.Context, query string) (*sql.Stmt, string) {
 	q := r.s.q(query)
 	if r.tx == nil {
-		st, err := r.s.prepared(ctx, r.s.r, q)
+		st, err := r.s.prepared(ctx, r.pool, q)
 		if err != nil {
 			return nil, q // running it unprepared reports the error
 		}
@@ -62,7 +66,7 @@ func (r runner) db() interface {
 	if r.tx != nil {
 		return r.tx
 	}
-	return r.s.r
+	return r.pool
 }
 
 // ExecContext runs a statement.
