@@ -83,6 +83,7 @@ type run struct {
 	retryAt      int64
 	horizon      int64 // 0 = none
 	pastHorizon  bool
+	blocked      bool // the last allocation found no capacity
 	lastProgress int64
 
 	running      int // instances executing a job
@@ -385,19 +386,30 @@ func (s *run) deallocate(f *flight) {
 }
 
 // serve places queued jobs in FIFO order while the driver has capacity.
+//
+// Allocation is optimistic: while the last attempt succeeded the next job
+// goes straight to Allocate. After a capacity shortage the queue is gated by
+// AvailableCapacity (no network call for a pool) until the pool reports
+// capacity again; if Allocate still answers ErrCapacity right after a
+// positive AvailableCapacity (e.g. a host in its available lag, injected
+// capacity errors), the queue backs off for RetryBackoff.
 func (s *run) serve() {
 	for s.queue.Len() > 0 && !s.pastHorizon {
 		if s.retrySeq != 0 && s.retryAt > s.now {
 			return // backing off after an allocation error
 		}
-		n, err := s.b.drv.AvailableCapacity(s.ctx, s.b.def)
-		if err != nil {
-			s.st.capacityErrors++
-			s.scheduleRetry(s.now + s.p.RetryBackoff.Nanoseconds())
-			return
-		}
-		if n <= 0 {
-			return // the pool or a deallocation will wake the queue
+		verified := false
+		if s.blocked {
+			n, err := s.b.drv.AvailableCapacity(s.ctx, s.b.def)
+			if err != nil {
+				s.st.capacityErrors++
+				s.scheduleRetry(s.now + s.p.RetryBackoff.Nanoseconds())
+				return
+			}
+			if n <= 0 {
+				return // the pool or a deallocation will wake the queue
+			}
+			s.blocked, verified = false, true
 		}
 		f := s.queue.front()
 		res, err := s.b.drv.Allocate(s.ctx, driver.AllocateRequest{ApplicationUID: f.uid, Definition: s.b.def})
@@ -405,6 +417,10 @@ func (s *run) serve() {
 		if err != nil {
 			if errors.Is(err, driver.ErrCapacity) {
 				s.st.capacityMisses++
+				s.blocked = true
+				if !verified {
+					continue // ask AvailableCapacity before trying again
+				}
 			} else {
 				f.attempts++
 				s.st.allocErrors++
