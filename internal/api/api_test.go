@@ -172,6 +172,13 @@ func TestUnauthenticated(t *testing.T) {
 	if r.code != http.StatusUnauthorized {
 		t.Fatalf("bad password: %d %s", r.code, r.raw)
 	}
+	// Credentials are checked before the body is read: bad bodies and YAML
+	// from strangers still get 401, and a User gets 403 before parsing.
+	for _, ct := range []string{"application/json", "text/yaml"} {
+		if r := n.call(t, "", "LabelService/Create", ct, `{"label":`); r.code != http.StatusUnauthorized || r.body["status"] != false {
+			t.Fatalf("unauthenticated %s with a bad body: %d %s", ct, r.code, r.raw)
+		}
+	}
 	req, _ := http.NewRequest(http.MethodPost, n.url+"/grpc/aquarium.v2.ApplicationService/List", strings.NewReader(`{}`))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer af1.forged.token")
@@ -445,4 +452,75 @@ func BenchmarkApplicationList(b *testing.B) {
 		n.mustOK(b, "admin", "ApplicationService/Create", `{"application":{"label_uid":"`+uid+`"}}`)
 	}
 	benchCall(b, n, "ApplicationService/List", bearer(b, n))
+}
+
+func TestLabelsUsersNodes(t *testing.T) {
+	n := newNode(t)
+	n.addUser(t, "alice", auth.RoleUser)
+	n.addUser(t, "bob", auth.RoleUser)
+
+	// Version 0 labels are editable by their owner only; versioned ones are not.
+	tmp := n.mustOK(t, "alice", "LabelService/Create", `{"label":{"name":"tmp","version":0,"definitions":[{"driver":"test"}]}}`)
+	tmpUID := tmp["uid"].(string)
+	if r := n.call(t, "bob", "LabelService/Update", "application/json", `{"label":{"uid":"`+tmpUID+`","name":"tmp","definitions":[{"driver":"test"}]}}`); r.code != http.StatusForbidden {
+		t.Errorf("bob updates alice's label: %d %s", r.code, r.raw)
+	}
+	upd := n.mustOK(t, "alice", "LabelService/Update", `{"label":{"uid":"`+tmpUID+`","name":"tmp","metadata":{"k":"v"},"definitions":[{"driver":"test"}]}}`)
+	if upd["metadata"].(map[string]any)["k"] != "v" || upd["ownerName"] != "alice" {
+		t.Errorf("update: %v", upd)
+	}
+	v1 := n.mustOK(t, "alice", "LabelService/Create", `{"label":{"name":"tmp","version":1,"definitions":[{"driver":"test"}]}}`)
+	if r := n.call(t, "alice", "LabelService/Update", "application/json", `{"label":{"uid":"`+v1["uid"].(string)+`","name":"tmp","definitions":[{"driver":"test"}]}}`); r.code != http.StatusBadRequest || r.body["code"] != "failed_precondition" {
+		t.Errorf("update of a versioned label: %d %s", r.code, r.raw)
+	}
+	if r := n.call(t, "alice", "LabelService/Create", "application/json", `{"label":{"name":"tmp","version":1,"definitions":[{"driver":"test"}]}}`); r.code != http.StatusConflict || r.body["code"] != "already_exists" {
+		t.Errorf("duplicate name:version: %d %s", r.code, r.raw)
+	}
+	list := n.call(t, "alice", "LabelService/List", "application/json", `{"name":"tmp","version":1}`)
+	if got := len(list.body["data"].([]any)); got != 1 {
+		t.Errorf("list name+version: %d labels: %s", got, list.raw)
+	}
+	n.mustOK(t, "alice", "LabelService/Remove", `{"label_uid":"`+tmpUID+`"}`)
+	if r := n.call(t, "alice", "LabelService/Get", "application/json", `{"label_uid":"`+tmpUID+`"}`); r.code != http.StatusNotFound {
+		t.Errorf("removed label: %d %s", r.code, r.raw)
+	}
+
+	// Users: admin only, except GetMe; roles are listed.
+	for _, m := range []string{"UserService/List", "UserService/Get", "NodeService/SetMaintenance"} {
+		if r := n.call(t, "alice", m, "application/json", `{"user_name":"bob","maintenance":true}`); r.code != http.StatusForbidden {
+			t.Errorf("alice %s: %d %s", m, r.code, r.raw)
+		}
+	}
+	me := n.mustOK(t, "alice", "UserService/GetMe", `{}`)
+	if me["name"] != "alice" || me["password"] != nil {
+		t.Errorf("GetMe: %v", me)
+	}
+	roles := n.call(t, "alice", "RoleService/List", "application/json", `{}`)
+	if !strings.Contains(roles.raw, `"Power"`) {
+		t.Errorf("roles: %s", roles.raw)
+	}
+	// A password change takes effect at once, cached credentials included.
+	n.mustOK(t, "admin", "UserService/Update", `{"user":{"name":"alice","password":"n3w-pass"}}`)
+	if r := n.call(t, "alice", "UserService/GetMe", "application/json", `{}`); r.code != http.StatusUnauthorized {
+		t.Errorf("old password after change: %d", r.code)
+	}
+	n.password["alice"] = "n3w-pass"
+	n.mustOK(t, "alice", "UserService/GetMe", `{}`)
+	n.mustOK(t, "admin", "UserService/Remove", `{"user_name":"alice"}`)
+	if r := n.call(t, "alice", "UserService/GetMe", "application/json", `{}`); r.code != http.StatusUnauthorized {
+		t.Errorf("removed user: %d", r.code)
+	}
+	if r := n.call(t, "admin", "UserService/Remove", "application/json", `{"user_name":"admin"}`); r.code == 200 {
+		t.Errorf("admin removed itself")
+	}
+
+	// Nodes: maintenance is recorded and visible.
+	n.mustOK(t, "admin", "NodeService/SetMaintenance", `{"maintenance":true}`)
+	this := n.mustOK(t, "bob", "NodeService/GetThis", `{}`)
+	if this["name"] != "node-1" || this["maintenance"] != true {
+		t.Errorf("GetThis: %v", this)
+	}
+	if r := n.call(t, "admin", "NodeService/SetMaintenance", "application/json", `{"shutdown":true}`); r.code != http.StatusNotImplemented {
+		t.Errorf("shutdown without a handler: %d %s", r.code, r.raw)
+	}
 }

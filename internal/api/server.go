@@ -70,6 +70,7 @@ type Server struct {
 	log     *slog.Logger
 	handler http.Handler
 	metrics *metrics
+	errw    *connect.ErrorWriter
 }
 
 type metrics struct {
@@ -92,7 +93,7 @@ func New(opts Options) (*Server, error) {
 		opts.Registry = prometheus.NewRegistry()
 		opts.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	s := &Server{opts: opts, log: opts.Logger}
+	s := &Server{opts: opts, log: opts.Logger, errw: connect.NewErrorWriter()}
 	s.metrics = &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aquarium_api_requests_total", Help: "API requests by procedure and Connect code.",
@@ -143,7 +144,7 @@ func New(opts Options) (*Server, error) {
 	}
 
 	mux := http.NewServeMux()
-	mux.Handle("/grpc/", http.StripPrefix("/grpc", statusOnErrors(yamlToJSON(rpc))))
+	mux.Handle("/grpc/", http.StripPrefix("/grpc", statusOnErrors(s.authenticate(yamlToJSON(rpc)))))
 	mux.Handle("/metrics", promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
@@ -188,13 +189,51 @@ var public = map[string]bool{
 	aquariumv2connect.AuthServiceRefreshTokenProcedure: true,
 }
 
-// interceptor authenticates, authorizes by role and records metrics.
+// authenticate checks credentials and the caller's role for the procedure
+// before the request body is even read, so an unauthenticated or forbidden
+// caller always gets 401/403 (in the protocol the client speaks).
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		proc := r.URL.Path
+		if public[proc] {
+			next.ServeHTTP(w, r)
+			return
+		}
+		service, method := splitProcedure(proc)
+		u, err := s.opts.Auth.Authenticate(r.Context(), peerIP(r.RemoteAddr), r.Header.Get("Authorization"))
+		if err != nil {
+			s.reject(w, r, proc, authError(err))
+			return
+		}
+		if !auth.Allowed(u.Roles, service, method) {
+			s.reject(w, r, proc, connect.NewError(connect.CodePermissionDenied, fmt.Errorf("user %q may not call %s.%s", u.Name, service, method)))
+			return
+		}
+		c := &caller{name: u.Name, roles: u.Roles, admin: auth.IsAdmin(u.Roles)}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, c)))
+	})
+}
+
+func (s *Server) reject(w http.ResponseWriter, r *http.Request, proc string, err *connect.Error) {
+	s.metrics.requests.WithLabelValues(proc, err.Code().String()).Inc()
+	for k, v := range err.Meta() {
+		w.Header()[k] = v
+	}
+	if !s.errw.IsSupported(r) {
+		// e.g. a YAML body: answer in the Connect unary JSON error shape.
+		writeError(w, httpStatus(err.Code()), err.Code().String(), err.Message())
+		return
+	}
+	_ = s.errw.Write(w, r, err)
+}
+
+// interceptor records metrics (authentication happened before, in authenticate).
 func (s *Server) interceptor() connect.UnaryInterceptorFunc {
 	return func(next connect.UnaryFunc) connect.UnaryFunc {
 		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
 			start := time.Now()
 			proc := req.Spec().Procedure
-			resp, err := s.authorize(ctx, req, next)
+			resp, err := next(ctx, req)
 			code := "ok"
 			if err != nil {
 				code = connect.CodeOf(err).String()
@@ -206,24 +245,7 @@ func (s *Server) interceptor() connect.UnaryInterceptorFunc {
 	}
 }
 
-func (s *Server) authorize(ctx context.Context, req connect.AnyRequest, next connect.UnaryFunc) (connect.AnyResponse, error) {
-	proc := req.Spec().Procedure
-	if public[proc] {
-		return next(ctx, req)
-	}
-	u, err := s.opts.Auth.Authenticate(ctx, peerIP(req.Peer().Addr), req.Header().Get("Authorization"))
-	if err != nil {
-		return nil, authError(err)
-	}
-	service, method := splitProcedure(proc)
-	if !auth.Allowed(u.Roles, service, method) {
-		return nil, connect.NewError(connect.CodePermissionDenied, fmt.Errorf("user %q may not call %s.%s", u.Name, service, method))
-	}
-	c := &caller{name: u.Name, roles: u.Roles, admin: auth.IsAdmin(u.Roles)}
-	return next(context.WithValue(ctx, ctxKey{}, c), req)
-}
-
-func authError(err error) error {
+func authError(err error) *connect.Error {
 	switch {
 	case errors.Is(err, auth.ErrRateLimited):
 		return connect.NewError(connect.CodeResourceExhausted, err)
@@ -233,6 +255,21 @@ func authError(err error) error {
 		return ce
 	default:
 		return connect.NewError(connect.CodeInternal, errors.New("authentication backend failed"))
+	}
+}
+
+// httpStatus is the Connect protocol's HTTP status for the codes the
+// authentication step produces.
+func httpStatus(c connect.Code) int {
+	switch c {
+	case connect.CodeUnauthenticated:
+		return http.StatusUnauthorized
+	case connect.CodePermissionDenied:
+		return http.StatusForbidden
+	case connect.CodeResourceExhausted:
+		return http.StatusTooManyRequests
+	default:
+		return http.StatusInternalServerError
 	}
 }
 
