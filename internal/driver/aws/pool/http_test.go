@@ -9,8 +9,8 @@ import (
 
 	"github.com/aquarium-fish/aquarium-fish/internal/awsemu"
 	"github.com/aquarium-fish/aquarium-fish/internal/awsemu/server"
-	"github.com/aquarium-fish/aquarium-fish/internal/core"
 	"github.com/aquarium-fish/aquarium-fish/internal/clock"
+	"github.com/aquarium-fish/aquarium-fish/internal/core"
 )
 
 // newHTTPFixture is a fixture whose manager (and test driver) talk to the
