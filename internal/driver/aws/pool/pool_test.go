@@ -692,3 +692,62 @@ func TestFaultsAreRetried(t *testing.T) {
 		t.Fatalf("after a throttled release: %+v", st)
 	}
 }
+
+// hookAPI runs a hook after the world answered DescribeHosts and before the
+// pool gets the (by then stale) answer: a deterministic stand-in for a
+// placement racing a refresh.
+type hookAPI struct {
+	EC2API
+	after func()
+}
+
+func (h *hookAPI) DescribeHosts(ctx context.Context, in *ec2.DescribeHostsInput, opts ...func(*ec2.Options)) (*ec2.DescribeHostsOutput, error) {
+	out, err := h.EC2API.DescribeHosts(ctx, in, opts...)
+	if h.after != nil {
+		fn := h.after
+		h.after = nil
+		fn()
+	}
+	return out, err
+}
+
+func TestRefreshRacingAPlacementKeepsTheBooking(t *testing.T) {
+	cfg := macConfig(2)
+	cfg.ScrubbingDelay = 0
+	f := newFixture(t, cfg, nil)
+	hook := &hookAPI{EC2API: f.world}
+	f.api = hook
+	f.m = f.start() // a manager that reads through the hook
+	p, inst := f.placeRun("a")
+	f.terminate(p.HostID, inst)
+	f.advance(t0.Add(2 * time.Hour)) // scrubbed by AWS, available and idle
+	var raced Placement
+	hook.after = func() {
+		// while the refresh is on the wire, the driver places and launches
+		raced, _ = f.placeRun("b")
+	}
+	f.m.mu.Lock()
+	f.m.wantRefresh = true
+	f.m.mu.Unlock()
+	f.clk.Advance(time.Minute)
+	f.reconcile()
+	if raced.HostID != p.HostID {
+		t.Fatalf("raced placement on %s, want the idle host %s", raced.HostID, p.HostID)
+	}
+	if s := f.m.byToken["b"]; s == nil || s.kind != slotBound {
+		t.Fatal("the stale refresh dropped b's booking")
+	}
+	p2, _ := f.placeRun("c")
+	if p2.HostID == p.HostID {
+		t.Fatal("double booking after a refresh raced a placement")
+	}
+	// the next refresh (not stale) agrees with the view
+	f.m.mu.Lock()
+	f.m.wantRefresh = true
+	f.m.mu.Unlock()
+	f.clk.Advance(time.Minute)
+	f.reconcile()
+	if s := f.m.byToken["b"]; s == nil || s.host.id != p.HostID {
+		t.Fatal("b's booking lost after a fresh refresh")
+	}
+}
