@@ -61,10 +61,8 @@ func Open(ctx context.Context, path string, opts ...store.Option) (*Store, error
 	o := store.ApplyOptions(opts...)
 	mem := path == Memory
 	if !mem {
-		if dir := filepath.Dir(path); dir != "" {
-			if err := os.MkdirAll(dir, 0o700); err != nil {
-				return nil, fmt.Errorf("sqlite: create directory of %s: %w", path, err)
-			}
+		if err := createPrivate(path); err != nil {
+			return nil, err
 		}
 	}
 
@@ -108,6 +106,27 @@ func Open(ctx context.Context, path string, opts ...store.Option) (*Store, error
 		}
 	}
 	return &Store{Store: sqlstore.New(w, r, Dialect(), o)}, nil
+}
+
+// createPrivate creates the directory (0700) and an empty database file
+// (0600) when they do not exist: the database holds password hashes and
+// resource credentials, and SQLite gives its -wal and -shm files the mode
+// of the database file.
+func createPrivate(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("sqlite: create directory of %s: %w", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: create %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("sqlite: create %s: %w", path, err)
+	}
+	return nil
 }
 
 // Dialect is the SQLite dialect of the shared implementation.

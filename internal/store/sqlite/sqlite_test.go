@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -50,4 +51,38 @@ func TestMultiNode(t *testing.T) {
 
 func BenchmarkStore(b *testing.B) {
 	storetest.Bench(b, func(b *testing.B) store.Store { return storetest.OpenSQLite(b) })
+}
+
+// The database and its WAL are private to the node's user.
+func TestFilesArePrivate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "data", "fish.db")
+	s, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.UpsertNode(context.Background(), &store.Node{Name: "n"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{filepath.Dir(path), path, path + "-wal"} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s has mode %v, want no group/other access", p, fi.Mode().Perm())
+		}
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	for _, path := range []string{"", "a?b.db", "x#y"} {
+		if _, err := sqlite.Open(context.Background(), path); err == nil {
+			t.Errorf("Open(%q): no error", path)
+		}
+	}
+	// A directory where the file should be.
+	if _, err := sqlite.Open(context.Background(), t.TempDir()); err == nil {
+		t.Error("Open(directory): no error")
+	}
 }
