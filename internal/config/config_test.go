@@ -2,6 +2,7 @@ package config
 
 import (
 	"encoding/json"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -361,5 +362,26 @@ func TestLoad(t *testing.T) {
 	}
 	if _, err := Load(bad); err == nil || !strings.Contains(err.Error(), "bad.yml") || !strings.Contains(err.Error(), "allocation_retry") {
 		t.Fatalf("bad file: %v", err)
+	}
+}
+
+func TestLogValueHidesSecrets(t *testing.T) {
+	c, err := Parse([]byte(seedAWS + "database: postgres://fish:hunter2@db/fish\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf strings.Builder
+	log := slog.New(slog.NewJSONHandler(&buf, nil))
+	log.Info("config", "cfg", c, "driver", c.Drivers[0])
+	out := buf.String()
+	for _, secret := range []string{"hunter2", "wJalrEXAMPLESECRET", "AKIAEXAMPLEKEYID"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("log leaks %q: %s", secret, out)
+		}
+	}
+	for _, want := range []string{`"database":"postgres"`, `"drivers":["aws"]`, `"driver":"aws"`, `"allocation_retry":3`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %s: %s", want, out)
+		}
 	}
 }
