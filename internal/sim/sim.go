@@ -231,7 +231,7 @@ func (s *run) readNext() error {
 		return err
 	}
 	s.next = j
-	if s.p.Progress != nil && s.rd.Rows()&4095 == 0 {
+	if s.p.Progress != nil && s.rd.Rows()&511 == 0 {
 		s.p.Progress(s.rd.Bytes())
 	}
 	return nil
