@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"sort"
 	"sync"
@@ -26,6 +27,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/servicequotas"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/aquarium-fish/aquarium-fish/internal/awshttp"
 	"github.com/aquarium-fish/aquarium-fish/internal/clock"
 	"github.com/aquarium-fish/aquarium-fish/internal/driver"
 	"github.com/aquarium-fish/aquarium-fish/internal/driver/aws/pool"
@@ -246,7 +248,11 @@ func (d *Driver) Prepare(ctx context.Context, raw []byte) error {
 func buildClients(ctx context.Context, cfg *Config) (Clients, error) {
 	// One attempt per SDK call: retries are decided in one place, the
 	// driver's classification (errors.go), with backoff on the driver clock.
-	lo := []func(*awsconfig.LoadOptions) error{awsconfig.WithRetryMaxAttempts(1)}
+	// The HTTP client hides request-body WriteTo from net/http (see
+	// awshttp.SafeBodyTransport): harmless against AWS, required against a
+	// loopback emulator.
+	httpClient := &http.Client{Transport: awshttp.SafeBodyTransport(http.DefaultTransport.(*http.Transport).Clone())}
+	lo := []func(*awsconfig.LoadOptions) error{awsconfig.WithRetryMaxAttempts(1), awsconfig.WithHTTPClient(httpClient)}
 	if cfg.Region != "" {
 		lo = append(lo, awsconfig.WithRegion(cfg.Region))
 	}
