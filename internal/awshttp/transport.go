@@ -38,3 +38,26 @@ type plainBody struct{ rc io.ReadCloser }
 
 func (b plainBody) Read(p []byte) (int, error) { return b.rc.Read(p) }
 func (b plainBody) Close() error               { return b.rc.Close() }
+
+// Doer is the HTTP client shape the AWS SDK uses (aws.HTTPClient).
+type Doer interface {
+	Do(*http.Request) (*http.Response, error)
+}
+
+// SafeBodyClient wraps an SDK HTTP client (for example the SDK's own
+// BuildableClient, which honours AWS_CA_BUNDLE) the way SafeBodyTransport
+// wraps a transport.
+func SafeBodyClient(inner Doer) Doer { return safeBodyClient{inner: inner} }
+
+type safeBodyClient struct{ inner Doer }
+
+// Do implements Doer.
+func (c safeBodyClient) Do(r *http.Request) (*http.Response, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return c.inner.Do(r)
+	}
+	r2 := new(http.Request)
+	*r2 = *r
+	r2.Body = plainBody{r.Body}
+	return c.inner.Do(r2)
+}

@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"slices"
 	"sort"
 	"sync"
@@ -248,11 +247,7 @@ func (d *Driver) Prepare(ctx context.Context, raw []byte) error {
 func buildClients(ctx context.Context, cfg *Config) (Clients, error) {
 	// One attempt per SDK call: retries are decided in one place, the
 	// driver's classification (errors.go), with backoff on the driver clock.
-	// The HTTP client hides request-body WriteTo from net/http (see
-	// awshttp.SafeBodyTransport): harmless against AWS, required against a
-	// loopback emulator.
-	httpClient := &http.Client{Transport: awshttp.SafeBodyTransport(http.DefaultTransport.(*http.Transport).Clone())}
-	lo := []func(*awsconfig.LoadOptions) error{awsconfig.WithRetryMaxAttempts(1), awsconfig.WithHTTPClient(httpClient)}
+	lo := []func(*awsconfig.LoadOptions) error{awsconfig.WithRetryMaxAttempts(1)}
 	if cfg.Region != "" {
 		lo = append(lo, awsconfig.WithRegion(cfg.Region))
 	}
@@ -271,6 +266,9 @@ func buildClients(ctx context.Context, cfg *Config) (Clients, error) {
 		return Clients{}, errors.New("aws config: region: required (not set in config nor in the AWS environment)")
 	}
 	cfg.Region = ac.Region
+	// Hide request-body WriteTo from net/http (see awshttp.SafeBodyTransport):
+	// harmless against AWS, required against a loopback emulator.
+	ac.HTTPClient = awshttp.SafeBodyClient(ac.HTTPClient)
 	return Clients{
 		EC2:    ec2.NewFromConfig(ac),
 		KMS:    kms.NewFromConfig(ac),
