@@ -113,12 +113,7 @@ func (h *host) removeSlot(s *slot) bool {
 type freeHeap []*host
 
 func (f freeHeap) Len() int { return len(f) }
-func (f freeHeap) Less(i, j int) bool {
-	if !f[i].allocatedAt.Equal(f[j].allocatedAt) {
-		return f[i].allocatedAt.After(f[j].allocatedAt)
-	}
-	return f[i].id < f[j].id
-}
+func (f freeHeap) Less(i, j int) bool { return f.lessHost(f[i], f[j]) }
 func (f freeHeap) Swap(i, j int) {
 	f[i], f[j] = f[j], f[i]
 	f[i].freeIdx = i
