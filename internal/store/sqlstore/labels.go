@@ -80,20 +80,21 @@ func (s *Store) UpdateLabel(ctx context.Context, l *core.Label) error {
 	if err != nil {
 		return fmt.Errorf("update label %s: %w", l.UID, err)
 	}
-	return s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		var version int
-		err := s.in(tx).QueryRowContext(ctx, "SELECT version FROM labels WHERE uid = ?", l.UID).Scan(&version)
-		if err != nil {
-			return s.classify(err, "update label "+l.UID)
-		}
-		if version != 0 {
-			return fmt.Errorf("update label %s: stored version %d is immutable: %w", l.UID, version, store.ErrConflict)
-		}
-		args = append(args, l.UID)
-		_, err = s.in(tx).ExecContext(ctx, `UPDATE labels SET name = ?, version = ?, owner_name = ?, definitions = ?,
-			metadata = ?, visible_for = ?, remove_at = ? WHERE uid = ? AND version = 0`, args...)
-		return s.classify(err, "update label "+l.UID)
-	})
+	what := "update label " + l.UID
+	args = append(args, l.UID)
+	n, err := s.execW(ctx, `UPDATE labels SET name = ?, version = ?, owner_name = ?, definitions = ?,
+		metadata = ?, visible_for = ?, remove_at = ? WHERE uid = ? AND version = 0`, args...)
+	if err != nil {
+		return s.classify(err, what)
+	}
+	if n == 1 {
+		return nil
+	}
+	var version int
+	if err := s.rd().QueryRowContext(ctx, "SELECT version FROM labels WHERE uid = ?", l.UID).Scan(&version); err != nil {
+		return s.classify(err, what)
+	}
+	return fmt.Errorf("%s: stored version %d is immutable: %w", what, version, store.ErrConflict)
 }
 
 func (s *Store) scanLabel(sc interface{ Scan(...any) error }) (*core.Label, error) {

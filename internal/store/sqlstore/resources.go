@@ -43,8 +43,8 @@ func (s *Store) SaveResource(ctx context.Context, r *core.Resource) error {
 	}
 	var gotUID string
 	var gotCreated int64
-	err = s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		return s.in(tx).QueryRowContext(ctx, `INSERT INTO resources (uid, application_uid, node_name, label_uid,
+	err = s.writeRow(ctx, func(ctx context.Context, run runner) error {
+		return run.QueryRowContext(ctx, `INSERT INTO resources (uid, application_uid, node_name, label_uid,
 		definition_index, identifier, ip_addr, hw_addr, metadata, timeout, authentication, driver_data, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (application_uid) DO UPDATE SET node_name = excluded.node_name,

@@ -32,8 +32,9 @@ type Dialect struct {
 	// IsForeignKey reports a foreign-key violation.
 	IsForeignKey func(error) bool
 	// SingleStatementWrites makes Transition, CreateApplication and ClaimNew
-	// one statement each (data-modifying WITH), saving the round trips of a
-	// transaction on a client/server database.
+	// one statement each (data-modifying WITH) and runs single-statement
+	// writes without BEGIN/COMMIT, saving round trips on a client/server
+	// database.
 	SingleStatementWrites bool
 	// GroupCommit runs concurrent write transactions on one writer
 	// goroutine, several per database transaction (each in a savepoint),
@@ -158,9 +159,26 @@ func (s *Store) inTx(ctx context.Context, fn txFunc) error {
 	return nil
 }
 
+// writeRow runs fn, which issues exactly one write statement, atomically:
+// in autocommit when the dialect allows, otherwise in a write transaction.
+func (s *Store) writeRow(ctx context.Context, fn func(ctx context.Context, r runner) error) error {
+	if s.d.SingleStatementWrites && s.batch == nil {
+		return fn(ctx, s.wr())
+	}
+	return s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error { return fn(ctx, s.in(tx)) })
+}
+
 // execW runs one write statement in a write transaction and returns the
 // number of rows it affected.
 func (s *Store) execW(ctx context.Context, query string, args ...any) (int64, error) {
+	if s.d.SingleStatementWrites && s.batch == nil {
+		// One statement is atomic by itself: skip BEGIN/COMMIT round trips.
+		res, err := s.wr().ExecContext(ctx, query, args...)
+		if err != nil {
+			return 0, err
+		}
+		return res.RowsAffected()
+	}
 	var n int64
 	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := s.in(tx).ExecContext(ctx, query, args...)

@@ -113,23 +113,17 @@ func (s *Store) SetTaskResult(ctx context.Context, uid string, result []byte) er
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	return s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		r, err := s.in(tx).ExecContext(ctx, "UPDATE application_tasks SET result = ?, updated_at = ? WHERE uid = ? AND result IS NULL",
-			res, tsOf(s.clock.Now()), uid)
-		if err != nil {
-			return s.classify(err, what)
-		}
-		n, err := r.RowsAffected()
-		if err != nil {
-			return s.classify(err, what)
-		}
-		if n == 1 {
-			return nil
-		}
-		var one int
-		if err := s.in(tx).QueryRowContext(ctx, "SELECT 1 FROM application_tasks WHERE uid = ?", uid).Scan(&one); err != nil {
-			return s.classify(err, what)
-		}
-		return fmt.Errorf("%s: result already set: %w", what, store.ErrConflict)
-	})
+	n, err := s.execW(ctx, "UPDATE application_tasks SET result = ?, updated_at = ? WHERE uid = ? AND result IS NULL",
+		res, tsOf(s.clock.Now()), uid)
+	if err != nil {
+		return s.classify(err, what)
+	}
+	if n == 1 {
+		return nil
+	}
+	var one int
+	if err := s.rd().QueryRowContext(ctx, "SELECT 1 FROM application_tasks WHERE uid = ?", uid).Scan(&one); err != nil {
+		return s.classify(err, what)
+	}
+	return fmt.Errorf("%s: result already set: %w", what, store.ErrConflict)
 }
