@@ -751,3 +751,30 @@ func TestRefreshRacingAPlacementKeepsTheBooking(t *testing.T) {
 		t.Fatal("b's booking lost after a fresh refresh")
 	}
 }
+
+// A host allocated for a token that never comes back is not leaked: the
+// promise lapses and the host is scrubbed and released like any idle host.
+func TestPromiseLapses(t *testing.T) {
+	cfg := macConfig(1)
+	cfg.PendingToAvailableDelay = core.Duration(3 * time.Minute)
+	f := newFixture(t, cfg, nil)
+	if _, err := f.m.Place(context.Background(), PlaceRequest{Token: "gone"}); !errors.Is(err, driver.ErrCapacity) {
+		t.Fatalf("err = %v", err)
+	}
+	// another token cannot take the promised host, nor allocate above max
+	if _, err := f.m.Place(context.Background(), PlaceRequest{Token: "other"}); !errors.Is(err, driver.ErrCapacity) {
+		t.Fatalf("other: %v", err)
+	}
+	f.advance(t0.Add(3*time.Minute + promiseGrace - time.Second))
+	if _, err := f.m.Place(context.Background(), PlaceRequest{Token: "other"}); !errors.Is(err, driver.ErrCapacity) {
+		t.Fatalf("before the promise lapses: %v", err)
+	}
+	f.advance(t0.Add(3*time.Minute + promiseGrace))
+	if f.m.byToken["gone"] != nil {
+		t.Fatal("promise still held")
+	}
+	f.placeRun("other")
+	if c := f.world.Calls()["AllocateHosts"]; c.Calls != 1 {
+		t.Fatalf("AllocateHosts = %d, want the lapsed host reused", c.Calls)
+	}
+}
