@@ -112,7 +112,7 @@ func (h *host) removeSlot(s *slot) bool {
 // furthest away (the youngest) first, then by id for determinism.
 type freeHeap []*host
 
-func (f freeHeap) Len() int { return len(f) }
+func (f freeHeap) Len() int           { return len(f) }
 func (f freeHeap) Less(i, j int) bool { return f.lessHost(f[i], f[j]) }
 func (f freeHeap) Swap(i, j int) {
 	f[i], f[j] = f[j], f[i]
