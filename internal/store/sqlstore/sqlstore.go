@@ -1,7 +1,9 @@
 // Package sqlstore is the one implementation of store.Store over
 // database/sql, shared by store/sqlite and store/postgres. A small Dialect
-// says how the two engines differ: placeholders, row locking for claims and
-// how constraint violations are reported.
+// says how the two engines differ: placeholders, row locking for claims,
+// how constraint violations are reported, single-statement writes
+// (PostgreSQL) and group commit (SQLite). Statements are prepared once and
+// cached (stmts.go).
 package sqlstore
 
 import (
@@ -36,9 +38,9 @@ type Dialect struct {
 	// writes without BEGIN/COMMIT, saving round trips on a client/server
 	// database.
 	SingleStatementWrites bool
-	// GroupCommit runs concurrent write transactions on one writer
-	// goroutine, several per database transaction (each in a savepoint),
-	// so one commit serves many callers. For single-writer engines.
+	// GroupCommit lets concurrent write transactions share one database
+	// transaction (each in its own savepoint), so one commit serves many
+	// callers. For single-writer engines (see batcher).
 	GroupCommit bool
 }
 
