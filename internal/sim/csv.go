@@ -33,6 +33,7 @@ type Reader struct {
 	started   bool
 	rows      int64
 	bytes     int64
+	fields    [][]byte // reused between rows
 }
 
 // NewReader checks the header and returns a Reader positioned on the first row.
@@ -46,7 +47,7 @@ func NewReader(r io.Reader) (*Reader, error) {
 		return nil, fmt.Errorf("workload: line 1: %w", err)
 	}
 	raw = bytes.TrimPrefix(raw, []byte("\xef\xbb\xbf")) // UTF-8 BOM
-	fields, err := splitFields(raw)
+	fields, err := splitFields(raw, nil)
 	if err != nil {
 		return nil, fmt.Errorf("workload: line 1: %w", err)
 	}
@@ -129,10 +130,11 @@ func (r *Reader) Next() (Job, error) {
 }
 
 func (r *Reader) parse(raw []byte) (Job, error) {
-	fields, err := splitFields(raw)
+	fields, err := splitFields(raw, r.fields[:0])
 	if err != nil {
 		return Job{}, err
 	}
+	r.fields = fields
 	if len(fields) != len(workloadHeader) {
 		return Job{}, fmt.Errorf("%d columns, want %d (%s)", len(fields), len(workloadHeader), headerString())
 	}
@@ -156,8 +158,9 @@ func (r *Reader) parse(raw []byte) (Job, error) {
 	return j, nil
 }
 
-// splitFields splits a CSV line; quoted fields fall back to encoding/csv.
-func splitFields(raw []byte) ([][]byte, error) {
+// splitFields splits a CSV line into out (reused); quoted fields fall back
+// to encoding/csv.
+func splitFields(raw []byte, out [][]byte) ([][]byte, error) {
 	if bytes.IndexByte(raw, '"') >= 0 {
 		cr := csv.NewReader(bytes.NewReader(raw))
 		cr.FieldsPerRecord = -1
@@ -171,9 +174,6 @@ func splitFields(raw []byte) ([][]byte, error) {
 		}
 		return out, nil
 	}
-	var out [][]byte
-	var arr [5][]byte
-	out = arr[:0]
 	for {
 		i := bytes.IndexByte(raw, ',')
 		if i < 0 {
