@@ -36,12 +36,9 @@ func worldSpec(p Params) *awsemu.Spec {
 		}
 	}
 	if p.FailureRate > 0 {
-		spec.Faults = append(spec.Faults,
-			awsemu.FaultRule{Action: "RunInstances", Code: "InsufficientInstanceCapacity", HTTPStatus: 500,
-				Message: "We currently do not have sufficient capacity in the Availability Zone you requested.", Probability: p.FailureRate},
-			awsemu.FaultRule{Action: "AllocateHosts", Code: "InsufficientHostCapacity", HTTPStatus: 500,
-				Message: "There is no Dedicated Host capacity available to fulfill your request.", Probability: p.FailureRate},
-		)
+		// The world's natural capacity errors (InsufficientInstanceCapacity,
+		// InsufficientHostCapacity, HTTP 500) at random.
+		spec.Limits.FailureRates = map[string]float64{"RunInstances": p.FailureRate, "AllocateHosts": p.FailureRate}
 	}
 	// Workloads may start before the default images were created: move
 	// every image back in time, keeping their order.
