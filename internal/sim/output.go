@@ -73,7 +73,7 @@ func writeText(w io.Writer, r *Result) error {
 	fmt.Fprintf(&b, "Cost:            $%.2f (%.2f host-hours x $%.3f/host-hour)\n", r.Cost, r.BilledHostHours, r.PricePerHostHour)
 	fmt.Fprintf(&b, "Hosts at end:    %d\n", r.HostsAtEnd)
 	if len(r.Pool) > 0 {
-		b.WriteString("Pool:           ")
+		b.WriteString("Pool counters:  ")
 		for _, k := range sortedKeys(r.Pool) {
 			fmt.Fprintf(&b, " %s=%d", k, r.Pool[k])
 		}
