@@ -11,6 +11,21 @@ import (
 	"github.com/aquarium-fish/aquarium-fish/internal/clock"
 )
 
+// cpuMeter reports process CPU time per op (cpu-ns/op) next to wall time:
+// on a shared, overloaded machine wall time mostly measures waiting.
+type cpuMeter struct {
+	b     *testing.B
+	start time.Duration
+}
+
+func startCPU(b *testing.B) *cpuMeter { return &cpuMeter{b: b, start: processCPU()} }
+
+func (m *cpuMeter) stop() {
+	if n := m.b.N; n > 0 {
+		m.b.ReportMetric(float64(processCPU()-m.start)/float64(n), "cpu-ns/op")
+	}
+}
+
 func benchWorld(b *testing.B, hosts int) (*World, *clock.Virtual, []string) {
 	b.Helper()
 	w, clk := newTestWorld(b, func(s *Spec) {
@@ -36,6 +51,8 @@ func BenchmarkPlaceTerminate500Hosts(b *testing.B) {
 		Placement: &types.Placement{Tenancy: types.TenancyHost}}
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := startCPU(b)
+	defer cpu.stop()
 	for i := 0; b.Loop(); i++ {
 		in.Placement.HostId = aws.String(hosts[i%len(hosts)])
 		out, err := w.RunInstances(bg, in)
@@ -53,6 +70,8 @@ func BenchmarkPlaceTerminate500Hosts(b *testing.B) {
 func BenchmarkDescribeHosts500(b *testing.B) {
 	w, _, _ := benchWorld(b, 500)
 	b.ReportAllocs()
+	cpu := startCPU(b)
+	defer cpu.stop()
 	for b.Loop() {
 		out, err := w.DescribeHosts(bg, &ec2.DescribeHostsInput{})
 		if err != nil || len(out.Hosts) != 500 {
@@ -96,6 +115,8 @@ func BenchmarkBillingYear(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := startCPU(b)
+	defer cpu.stop()
 	for b.Loop() {
 		total := 0.0
 		for m := time.January; m <= time.December; m++ {
@@ -112,6 +133,8 @@ func BenchmarkBillingYear(b *testing.B) {
 // simulator run starts with).
 func BenchmarkNewDefaultWorld(b *testing.B) {
 	clk := clock.NewVirtual(t0)
+	cpu := startCPU(b)
+	defer cpu.stop()
 	for b.Loop() {
 		if _, err := New(clk, DefaultSpec()); err != nil {
 			b.Fatal(err)

@@ -108,8 +108,23 @@ func (h *host) filterValues(name string, w *World) []string {
 
 var hostFilters = set("auto-placement", "availability-zone", "client-token", "instance-type", "state", "host-reservation-id")
 
+// hostParts holds the nested structs and scalars of one types.Host output
+// so they cost one allocation.
+type hostParts struct {
+	a     outAlloc
+	strs  [12]string
+	i32s  [10]int32
+	bools [2]bool
+	times [2]time.Time
+	props types.HostProperties
+	ac    types.AvailableCapacity
+	ic    [1]types.InstanceCapacity
+}
+
 func (h *host) sdk(w *World) types.Host {
-	a := &outAlloc{}
+	parts := &hostParts{}
+	parts.a = outAlloc{strs: parts.strs[:0], i32s: parts.i32s[:0], bools: parts.bools[:0], times: parts.times[:0]}
+	a := &parts.a
 	st := h.state(w.now)
 	cores, sockets := h.hostVCPUs/2, int32(2)
 	if h.mac() {
@@ -118,22 +133,23 @@ func (h *host) sdk(w *World) types.Host {
 			cores = h.hostVCPUs
 		}
 	}
+	parts.props = types.HostProperties{
+		Cores:          a.i32(cores),
+		Sockets:        a.i32(sockets),
+		TotalVCpus:     a.i32(h.hostVCPUs),
+		InstanceFamily: a.str(h.family),
+	}
 	out := types.Host{
-		HostId:             a.str(h.id),
-		AllocationTime:     a.tm(h.allocatedAt),
-		AvailabilityZone:   a.str(h.zone),
-		AvailabilityZoneId: a.str(w.zoneID(h.zone)),
-		OwnerId:            a.str(w.spec.AccountID),
-		State:              st,
-		HostRecovery:       h.recovery,
-		HostMaintenance:    types.HostMaintenanceOff,
-		AutoPlacement:      types.AutoPlacementOff,
-		HostProperties: &types.HostProperties{
-			Cores:          a.i32(cores),
-			Sockets:        a.i32(sockets),
-			TotalVCpus:     a.i32(h.hostVCPUs),
-			InstanceFamily: a.str(h.family),
-		},
+		HostId:                             a.str(h.id),
+		AllocationTime:                     a.tm(h.allocatedAt),
+		AvailabilityZone:                   a.str(h.zone),
+		AvailabilityZoneId:                 a.str(w.zoneID(h.zone)),
+		OwnerId:                            a.str(w.spec.AccountID),
+		State:                              st,
+		HostRecovery:                       h.recovery,
+		HostMaintenance:                    types.HostMaintenanceOff,
+		AutoPlacement:                      types.AutoPlacementOff,
+		HostProperties:                     &parts.props,
 		MemberOfServiceLinkedResourceGroup: a.b(false),
 		Tags:                               h.tags.sdk(),
 	}
@@ -153,9 +169,13 @@ func (h *host) sdk(w *World) types.Host {
 		out.AllowsMultipleInstanceTypes = types.AllowsMultipleInstanceTypesOn
 	}
 	if !h.released {
-		ac := &types.AvailableCapacity{AvailableVCpus: a.i32(h.hostVCPUs - h.usedVCPUs)}
-		kinds := []*instanceType{h.itype}
-		if h.itype == nil {
+		parts.ac = types.AvailableCapacity{AvailableVCpus: a.i32(h.hostVCPUs - h.usedVCPUs)}
+		ac := &parts.ac
+		var kinds []*instanceType
+		if h.itype != nil {
+			kinds = []*instanceType{h.itype}
+			ac.AvailableInstanceCapacity = parts.ic[:0]
+		} else {
 			kinds = w.familyTypes(h.family)
 		}
 		for _, t := range kinds {

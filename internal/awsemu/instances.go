@@ -177,8 +177,9 @@ var instanceFilters = set("instance-id", "instance-state-name", "instance-state-
 	"root-device-type", "block-device-mapping.volume-id", "platform")
 
 func (w *World) instanceSDK(in *instance) types.Instance {
-	a := &outAlloc{}
-	parts := &instanceParts{} // one allocation for the nested structs
+	parts := &instanceParts{} // one allocation for the nested structs and scalars
+	parts.a = outAlloc{strs: parts.strs[:0], i32s: parts.i32s[:0], bools: parts.bools[:0], times: parts.times[:0]}
+	a := &parts.a
 	st := in.state(w.now)
 	parts.state = types.InstanceState{Code: a.i32(stateCodes[st]), Name: st}
 	parts.mon = types.Monitoring{State: types.MonitoringStateDisabled}
@@ -527,6 +528,11 @@ func checkUserData(s string) error {
 // instanceParts holds the nested structs of one types.Instance output so they
 // cost one allocation.
 type instanceParts struct {
+	a      outAlloc
+	strs   [28]string
+	i32s   [8]int32
+	bools  [8]bool
+	times  [4]time.Time
 	state  types.InstanceState
 	mon    types.Monitoring
 	pl     types.Placement

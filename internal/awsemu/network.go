@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -118,7 +119,14 @@ func (s *subnet) freeIP(ip uint32) {
 }
 
 func ipString(ip uint32) string {
-	return fmt.Sprintf("%d.%d.%d.%d", ip>>24, ip>>16&0xff, ip>>8&0xff, ip&0xff)
+	b := make([]byte, 0, 15)
+	for i := 3; i >= 0; i-- {
+		b = strconv.AppendUint(b, uint64(ip>>(8*i)&0xff), 10)
+		if i > 0 {
+			b = append(b, '.')
+		}
+	}
+	return string(b)
 }
 
 func (s *subnet) tagList() tagSet { return s.tags }

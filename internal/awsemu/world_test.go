@@ -624,6 +624,14 @@ func TestFilters(t *testing.T) {
 	}
 }
 
+func TestIPString(t *testing.T) {
+	for ip, want := range map[uint32]string{0: "0.0.0.0", 0x0a000105: "10.0.1.5", 0xac1f10ff: "172.31.16.255", 0xffffffff: "255.255.255.255"} {
+		if got := ipString(ip); got != want {
+			t.Errorf("ipString(%#x) = %q, want %q", ip, got, want)
+		}
+	}
+}
+
 func TestGlobMatch(t *testing.T) {
 	cases := []struct {
 		p, s string
