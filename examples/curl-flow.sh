@@ -23,20 +23,35 @@ field() { # field NAME: the first "NAME": "value" of a JSON answer
   sed -n "s/.*\"$1\": *\"\([^\"]*\)\".*/\1/p" | head -n1
 }
 
+die() { echo "error: $*" >&2; exit 1; }
+
 echo "== create the label (YAML body)"
-LABEL=$(api LabelService/Create application/yaml < "$HERE/label-linux.yaml" | field uid)
+if OUT=$(api LabelService/Create application/yaml < "$HERE/label-linux.yaml"); then
+  LABEL=$(echo "$OUT" | field uid)
+else
+  case "$OUT" in
+  *already_exists*) # created by an earlier run: use the latest version
+    LABEL=$(echo '{"name":"ubuntu-linux","version":"last"}' | api LabelService/List | field uid) ;;
+  *) die "$OUT" ;;
+  esac
+fi
+[ -n "$LABEL" ] || die "no label uid"
 echo "label $LABEL"
 
 echo "== create the application"
-APP=$(echo "{\"application\":{\"label_uid\":\"$LABEL\",\"metadata\":{\"JOB\":\"build-42\"}}}" | api ApplicationService/Create | field uid)
+OUT=$(echo "{\"application\":{\"label_uid\":\"$LABEL\",\"metadata\":{\"JOB\":\"build-42\"}}}" | api ApplicationService/Create) || die "$OUT"
+APP=$(echo "$OUT" | field uid)
 echo "application $APP"
 
 echo "== wait for ALLOCATED"
+i=0
 while :; do
-  STATE=$(echo "{\"application_uid\":\"$APP\"}" | api ApplicationService/GetState | field status)
+  OUT=$(echo "{\"application_uid\":\"$APP\"}" | api ApplicationService/GetState) || die "$OUT"
+  STATE=$(echo "$OUT" | field status)
   echo "  $STATE"
   [ "$STATE" = ALLOCATED ] && break
-  [ "$STATE" = ERROR ] && exit 1
+  [ "$STATE" = ERROR ] && die "$OUT"
+  i=$((i+1)); [ $i -lt 600 ] || die "not ALLOCATED after 10 minutes"
   sleep 1
 done
 
