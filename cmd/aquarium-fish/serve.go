@@ -288,6 +288,9 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer, rea
 	if cfg.TLS.Disabled {
 		scheme = "http"
 		log.Warn("TLS disabled: the API is served over plain HTTP (local use only)")
+		if ip := net.ParseIP(hostOf(ln.Addr().String())); ip == nil || !ip.IsLoopback() {
+			log.Warn("plain HTTP on a non-loopback address: passwords and tokens cross the network in clear", "addr", ln.Addr().String())
+		}
 	} else {
 		var files tlsutil.Files
 		if cfg.TLS.Cert != "" {
@@ -336,6 +339,14 @@ func heartbeat(ctx context.Context, st store.Store, n *store.Node) error {
 		return fmt.Errorf("node record: %w", err)
 	}
 	return nil
+}
+
+func hostOf(addr string) string {
+	h, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return h
 }
 
 func firstNonEmpty(s ...string) string {
