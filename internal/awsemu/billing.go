@@ -28,7 +28,7 @@ type instLedger struct {
 // ledger accumulates billing intervals; it outlives purged objects.
 type ledger struct {
 	hosts     []*hostLedger
-	instances []*instLedger
+	instances []instLedger // by value: one entry per instance, no pointer per entry
 
 	// Entries are appended in start order (the world clock never goes back).
 	// Billing queries skip entries that cannot overlap the period: those
@@ -65,7 +65,8 @@ func (l *ledger) closeHost(e *hostLedger, at time.Time) {
 	l.hostMaxDur = max(l.hostMaxDur, at.Sub(e.alloc))
 }
 
-func (l *ledger) closeInstance(e *instLedger, at time.Time) {
+func (l *ledger) closeInstance(i int, at time.Time) {
+	e := &l.instances[i]
 	e.end = at
 	l.instMaxDur = max(l.instMaxDur, at.Sub(e.start))
 }
@@ -197,7 +198,8 @@ func (w *World) billing(from, to time.Time, perID bool) Billing {
 		b.HostSecondsByType[k] += s
 		b.TotalHostSeconds += s
 	}
-	for _, in := range l.instances[ilo:max(ilo, ihi)] {
+	for k := ilo; k < ihi; k++ {
+		in := &l.instances[k]
 		end := in.end
 		if end.IsZero() {
 			end = now

@@ -44,7 +44,7 @@ type instance struct {
 	stoppedAt    time.Time
 	termAt       time.Time
 	terminatedAt time.Time
-	led          *instLedger
+	led          int // index in ledger.instances
 	ebsOpt       bool
 	noTerminate  bool
 	noStop       bool
