@@ -301,3 +301,11 @@ func TestHorizonAddsNoMonths(t *testing.T) {
 		t.Fatalf("months %d unserved %v", len(r.Months), r.Unserved)
 	}
 }
+
+// A job running over New Year adds a month labelled with its year.
+func TestMonthLabelsAcrossYears(t *testing.T) {
+	r := simulate(t, csvOf([2]time.Duration{365*24*time.Hour - 30*time.Minute, time.Hour}), Params{})
+	if len(r.Months) != 2 || r.Months[0].Label != "Dec" || r.Months[1].Label != "Jan26" {
+		t.Fatalf("labels %q %q", r.Months[0].Label, r.Months[1].Label)
+	}
+}

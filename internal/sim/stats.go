@@ -249,7 +249,9 @@ func (s *run) result() *Result {
 	for _, n := range c.unserved {
 		r.JobsUnserved += n
 	}
-	oneYear := c.ms.m[0].start >= 0 && time.Unix(0, c.ms.m[0].start).UTC().Year() == time.Unix(0, c.ms.m[len(c.ms.m)-1].start).UTC().Year()
+	// Months of the first year are labelled like the seed (Jan..Dec); months
+	// of later years (e.g. jobs finishing after New Year) carry the year: Jan26.
+	firstYear := time.Unix(0, c.ms.m[0].start).UTC().Year()
 	for _, m := range c.ms.m {
 		st := time.Unix(0, m.start).UTC()
 		to := min(m.end, end)
@@ -258,7 +260,7 @@ func (s *run) result() *Result {
 			billed = s.b.billed(st, time.Unix(0, to))
 		}
 		label := st.Format("Jan")
-		if !oneYear {
+		if st.Year() != firstYear {
 			label = st.Format("Jan06")
 		}
 		mo := Month{
