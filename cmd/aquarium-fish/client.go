@@ -66,6 +66,7 @@ type clients struct {
 	app   aquariumv2connect.ApplicationServiceClient
 	user  aquariumv2connect.UserServiceClient
 	node  aquariumv2connect.NodeServiceClient
+	auth  aquariumv2connect.AuthServiceClient
 }
 
 func (o *clientOptions) connect() (*clients, error) {
@@ -105,6 +106,7 @@ func (o *clientOptions) connect() (*clients, error) {
 		app:   aquariumv2connect.NewApplicationServiceClient(hc, base, copts...),
 		user:  aquariumv2connect.NewUserServiceClient(hc, base, copts...),
 		node:  aquariumv2connect.NewNodeServiceClient(hc, base, copts...),
+		auth:  aquariumv2connect.NewAuthServiceClient(hc, base, copts...),
 	}, nil
 }
 
@@ -123,6 +125,16 @@ func (o *clientOptions) authorization() (string, error) {
 	if tok != "" {
 		return "Bearer " + tok, nil
 	}
+	pw, err := o.password()
+	if err != nil {
+		return "", err
+	}
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(o.User+":"+pw)), nil
+}
+
+// password is --password, AQUARIUM_PASSWORD or, for admin, the bootstrap
+// password saved in the data directory.
+func (o *clientOptions) password() (string, error) {
 	pw := o.Password
 	if pw == "" {
 		pw = os.Getenv("AQUARIUM_PASSWORD")
@@ -136,7 +148,7 @@ func (o *clientOptions) authorization() (string, error) {
 	if pw == "" {
 		return "", fmt.Errorf("no credentials: give --password (or AQUARIUM_PASSWORD) or --token (or AQUARIUM_TOKEN); admin's password is read from %s", filepath.Join(o.Dir, auth.AdminPasswordFile))
 	}
-	return "Basic " + base64.StdEncoding.EncodeToString([]byte(o.User+":"+pw)), nil
+	return pw, nil
 }
 
 func headerInterceptor(authz string) connect.UnaryInterceptorFunc {

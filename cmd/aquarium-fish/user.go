@@ -81,7 +81,34 @@ func init() {
 			return c.printUsers(cmd, resp.Msg.Data, []*pb.User{resp.Msg.Data})
 		},
 	}
-	cmd.AddCommand(create, lst, me)
+	login := &cobra.Command{
+		Use:   "login",
+		Short: "Exchange the password for a bearer token (use it with --token or AQUARIUM_TOKEN)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			pw, err := o.password()
+			if err != nil {
+				return err
+			}
+			c, err := o.connect()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := c.ctx(cmd)
+			defer cancel()
+			resp, err := c.auth.Login(ctx, connect.NewRequest(&pb.AuthServiceLoginRequest{Username: o.User, Password: pw}))
+			if err != nil {
+				return apiErr("login", err)
+			}
+			t := resp.Msg.Data
+			if c.opts.Output != "table" {
+				return c.print(cmd.OutOrStdout(), t, nil, nil)
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), t.Token)
+			return nil
+		},
+	}
+	cmd.AddCommand(create, lst, me, login)
 	rootCmd.AddCommand(cmd)
 }
 

@@ -445,6 +445,11 @@ func TestCLI(t *testing.T) {
 	if b, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(b), "permission_denied") {
 		t.Fatalf("carol app get: %v %s", err, b)
 	}
+	// A bearer token from `user login` works with --token.
+	tok := strings.TrimSpace(run("user", "login"))
+	if out := run("user", "me", "--token", tok, "--user", "nobody"); !strings.Contains(out, "admin") {
+		t.Fatalf("user me with a token: %s", out)
+	}
 	if out := run("node", "maintenance", "--on"); !strings.Contains(out, "maintenance=true") {
 		t.Fatalf("node maintenance: %s", out)
 	}
