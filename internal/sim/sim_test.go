@@ -309,3 +309,17 @@ func TestMonthLabelsAcrossYears(t *testing.T) {
 		t.Fatalf("labels %q %q", r.Months[0].Label, r.Months[1].Label)
 	}
 }
+
+// A queue that cannot move while nothing runs or arrives is reported
+// unserved after StallLimit (here: the only host keeps refusing instances
+// during a very long available lag).
+func TestStalledQueueReported(t *testing.T) {
+	in := csvOf([2]time.Duration{0, time.Hour}, [2]time.Duration{10 * time.Minute, time.Hour})
+	r := simulate(t, in, Params{MaxHosts: 1, AvailableLag: 30 * 24 * time.Hour, StallLimit: 3 * time.Hour})
+	if r.JobsServed != 1 || r.Unserved[ReasonStalled] != 1 {
+		t.Fatalf("served %d unserved %v", r.JobsServed, r.Unserved)
+	}
+	if r.Loop.CapacityMisses == 0 {
+		t.Fatalf("the lag never refused an instance: %+v", r.Loop)
+	}
+}
