@@ -118,6 +118,7 @@ func newBackend(ctx context.Context, clk *clock.Virtual, p Params) (*backend, er
 	}
 	m := d.Pools()[p.PoolName]
 	if m == nil {
+		d.Close()
 		return nil, fmt.Errorf("pool %q: not defined in the driver config", p.PoolName)
 	}
 	def := core.Definition{Driver: "aws"}
@@ -130,11 +131,13 @@ func newBackend(ctx context.Context, clk *clock.Virtual, p Params) (*backend, er
 		}
 		opts, err := json.Marshal(map[string]string{"image": img, "instance_type": p.InstanceType, "pool": p.PoolName})
 		if err != nil {
+			d.Close()
 			return nil, err
 		}
 		def.Options = opts
 	}
 	if err := d.ValidateDefinition(def); err != nil {
+		d.Close()
 		return nil, fmt.Errorf("job definition: %w", err)
 	}
 	return &backend{
@@ -167,6 +170,7 @@ func newBackend(ctx context.Context, clk *clock.Virtual, p Params) (*backend, er
 			}
 			return out
 		},
-		boot: p.BootTime,
+		boot:  p.BootTime,
+		close: d.Close,
 	}, nil
 }

@@ -50,6 +50,7 @@ type backend struct {
 	calls     func() map[string]CallStats
 	poolStats func() map[string]int64
 	boot      time.Duration
+	close     func() // releases the driver's resources
 }
 
 // Unserved reasons.
@@ -115,6 +116,7 @@ func Run(ctx context.Context, r io.Reader, p Params) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer b.close()
 	s := &run{ctx: ctx, p: p, b: b, clk: clk, rd: rd, next: first, hasNext: true, log: p.Logger}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
