@@ -63,3 +63,20 @@ func TestConvertYAML(t *testing.T) {
 		}
 	}
 }
+
+// FuzzConvertYAML: any body either converts to valid JSON or is rejected
+// with an error; it never panics.
+func FuzzConvertYAML(f *testing.F) {
+	for _, s := range []string{"label: {name: x}", "a: [1, 2, {b: c}]", "{1: 2}", "- a\n- b", "x: &a [*a]", "t: 2026-01-01", ""} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		out, err := convertYAML(in)
+		if err != nil {
+			return
+		}
+		if !json.Valid(out) {
+			t.Fatalf("invalid JSON %q from %q", out, in)
+		}
+	})
+}
