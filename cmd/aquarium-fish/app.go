@@ -65,7 +65,22 @@ func init() {
 			if err != nil {
 				return apiErr("list applications", err)
 			}
-			return c.printApps(cmd, list[*pb.Application](resp.Msg.Data), resp.Msg.Data)
+			if c.opts.Output != "table" {
+				return c.printApps(cmd, list[*pb.Application](resp.Msg.Data), resp.Msg.Data)
+			}
+			states, err := c.app.ListState(ctx, connect.NewRequest(&pb.ApplicationServiceListStateRequest{}))
+			if err != nil {
+				return apiErr("list states", err)
+			}
+			cur := map[string]string{}
+			for _, st := range states.Msg.Data {
+				cur[st.ApplicationUid] = st.Status.String()
+			}
+			rows := make([]row, 0, len(resp.Msg.Data))
+			for _, a := range resp.Msg.Data {
+				rows = append(rows, row{a.Uid, orDash(cur[a.Uid]), a.LabelUid, orDash(a.OwnerName), fmtTime(a.CreatedAt, a.CreatedAt != nil)})
+			}
+			return c.print(cmd.OutOrStdout(), nil, row{"UID", "STATE", "LABEL", "OWNER", "CREATED"}, rows)
 		},
 	}
 	get := &cobra.Command{

@@ -425,6 +425,9 @@ func TestCLI(t *testing.T) {
 	if out := run("app", "wait", app.Uid, "--state", "ALLOCATED"); !strings.Contains(out, "ALLOCATED") {
 		t.Fatalf("app wait: %s", out)
 	}
+	if out := run("app", "list"); !strings.Contains(out, app.Uid) || !strings.Contains(out, "ALLOCATED") {
+		t.Fatalf("app list: %s", out)
+	}
 	out = run("app", "resource", app.Uid, "-o", "yaml")
 	if !strings.Contains(out, "identifier: i-") {
 		t.Fatalf("app resource -o yaml: %s", out)
