@@ -32,6 +32,7 @@ import (
 	"github.com/aquarium-fish/aquarium-fish/internal/core"
 	"github.com/aquarium-fish/aquarium-fish/internal/driver"
 	awsdrv "github.com/aquarium-fish/aquarium-fish/internal/driver/aws"
+	"github.com/aquarium-fish/aquarium-fish/internal/driver/aws/pool"
 	_ "github.com/aquarium-fish/aquarium-fish/internal/driver/testdriver" // the "test" driver kind
 	"github.com/aquarium-fish/aquarium-fish/internal/engine"
 	"github.com/aquarium-fish/aquarium-fish/internal/meta"
@@ -145,6 +146,10 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer, rea
 
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	poolMetrics, err := pool.NewMetrics(registry)
+	if err != nil {
+		return err
+	}
 
 	// Drivers.
 	drivers := map[string]driver.Driver{}
@@ -155,7 +160,7 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer, rea
 		}
 	}()
 	if embedded {
-		drv, stopEmu, err := startEmbeddedAWS(ctx, o, cfg, log, stderr)
+		drv, stopEmu, err := startEmbeddedAWS(ctx, o, cfg, log, stderr, awsdrv.WithPoolMetrics(poolMetrics))
 		if err != nil {
 			return err
 		}
@@ -165,7 +170,7 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer, rea
 		for _, dc := range cfg.Drivers {
 			var d driver.Driver
 			if dc.Kind() == awsdrv.Kind {
-				d = awsdrv.New(dc.Name, awsdrv.WithLogger(log), awsdrv.WithNodeName(cfg.NodeName))
+				d = awsdrv.New(dc.Name, awsdrv.WithLogger(log), awsdrv.WithNodeName(cfg.NodeName), awsdrv.WithPoolMetrics(poolMetrics))
 			} else if d, err = driver.New(dc.Name); err != nil {
 				return fmt.Errorf("drivers: %w", err)
 			}
@@ -386,7 +391,7 @@ func tlsListener(ln net.Listener, hs *http.Server) net.Listener {
 
 // startEmbeddedAWS starts the emulated AWS region on a loopback port and an
 // AWS driver talking to it through the real SDK (base_url).
-func startEmbeddedAWS(ctx context.Context, o serveOptions, cfg *config.Config, log *slog.Logger, stderr io.Writer) (*awsdrv.Driver, func(), error) {
+func startEmbeddedAWS(ctx context.Context, o serveOptions, cfg *config.Config, log *slog.Logger, stderr io.Writer, extra ...awsdrv.Option) (*awsdrv.Driver, func(), error) {
 	if o.TimeScale <= 0 {
 		return nil, nil, fmt.Errorf("--time-scale: must be > 0, got %v", o.TimeScale)
 	}
@@ -413,8 +418,9 @@ func startEmbeddedAWS(ctx context.Context, o serveOptions, cfg *config.Config, l
 	}
 	raw, _ := json.Marshal(drvCfg)
 	poll := time.Duration(float64(awsdrv.DefaultPollInterval) / o.TimeScale)
-	drv := awsdrv.New("aws", awsdrv.WithClock(clk), awsdrv.WithLogger(log), awsdrv.WithNodeName(cfg.NodeName),
-		awsdrv.WithPollInterval(max(poll, 50*time.Millisecond)))
+	opts := append([]awsdrv.Option{awsdrv.WithClock(clk), awsdrv.WithLogger(log), awsdrv.WithNodeName(cfg.NodeName),
+		awsdrv.WithPollInterval(max(poll, 50*time.Millisecond))}, extra...)
+	drv := awsdrv.New("aws", opts...)
 	if err := drv.Prepare(ctx, raw); err != nil {
 		_ = hs.Close()
 		return nil, nil, fmt.Errorf("embedded AWS driver: %w", err)

@@ -497,6 +497,17 @@ func TestMacPool(t *testing.T) {
 	if len(st.Hosts) != 1 || st.Hosts[0].State != "pending" {
 		t.Fatalf("host after deallocation should be scrubbing (pending): %+v", st.Hosts)
 	}
+
+	// The pool reports to the node's /metrics.
+	resp, err := f.hc.Get(f.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := `aquarium_pool_placements_total{pool="mac",result="ok"} 1`; !strings.Contains(string(b), want) {
+		t.Errorf("/metrics lacks %s", want)
+	}
 }
 
 // TestConfiguredNode runs the node with a config file in the seed's form

@@ -61,6 +61,7 @@ type Driver struct {
 	poll     time.Duration
 	retry    retryPolicy
 	nodeName string
+	metrics  *pool.Metrics
 
 	cacheTTL, subnetTTL, capTTL time.Duration
 
@@ -133,6 +134,10 @@ func WithCacheTTL(ttl time.Duration) Option {
 
 // WithNodeName sets the node name put in the AquariumNode tag.
 func WithNodeName(n string) Option { return func(d *Driver) { d.nodeName = n } }
+
+// WithPoolMetrics makes every dedicated pool of the driver report to m
+// (see pool.NewMetrics); one Metrics may be shared by several drivers.
+func WithPoolMetrics(m *pool.Metrics) Option { return func(d *Driver) { d.metrics = m } }
 
 // New returns an unprepared driver instance named name ("aws", "aws/prod").
 func New(name string, opts ...Option) *Driver {
@@ -213,7 +218,7 @@ func (d *Driver) Prepare(ctx context.Context, raw []byte) error {
 	sort.Strings(names)
 	for _, n := range names {
 		m, err := pool.New(*cfg.DedicatedPool[n], api.EC2, pool.Options{
-			Clock: d.clk, Logger: d.log.With("pool", n), Tags: cfg.InstanceTags,
+			Clock: d.clk, Logger: d.log.With("pool", n), Tags: cfg.InstanceTags, Metrics: d.metrics,
 		})
 		if err != nil {
 			cancel()
