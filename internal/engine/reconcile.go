@@ -377,10 +377,22 @@ func (e *Engine) sweep(ctx context.Context, now time.Time) error {
 	if err != nil {
 		errs = append(errs, fmt.Errorf("sweep: %w", err))
 	}
+	// Tasks created through another node reach the owner of the resource
+	// only here: their applications get a pass (a node skips the ones it
+	// does not own).
+	tasks, err := e.st.ListPendingTasks(ctx)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("sweep tasks: %w", err))
+	}
 	e.mu.Lock()
 	for _, a := range apps {
 		if !e.busy[a.UID] {
 			e.dirty[a.UID] = true
+		}
+	}
+	for _, t := range tasks {
+		if !e.busy[t.ApplicationUID] {
+			e.dirty[t.ApplicationUID] = true
 		}
 	}
 	e.mu.Unlock()

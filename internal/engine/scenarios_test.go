@@ -652,6 +652,20 @@ func TestTwoNodesClaimExactlyOnce(t *testing.T) {
 				break
 			}
 		}
+		// A task created through node-2 runs on node-1, the owner, after its sweep.
+		h.e = e2
+		snap := h.task(owned, "snapshot", Allocated, "")
+		if _, err := e2.Settle(h.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if r := h.tasks(owned)[snap].Result; len(r) != 0 {
+			t.Fatalf("node-2 ran a task of node-1's resource: %s", r)
+		}
+		h.e = e1
+		h.runFor(6 * time.Minute) // node-1's next sweep finds it
+		if r := h.tasks(owned)[snap].Result; !strings.Contains(string(r), "snap-test-") {
+			t.Fatalf("task created through node-2 did not run on node-1: %q", r)
+		}
 		if err := e2.Deallocate(h.ctx, owned); err != nil {
 			t.Fatal(err)
 		}

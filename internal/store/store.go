@@ -104,6 +104,9 @@ type Store interface {
 	CreateTask(ctx context.Context, t *core.Task) error
 	GetTask(ctx context.Context, uid string) (*core.Task, error)
 	ListTasks(ctx context.Context, appUID string) ([]core.Task, error)
+	// ListPendingTasks lists the tasks without a result yet, oldest first
+	// (so a node finds tasks created through another node).
+	ListPendingTasks(ctx context.Context) ([]core.Task, error)
 	// SetTaskResult stores the result once; a second call returns ErrConflict.
 	SetTaskResult(ctx context.Context, uid string, result []byte) error
 

@@ -84,8 +84,15 @@ func (s *Store) ListTasks(ctx context.Context, appUID string) ([]core.Task, erro
 		query += " WHERE application_uid = ?"
 		args = append(args, appUID)
 	}
-	query += " ORDER BY seq"
-	what := "list tasks of application " + appUID
+	return s.listTasks(ctx, query+" ORDER BY seq", "list tasks of application "+appUID, args...)
+}
+
+// ListPendingTasks lists the tasks that have no result yet, oldest first.
+func (s *Store) ListPendingTasks(ctx context.Context) ([]core.Task, error) {
+	return s.listTasks(ctx, "SELECT "+taskCols+" FROM application_tasks WHERE result IS NULL ORDER BY seq", "list pending tasks")
+}
+
+func (s *Store) listTasks(ctx context.Context, query, what string, args ...any) ([]core.Task, error) {
 	rows, err := s.rd().QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, s.classify(err, what)

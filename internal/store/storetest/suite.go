@@ -627,6 +627,11 @@ func testTasks(t *testing.T, s store.Store) {
 	}
 	_, err = s.GetTask(c, "missing")
 	mustErr(t, err, store.ErrNotFound, "get unknown task")
+	pending, err := s.ListPendingTasks(c)
+	must(t, err, "list pending tasks")
+	if len(pending) != 1 || pending[0].UID != t2.UID {
+		t.Fatalf("pending tasks: %+v, want only %s", pending, t2.UID)
+	}
 }
 
 func testUsers(t *testing.T, s store.Store) {
