@@ -23,10 +23,11 @@ echo "rows: $(($(wc -l < "$YEAR") - 1)) and $(($(wc -l < "$OUT/year10x.csv") - 1
 run() {
   local name=$1; shift
   /usr/bin/time -v "$OUT/aquarium-fish" simulate "$@" --progress never > "$OUT/$name.out" 2> "$OUT/$name.time"
-  local wall rss
+  local wall rss user
   wall=$(grep 'Elapsed (wall clock)' "$OUT/$name.time" | awk '{print $NF}')
+  user=$(grep 'User time' "$OUT/$name.time" | awk '{print $NF}')
   rss=$(grep 'Maximum resident' "$OUT/$name.time" | awk '{print $NF}')
-  echo "$name: wall $wall, max RSS ${rss} KB"
+  echo "$name: wall $wall, user CPU ${user} s, max RSS ${rss} KB, load $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 run year "$YEAR"
 run year10x "$OUT/year10x.csv" --format csv
