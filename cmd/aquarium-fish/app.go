@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -54,13 +55,7 @@ func init() {
 
 	lst := &cobra.Command{
 		Use: "list", Short: "List your applications with their current state", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := o.connect()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := c.ctx(cmd)
-			defer cancel()
+		RunE: o.run(func(ctx context.Context, cmd *cobra.Command, _ []string, c *clients) error {
 			resp, err := c.app.List(ctx, connect.NewRequest(&pb.ApplicationServiceListRequest{}))
 			if err != nil {
 				return apiErr("list applications", err)
@@ -81,23 +76,17 @@ func init() {
 				rows = append(rows, row{a.Uid, orDash(cur[a.Uid]), a.LabelUid, orDash(a.OwnerName), fmtTime(a.CreatedAt, a.CreatedAt != nil)})
 			}
 			return c.print(cmd.OutOrStdout(), nil, row{"UID", "STATE", "LABEL", "OWNER", "CREATED"}, rows)
-		},
+		}),
 	}
 	get := &cobra.Command{
 		Use: "get APP_UID", Short: "Show an application and its current state", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := o.connect()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := c.ctx(cmd)
-			defer cancel()
+		RunE: o.run(func(ctx context.Context, cmd *cobra.Command, args []string, c *clients) error {
 			resp, err := c.app.Get(ctx, connect.NewRequest(&pb.ApplicationServiceGetRequest{ApplicationUid: args[0]}))
 			if err != nil {
 				return apiErr("get application", err)
 			}
 			return c.printApps(cmd, resp.Msg.Data, []*pb.Application{resp.Msg.Data})
-		},
+		}),
 	}
 	state := &cobra.Command{
 		Use: "state APP_UID", Short: "Show the current state of an application", Args: cobra.ExactArgs(1),
@@ -158,13 +147,7 @@ func init() {
 
 	resource := &cobra.Command{
 		Use: "resource APP_UID", Short: "Show the allocated resource (address, credentials)", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := o.connect()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := c.ctx(cmd)
-			defer cancel()
+		RunE: o.run(func(ctx context.Context, cmd *cobra.Command, args []string, c *clients) error {
 			resp, err := c.app.GetResource(ctx, connect.NewRequest(&pb.ApplicationServiceGetResourceRequest{ApplicationUid: args[0]}))
 			if err != nil {
 				return apiErr("get resource", err)
@@ -176,24 +159,18 @@ func init() {
 			}
 			return c.print(cmd.OutOrStdout(), r, row{"APPLICATION", "IDENTIFIER", "IP", "MAC", "NODE", "USER", "TIMEOUT"},
 				[]row{{r.ApplicationUid, r.Identifier, orDash(r.IpAddr), orDash(r.HwAddr), orDash(r.NodeName), user, fmtTime(r.Timeout, r.Timeout != nil)}})
-		},
+		}),
 	}
 	dealloc := &cobra.Command{
 		Use: "deallocate APP_UID", Short: "Give the machine back", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := o.connect()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := c.ctx(cmd)
-			defer cancel()
+		RunE: o.run(func(ctx context.Context, cmd *cobra.Command, args []string, c *clients) error {
 			resp, err := c.app.Deallocate(ctx, connect.NewRequest(&pb.ApplicationServiceDeallocateRequest{ApplicationUid: args[0]}))
 			if err != nil {
 				return apiErr("deallocate", err)
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), resp.Msg.Message)
 			return nil
-		},
+		}),
 	}
 	cmd.AddCommand(create, lst, get, state, wait, resource, dealloc)
 	rootCmd.AddCommand(cmd)

@@ -279,3 +279,17 @@ func orDash(s string) string {
 	}
 	return s
 }
+
+// run adapts a client command body: it connects to the node and gives the
+// body a context bounded by --timeout.
+func (o *clientOptions) run(body func(ctx context.Context, cmd *cobra.Command, args []string, c *clients) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		c, err := o.connect()
+		if err != nil {
+			return err
+		}
+		ctx, cancel := c.ctx(cmd)
+		defer cancel()
+		return body(ctx, cmd, args, c)
+	}
+}

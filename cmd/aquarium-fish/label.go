@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -80,36 +81,24 @@ func init() {
 
 	get := &cobra.Command{
 		Use: "get LABEL_UID", Short: "Show a label", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := o.connect()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := c.ctx(cmd)
-			defer cancel()
+		RunE: o.run(func(ctx context.Context, cmd *cobra.Command, args []string, c *clients) error {
 			resp, err := c.label.Get(ctx, connect.NewRequest(&pb.LabelServiceGetRequest{LabelUid: args[0]}))
 			if err != nil {
 				return apiErr("get label", err)
 			}
 			return c.printLabels(cmd, resp.Msg.Data, []*pb.Label{resp.Msg.Data})
-		},
+		}),
 	}
 	remove := &cobra.Command{
 		Use: "remove LABEL_UID", Short: "Remove a label", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := o.connect()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := c.ctx(cmd)
-			defer cancel()
+		RunE: o.run(func(ctx context.Context, cmd *cobra.Command, args []string, c *clients) error {
 			resp, err := c.label.Remove(ctx, connect.NewRequest(&pb.LabelServiceRemoveRequest{LabelUid: args[0]}))
 			if err != nil {
 				return apiErr("remove label", err)
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), resp.Msg.Message)
 			return nil
-		},
+		}),
 	}
 	cmd.AddCommand(create, lst, get, remove)
 	rootCmd.AddCommand(cmd)

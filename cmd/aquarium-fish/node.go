@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 
@@ -59,35 +60,23 @@ func init() {
 
 	lst := &cobra.Command{
 		Use: "list", Short: "List the nodes sharing the database", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := o.connect()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := c.ctx(cmd)
-			defer cancel()
+		RunE: o.run(func(ctx context.Context, cmd *cobra.Command, _ []string, c *clients) error {
 			resp, err := c.node.List(ctx, connect.NewRequest(&pb.NodeServiceListRequest{}))
 			if err != nil {
 				return apiErr("list nodes", err)
 			}
 			return c.printNodes(cmd, list[*pb.Node](resp.Msg.Data), resp.Msg.Data)
-		},
+		}),
 	}
 	this := &cobra.Command{
 		Use: "this", Short: "Show the node you talk to", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := o.connect()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := c.ctx(cmd)
-			defer cancel()
+		RunE: o.run(func(ctx context.Context, cmd *cobra.Command, _ []string, c *clients) error {
 			resp, err := c.node.GetThis(ctx, connect.NewRequest(&pb.NodeServiceGetThisRequest{}))
 			if err != nil {
 				return apiErr("get node", err)
 			}
 			return c.printNodes(cmd, resp.Msg.Data, []*pb.Node{resp.Msg.Data})
-		},
+		}),
 	}
 	cmd.AddCommand(maint, lst, this)
 	rootCmd.AddCommand(cmd)

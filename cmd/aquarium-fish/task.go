@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -55,35 +56,23 @@ func init() {
 
 	lst := &cobra.Command{
 		Use: "list APP_UID", Short: "List the tasks of an application with their results", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := o.connect()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := c.ctx(cmd)
-			defer cancel()
+		RunE: o.run(func(ctx context.Context, cmd *cobra.Command, args []string, c *clients) error {
 			resp, err := c.app.ListTask(ctx, connect.NewRequest(&pb.ApplicationServiceListTaskRequest{ApplicationUid: args[0]}))
 			if err != nil {
 				return apiErr("list tasks", err)
 			}
 			return c.printTasks(cmd, list[*pb.ApplicationTask](resp.Msg.Data), resp.Msg.Data)
-		},
+		}),
 	}
 	get := &cobra.Command{
 		Use: "get TASK_UID", Short: "Show a task and its result", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := o.connect()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := c.ctx(cmd)
-			defer cancel()
+		RunE: o.run(func(ctx context.Context, cmd *cobra.Command, args []string, c *clients) error {
 			resp, err := c.app.GetTask(ctx, connect.NewRequest(&pb.ApplicationServiceGetTaskRequest{ApplicationTaskUid: args[0]}))
 			if err != nil {
 				return apiErr("get task", err)
 			}
 			return c.printTasks(cmd, resp.Msg.Data, []*pb.ApplicationTask{resp.Msg.Data})
-		},
+		}),
 	}
 	cmd.AddCommand(create, lst, get)
 	rootCmd.AddCommand(cmd)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -51,35 +52,23 @@ func init() {
 
 	lst := &cobra.Command{
 		Use: "list", Short: "List users", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := o.connect()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := c.ctx(cmd)
-			defer cancel()
+		RunE: o.run(func(ctx context.Context, cmd *cobra.Command, _ []string, c *clients) error {
 			resp, err := c.user.List(ctx, connect.NewRequest(&pb.UserServiceListRequest{}))
 			if err != nil {
 				return apiErr("list users", err)
 			}
 			return c.printUsers(cmd, list[*pb.User](resp.Msg.Data), resp.Msg.Data)
-		},
+		}),
 	}
 	me := &cobra.Command{
 		Use: "me", Short: "Show who you are", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := o.connect()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := c.ctx(cmd)
-			defer cancel()
+		RunE: o.run(func(ctx context.Context, cmd *cobra.Command, _ []string, c *clients) error {
 			resp, err := c.user.GetMe(ctx, connect.NewRequest(&pb.UserServiceGetMeRequest{}))
 			if err != nil {
 				return apiErr("get me", err)
 			}
 			return c.printUsers(cmd, resp.Msg.Data, []*pb.User{resp.Msg.Data})
-		},
+		}),
 	}
 	login := &cobra.Command{
 		Use:   "login",
