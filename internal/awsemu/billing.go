@@ -37,6 +37,17 @@ type ledger struct {
 	hostMaxDur, instMaxDur     time.Duration
 	hostOpenFrom, instOpenFrom int
 
+	// Folding bounds memory: at each new UTC month, every billed second
+	// before horizon (the start of the previous month) moves from the
+	// entries above into per-month totals (folded); closed entries that end
+	// before horizon are dropped, open ones start again at horizon.
+	horizon   time.Time
+	nextFold  time.Time // when horizon moves next (start of the next month)
+	folded    []foldMonth
+	noFold    bool // tests: keep every entry (reference ledger)
+	hostsEver int
+	instsEver int
+
 	liveHosts     map[string]int   // family -> live (not released) hosts
 	liveHostsZone map[zoneKind]int // (zone, kind: "", type or family) -> live hosts
 	liveInst      map[zoneKind]int // (zone, kind) -> live (not stopped/terminated) instances
@@ -51,6 +62,7 @@ func (l *ledger) init() {
 func (l *ledger) addHost(h *host) *hostLedger {
 	e := &hostLedger{id: h.id, typ: h.typeName(), family: h.family, zone: h.zone, alloc: h.allocatedAt}
 	l.hosts = append(l.hosts, e)
+	l.hostsEver++
 	l.liveHosts[h.family]++
 	l.liveHostsZone[zoneKind{h.zone, ""}]++
 	l.liveHostsZone[zoneKind{h.zone, h.family}]++
@@ -156,8 +168,36 @@ func (w *World) billing(from, to time.Time, perID bool) Billing {
 	if perID {
 		b.HostSeconds, b.InstanceSeconds = map[string]float64{}, map[string]float64{}
 	}
+	w.maybeFold()
 	now := w.now
 	l := &w.ledger
+	// Folded months (before the horizon): a month inside [from, to) counts
+	// whole; a month cut by from or to counts in proportion to the part
+	// inside (its seconds are no longer known by the minute). Windows whose
+	// bounds are month starts or lie after the horizon are exact.
+	for i := range l.folded {
+		m := &l.folded[i]
+		if !m.start.Before(to) || !m.end.After(from) {
+			continue
+		}
+		f := 1.0
+		if m.start.Before(from) || m.end.After(to) {
+			f = overlap(m.start, m.end, from, to).Seconds() / m.end.Sub(m.start).Seconds()
+		}
+		if perID {
+			for id, s := range m.hostByID {
+				b.HostSeconds[id] += s * f
+			}
+		}
+		for k, s := range m.hostByType {
+			b.HostSecondsByType[k] += s * f
+		}
+		for k, s := range m.instByType {
+			b.InstanceSecondsByType[k] += s * f
+		}
+		b.TotalHostSeconds += m.hostTotal * f
+		b.TotalInstanceSeconds += m.instTotal * f
+	}
 	for l.hostOpenFrom < len(l.hosts) && !l.hosts[l.hostOpenFrom].release.IsZero() {
 		l.hostOpenFrom++
 	}
@@ -189,7 +229,7 @@ func (w *World) billing(from, to time.Time, perID bool) Billing {
 		}
 		s := d.Seconds()
 		if perID {
-			b.HostSeconds[h.id] = s
+			b.HostSeconds[h.id] += s
 		}
 		k := h.typ
 		if k == "" {
@@ -214,6 +254,164 @@ func (w *World) billing(from, to time.Time, perID bool) Billing {
 		}
 		b.InstanceSecondsByType[in.typ] += s
 		b.TotalInstanceSeconds += s
+	}
+	return b
+}
+
+func (l *ledger) addInstance(id, typ string, start time.Time) int {
+	l.instances = append(l.instances, instLedger{id: id, typ: typ, start: start})
+	l.instsEver++
+	return len(l.instances) - 1
+}
+
+// foldMonth holds the billed seconds of one UTC calendar month that were
+// folded out of the ledger entries.
+type foldMonth struct {
+	start, end           time.Time
+	hostTotal, instTotal float64
+	hostByID             map[string]float64 // host id -> seconds (per-host totals stay exact)
+	hostByType           map[string]float64 // type (or family) -> seconds
+	instByType           map[string]float64 // instance type -> seconds
+}
+
+func monthStart(t time.Time) time.Time {
+	y, m, _ := t.UTC().Date()
+	return time.Date(y, m, 1, 0, 0, 0, 0, time.UTC)
+}
+
+// maybeFold moves the horizon to the start of the previous UTC month of now
+// when a new month has begun, folding everything billed before it. The
+// current and the previous month stay in full detail.
+func (w *World) maybeFold() {
+	l := &w.ledger
+	if l.noFold || w.now.Before(l.nextFold) {
+		return
+	}
+	cur := monthStart(w.now)
+	l.nextFold = cur.AddDate(0, 1, 0)
+	if h := cur.AddDate(0, -1, 0); h.After(l.horizon) {
+		l.fold(h, func(id string, led int) {
+			if in, ok := w.instances.get(id); ok {
+				in.led = led
+			}
+		})
+	}
+}
+
+// month returns the fold record of the month starting at ms, creating it
+// (months are created in increasing order).
+func (l *ledger) month(ms time.Time) *foldMonth {
+	for i := len(l.folded) - 1; i >= 0 && !l.folded[i].start.Before(ms); i-- {
+		if l.folded[i].start.Equal(ms) {
+			return &l.folded[i]
+		}
+	}
+	l.folded = append(l.folded, foldMonth{start: ms, end: ms.AddDate(0, 1, 0),
+		hostByID: map[string]float64{}, hostByType: map[string]float64{}, instByType: map[string]float64{}})
+	return &l.folded[len(l.folded)-1]
+}
+
+// fold moves the billed seconds before h (a month start) into per-month
+// totals. Each month below h receives all its contributions in this one
+// pass, in entry order, so a whole-month query adds the same float64 values
+// in the same order as the detailed computation did. relink is told the new
+// index of each instance entry that stays.
+func (l *ledger) fold(h time.Time, relink func(id string, led int)) {
+	var months []*foldMonth // months from the oldest start to h
+	first := h
+	if len(l.hosts) > 0 && l.hosts[0].alloc.Before(first) {
+		first = l.hosts[0].alloc
+	}
+	if len(l.instances) > 0 && l.instances[0].start.Before(first) {
+		first = l.instances[0].start
+	}
+	for ms := monthStart(first); ms.Before(h); ms = ms.AddDate(0, 1, 0) {
+		months = append(months, l.month(ms))
+	}
+	keepH := l.hosts[:0]
+	for _, e := range l.hosts {
+		if !e.alloc.Before(h) {
+			keepH = append(keepH, e)
+			continue
+		}
+		end := e.release
+		if end.IsZero() || end.After(h) {
+			end = h
+		}
+		for _, m := range months {
+			d := overlap(e.alloc, end, m.start, m.end)
+			if d <= 0 {
+				continue
+			}
+			for _, p := range e.pending {
+				d -= overlap(p.from, minTime(p.to, end), m.start, m.end)
+			}
+			if d <= 0 {
+				continue
+			}
+			s := d.Seconds()
+			m.hostByID[e.id] += s
+			k := e.typ
+			if k == "" {
+				k = e.family
+			}
+			m.hostByType[k] += s
+			m.hostTotal += s
+		}
+		if !e.release.IsZero() && !e.release.After(h) {
+			continue // closed before h: dropped
+		}
+		e.alloc = h
+		ps := e.pending[:0]
+		for _, p := range e.pending {
+			if p.to.After(h) {
+				p.from = maxTime(p.from, h)
+				ps = append(ps, p)
+			}
+		}
+		clear(e.pending[len(ps):])
+		e.pending = ps
+		keepH = append(keepH, e)
+	}
+	clear(l.hosts[len(keepH):])
+	l.hosts = keepH
+
+	keepI := l.instances[:0]
+	for i := range l.instances {
+		e := l.instances[i]
+		if e.start.Before(h) {
+			end := e.end
+			if end.IsZero() || end.After(h) {
+				end = h
+			}
+			for _, m := range months {
+				if d := overlap(e.start, end, m.start, m.end); d > 0 {
+					s := d.Seconds()
+					m.instByType[e.typ] += s
+					m.instTotal += s
+				}
+			}
+			if !e.end.IsZero() && !e.end.After(h) {
+				continue
+			}
+			e.start = h
+		}
+		if !e.end.IsZero() {
+			keepI = append(keepI, e)
+			continue
+		}
+		relink(e.id, len(keepI))
+		keepI = append(keepI, e)
+	}
+	clear(l.instances[len(keepI):])
+	l.instances = keepI
+	l.hostOpenFrom, l.instOpenFrom = 0, 0
+	l.horizon = h
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
 	}
 	return b
 }

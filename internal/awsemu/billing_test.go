@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
+	"github.com/aquarium-fish/aquarium-fish/internal/clock"
 	"github.com/aquarium-fish/aquarium-fish/internal/core"
 )
 
@@ -33,13 +34,6 @@ func naiveBilling(w *World, from, to time.Time) (host, inst float64) {
 		inst += overlap(i.start, end, from, to).Seconds()
 	}
 	return host, inst
-}
-
-func minTime(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
 }
 
 // TestBillingIndexMatchesNaive drives random mac and Linux workloads (long
@@ -152,5 +146,119 @@ func TestBillingMonthBoundaries(t *testing.T) {
 	}
 	if apr.HostSecondsByType["mac2.metal"] != apr.TotalHostSeconds {
 		t.Fatalf("by type %v", apr.HostSecondsByType)
+	}
+}
+
+// foldWorkload drives w through about eight months of random mac and Linux
+// activity (scrubbing, releases, a host and an instance open throughout)
+// with a fixed seed, so two worlds given it end in the same state.
+func foldWorkload(t *testing.T, w *World, clk *clock.Virtual) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(7, 8))
+	keep := allocHost(t, w, "mac2.metal", "us-west-2a", false) // never released
+	if _, err := runOnHost(w, keep, "mac2.metal", macArmImage); err != nil {
+		t.Fatal(err)
+	}
+	runLinux(t, w, nil) // never terminated
+	var hosts, running []string
+	for range 3000 {
+		switch r := rng.IntN(10); {
+		case r < 2 && len(hosts) < 15:
+			hosts = append(hosts, allocHost(t, w, "mac2.metal", "us-west-2a", false))
+		case r < 5:
+			for _, h := range hosts {
+				if out, err := runOnHost(w, h, "mac2.metal", macArmImage); err == nil {
+					running = append(running, aws.ToString(out.Instances[0].InstanceId))
+					break
+				}
+			}
+		case r < 7:
+			running = append(running, aws.ToString(runLinux(t, w, nil).Instances[0].InstanceId))
+		case r < 9 && len(running) > 0:
+			k := rng.IntN(len(running))
+			if _, err := w.TerminateInstances(bg, &ec2.TerminateInstancesInput{InstanceIds: []string{running[k]}}); err != nil {
+				t.Fatal(err)
+			}
+			running = append(running[:k], running[k+1:]...)
+		default:
+			if len(hosts) > 0 {
+				k := rng.IntN(len(hosts))
+				rel, _ := w.ReleaseHosts(bg, &ec2.ReleaseHostsInput{HostIds: []string{hosts[k]}})
+				if len(rel.Successful) == 1 {
+					hosts = append(hosts[:k], hosts[k+1:]...)
+				}
+			}
+		}
+		clk.Advance(time.Duration(rng.IntN(240)) * time.Minute)
+	}
+}
+
+// TestBillingFoldMatchesDetail runs the same months-long workload on a world
+// that folds its ledger and on one that keeps every entry, and checks that
+// month queries, per-host and per-type totals and windows ending after the
+// horizon answer the same numbers, while the folded ledger stays small.
+func TestBillingFoldMatchesDetail(t *testing.T) {
+	mod := func(s *Spec) {
+		s.Timings.ScrubbingDuration = core.Duration(40 * time.Minute)
+		s.Timings.MacMinAllocation = core.Duration(3 * time.Hour)
+	}
+	wf, cf := newTestWorld(t, mod)
+	wd, cd := newTestWorld(t, mod)
+	wd.ledger.noFold = true
+	foldWorkload(t, wf, cf)
+	foldWorkload(t, wd, cd)
+	end := cf.Now()
+	if wf.ledger.horizon.IsZero() || len(wf.ledger.folded) < 3 {
+		t.Fatalf("no folding happened: horizon %v, %d folded months (end %v)", wf.ledger.horizon, len(wf.ledger.folded), end)
+	}
+	if nf, nd := len(wf.ledger.instances), len(wd.ledger.instances); nf*2 >= nd {
+		t.Fatalf("folded ledger keeps %d instance entries of %d", nf, nd)
+	}
+	near := func(a, b float64) bool { return a-b < 1e-6 && b-a < 1e-6 }
+	for ms := monthStart(t0); ms.Before(end); ms = ms.AddDate(0, 1, 0) {
+		f, d := wf.BillingMonth(ms.Year(), ms.Month()), wd.BillingMonth(ms.Year(), ms.Month())
+		if f.TotalHostSeconds != d.TotalHostSeconds || f.TotalInstanceSeconds != d.TotalInstanceSeconds || d.TotalHostSeconds <= 0 {
+			t.Fatalf("%s: folded host %v inst %v, detail host %v inst %v", ms.Format("Jan"), f.TotalHostSeconds, f.TotalInstanceSeconds, d.TotalHostSeconds, d.TotalInstanceSeconds)
+		}
+		if len(f.HostSeconds) != len(d.HostSeconds) {
+			t.Fatalf("%s: %d hosts billed, want %d", ms.Format("Jan"), len(f.HostSeconds), len(d.HostSeconds))
+		}
+		for id, s := range d.HostSeconds {
+			if f.HostSeconds[id] != s {
+				t.Fatalf("%s: host %s %v seconds, want %v", ms.Format("Jan"), id, f.HostSeconds[id], s)
+			}
+		}
+		for k, s := range d.HostSecondsByType {
+			if f.HostSecondsByType[k] != s {
+				t.Fatalf("%s: host type %s %v seconds, want %v", ms.Format("Jan"), k, f.HostSecondsByType[k], s)
+			}
+		}
+		for k, s := range d.InstanceSecondsByType {
+			if f.InstanceSecondsByType[k] != s {
+				t.Fatalf("%s: instance type %s %v seconds, want %v", ms.Format("Jan"), k, f.InstanceSecondsByType[k], s)
+			}
+		}
+		// a window from the month start to the end of the run (like the simulator's last month)
+		fa, da := wf.BillingTotals(ms, end), wd.BillingTotals(ms, end)
+		if !near(fa.TotalHostSeconds, da.TotalHostSeconds) || !near(fa.TotalInstanceSeconds, da.TotalInstanceSeconds) {
+			t.Fatalf("[%v, end): folded %v/%v, detail %v/%v", ms, fa.TotalHostSeconds, fa.TotalInstanceSeconds, da.TotalHostSeconds, da.TotalInstanceSeconds)
+		}
+	}
+	// Any window after the horizon is exact, per instance too.
+	rng := rand.New(rand.NewPCG(9, 10))
+	span := end.Sub(wf.ledger.horizon)
+	for range 200 {
+		a := wf.ledger.horizon.Add(time.Duration(rng.Int64N(int64(span))))
+		b := a.Add(time.Duration(rng.Int64N(int64(span))))
+		f, d := wf.Billing(a, b), wd.Billing(a, b)
+		if f.TotalHostSeconds != d.TotalHostSeconds || f.TotalInstanceSeconds != d.TotalInstanceSeconds || len(f.InstanceSeconds) != len(d.InstanceSeconds) {
+			t.Fatalf("[%v,%v): folded %v/%v (%d instances), detail %v/%v (%d)", a, b, f.TotalHostSeconds, f.TotalInstanceSeconds,
+				len(f.InstanceSeconds), d.TotalHostSeconds, d.TotalInstanceSeconds, len(d.InstanceSeconds))
+		}
+	}
+	sf, sd := wf.State().Billing, wd.State().Billing
+	if sf.HostsEverAllocated != sd.HostsEverAllocated || sf.InstancesEverStarted != sd.InstancesEverStarted ||
+		!near(sf.TotalHostHours, sd.TotalHostHours) || sf.MonthHostHours != sd.MonthHostHours {
+		t.Fatalf("state billing folded %+v, detail %+v", sf, sd)
 	}
 }

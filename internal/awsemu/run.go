@@ -435,8 +435,7 @@ func (w *World) launch(p *runPlan, resID, token string, idx int32, in *ec2.RunIn
 		v.deleteOnTermination = vs.deleteOnTermination
 		inst.volumes = append(inst.volumes, v)
 	}
-	inst.led = len(w.ledger.instances)
-	w.ledger.instances = append(w.ledger.instances, instLedger{id: inst.id, typ: p.it.name, start: w.now})
+	inst.led = w.ledger.addInstance(inst.id, p.it.name, w.now)
 	w.ledger.instUp(p.zone, p.it)
 	if p.it.quota != "" && p.tenancy != types.TenancyHost {
 		w.vcpuUsage[p.it.quota] += int(p.it.vcpus)

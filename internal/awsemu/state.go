@@ -84,7 +84,7 @@ func (w *World) State() *State {
 	s.Billing = BillingSummary{
 		TotalHostHours: all.HostHours(), TotalInstanceHours: all.InstanceHours(),
 		MonthHostHours: month.HostHours(), MonthInstanceHours: month.InstanceHours(),
-		HostsEverAllocated: len(w.ledger.hosts), InstancesEverStarted: len(w.ledger.instances),
+		HostsEverAllocated: w.ledger.hostsEver, InstancesEverStarted: w.ledger.instsEver,
 	}
 	return s
 }

@@ -186,6 +186,7 @@ func (w *World) enter(ctx context.Context, action string) error {
 		w.now = now
 	}
 	w.purge()
+	w.maybeFold()
 	if err := w.throttle(action); err != nil {
 		st.Errors++
 		return err
