@@ -110,8 +110,9 @@ type Manager struct {
 	scrubEnabled bool
 	mac          bool
 
-	recMu   sync.Mutex // one Reconcile/Start at a time
-	allocMu sync.Mutex // one host allocation at a time (placement serialized per pool)
+	recMu      sync.Mutex // one Reconcile/Start at a time
+	recScratch reconcileScratch
+	allocMu    sync.Mutex // one host allocation at a time (placement serialized per pool)
 
 	mu         sync.Mutex
 	started    bool
@@ -151,11 +152,17 @@ type Manager struct {
 
 	tagList   []types.Tag // see hostTags
 	scrubTags []types.Tag
+	scrubTmpl ec2.RunInstancesInput // fixed fields of every scrub launch (read-only)
 }
 
 type cached struct {
 	value   string
+	ptr     *string // &value for SDK inputs, shared read-only
 	expires time.Time
+}
+
+func newCached(v string, expires time.Time) cached {
+	return cached{value: v, ptr: &v, expires: expires}
 }
 
 // New creates a manager for a normalized config. Call Start before Place.
@@ -200,6 +207,12 @@ func New(cfg Config, api EC2API, opts Options) (*Manager, error) {
 	}
 	m.tagList = m.buildHostTags()
 	m.scrubTags = append(m.buildHostTags(), types.Tag{Key: aws.String("Name"), Value: aws.String("aquarium-scrub-" + cfg.Name)})
+	m.scrubTmpl = ec2.RunInstancesInput{
+		InstanceType:      types.InstanceType(cfg.Type),
+		MinCount:          aws.Int32(1),
+		MaxCount:          aws.Int32(1),
+		TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeInstance, Tags: m.scrubTags}},
+	}
 	return m, nil
 }
 

@@ -7,7 +7,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"sort"
+	"log/slog"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -30,12 +32,14 @@ func (m *Manager) Reconcile(ctx context.Context) (time.Time, error) {
 	}
 	now := m.clk.Now()
 	m.promote(now)
-	var popped []*host
+	// scratch slices owned by Reconcile (recMu), emptied again on return
+	sc := &m.recScratch
+	defer sc.reset()
+	popped := sc.popped
 	for len(m.dueQ) > 0 && !m.dueQ[0].due.After(now) {
 		popped = append(popped, heap.Pop(&m.dueQ).(*host))
 	}
-	var releases, scrubs []*host
-	var terminates []*slot
+	releases, scrubs, terminates := sc.releases, sc.scrubs, sc.terminates
 	for _, h := range popped {
 		m.expirePromises(h, now)
 		if h.state == hostPending && !h.expectAvail.After(now) {
@@ -70,6 +74,7 @@ func (m *Manager) Reconcile(ctx context.Context) (time.Time, error) {
 		}
 	}
 	m.mu.Unlock()
+	sc.popped, sc.releases, sc.scrubs, sc.terminates = popped, releases, scrubs, terminates
 
 	var errs []error
 	if len(releases) > 0 {
@@ -86,7 +91,7 @@ func (m *Manager) Reconcile(ctx context.Context) (time.Time, error) {
 	now = m.clk.Now()
 	gapOK := !now.Before(m.lastDescribe.Add(minDescribeGap))
 	fullNow := (m.wantRefresh && gapOK) || !now.Before(m.lastFull.Add(m.fullEvery))
-	var poll []string
+	poll := sc.poll
 	if !fullNow && gapOK && len(m.pollIDs) > 0 {
 		for id := range m.pollIDs {
 			if _, ok := m.hosts[id]; ok {
@@ -94,7 +99,8 @@ func (m *Manager) Reconcile(ctx context.Context) (time.Time, error) {
 			}
 		}
 		clear(m.pollIDs)
-		sort.Strings(poll)
+		slices.Sort(poll)
+		sc.poll = poll
 	}
 	m.mu.Unlock()
 	if fullNow {
@@ -111,6 +117,24 @@ func (m *Manager) Reconcile(ctx context.Context) (time.Time, error) {
 	m.updateHostMetrics()
 	m.mu.Unlock()
 	return next, errors.Join(errs...)
+}
+
+// reconcileScratch holds Reconcile's working slices between passes so a
+// pass allocates nothing for its bookkeeping. Guarded by recMu.
+type reconcileScratch struct {
+	popped, releases, scrubs []*host
+	terminates               []*slot
+	poll                     []string
+}
+
+// reset empties the slices, keeping their capacity but no pointers.
+func (sc *reconcileScratch) reset() {
+	clear(sc.popped[:cap(sc.popped)])
+	clear(sc.releases[:cap(sc.releases)])
+	clear(sc.scrubs[:cap(sc.scrubs)])
+	clear(sc.terminates[:cap(sc.terminates)]) // scrub may append past len
+	sc.popped, sc.releases, sc.scrubs, sc.terminates = sc.popped[:0], sc.releases[:0], sc.scrubs[:0], sc.terminates[:0]
+	sc.poll = sc.poll[:0]
 }
 
 // NextWake is the earliest time Reconcile has something to do. Place,
@@ -309,54 +333,36 @@ func (m *Manager) launchScrub(ctx context.Context, h *host) error {
 	// one token per idle period of the host: a retry after a timeout finds
 	// the instance it may have launched instead of launching another
 	token := clientToken("s", h.id, int(h.idleSince.Unix()))
-	m.mu.Unlock()
-	fail := func(err error) error {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		for _, s := range h.used {
-			if s.kind == slotScrub && s.instanceID == "" {
-				h.removeSlot(s)
-				break
-			}
-		}
-		h.scrubbing = false
-		h.retryAt = m.clk.Now().Add(actionRetry)
-		if code := errorCode(err); code == "InsufficientCapacityOnHost" || code == "InvalidHostID.NotFound" || code == "IncorrectHostState" {
-			h.suspectUntil = m.clk.Now().Add(suspectBackoff)
-			m.wantRefresh = true
-		}
-		m.becameEmpty(h, m.clk.Now())
-		m.touch(h, m.clk.Now())
-		m.stats.ScrubFailures++
-		return fmt.Errorf("pool %s: scrub host %s: %w", m.cfg.Name, h.id, err)
+	pl := h.scrubPlacement
+	if pl == nil || aws.ToString(pl.AvailabilityZone) != h.zone {
+		pl = &types.Placement{Tenancy: types.TenancyHost, HostId: aws.String(h.id), AvailabilityZone: aws.String(h.zone)}
+		h.scrubPlacement = pl
 	}
+	zone := h.zone
+	m.mu.Unlock()
 	image, err := m.scrubImage(ctx, arch, now)
 	if err != nil {
-		return fail(err)
+		return m.scrubFailed(h, err)
 	}
-	subnet, err := m.scrubSubnet(ctx, h.zone, now)
+	subnet, err := m.scrubSubnet(ctx, zone, now)
 	if err != nil {
-		return fail(err)
+		return m.scrubFailed(h, err)
 	}
-	in := &ec2.RunInstancesInput{
-		ImageId:           aws.String(image),
-		InstanceType:      types.InstanceType(m.cfg.Type),
-		MinCount:          aws.Int32(1),
-		MaxCount:          aws.Int32(1),
-		ClientToken:       aws.String(token),
-		Placement:         &types.Placement{Tenancy: types.TenancyHost, HostId: aws.String(h.id), AvailabilityZone: aws.String(h.zone)},
-		TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeInstance, Tags: m.scrubTags}},
-	}
-	if subnet != "" {
-		in.SubnetId = aws.String(subnet)
-	}
+	// the shared parts (counts, tags, cached image/subnet/placement pointers)
+	// are never written by the SDK or the world: only the token is new
+	in := new(ec2.RunInstancesInput)
+	*in = m.scrubTmpl
+	in.ImageId = image
+	in.SubnetId = subnet
+	in.ClientToken = &token
+	in.Placement = pl
 	out, err := m.api.RunInstances(ctx, in)
 	m.recordCall("RunInstances", err)
 	if err != nil {
-		return fail(err)
+		return m.scrubFailed(h, err)
 	}
 	if len(out.Instances) == 0 {
-		return fail(errors.New("RunInstances returned no instance"))
+		return m.scrubFailed(h, errors.New("RunInstances returned no instance"))
 	}
 	id := aws.ToString(out.Instances[0].InstanceId)
 	m.mu.Lock()
@@ -368,20 +374,45 @@ func (m *Manager) launchScrub(ctx context.Context, h *host) error {
 			break
 		}
 	}
-	m.log.Info("scrubbing dedicated host", "host", h.id, "instance", id)
+	if m.log.Enabled(ctx, slog.LevelInfo) {
+		m.log.Info("scrubbing dedicated host", "host", h.id, "instance", id)
+	}
 	return nil
 }
 
+// scrubFailed drops h's pending scrub slot after a failed launch and backs
+// the host off for actionRetry.
+func (m *Manager) scrubFailed(h *host, err error) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, s := range h.used {
+		if s.kind == slotScrub && s.instanceID == "" {
+			h.removeSlot(s)
+			break
+		}
+	}
+	h.scrubbing = false
+	h.retryAt = m.clk.Now().Add(actionRetry)
+	if code := errorCode(err); code == "InsufficientCapacityOnHost" || code == "InvalidHostID.NotFound" || code == "IncorrectHostState" {
+		h.suspectUntil = m.clk.Now().Add(suspectBackoff)
+		m.wantRefresh = true
+	}
+	m.becameEmpty(h, m.clk.Now())
+	m.touch(h, m.clk.Now())
+	m.stats.ScrubFailures++
+	return fmt.Errorf("pool %s: scrub host %s: %w", m.cfg.Name, h.id, err)
+}
+
 // scrubImage is a recent Amazon public image of the host architecture (cached).
-func (m *Manager) scrubImage(ctx context.Context, arch string, now time.Time) (string, error) {
+func (m *Manager) scrubImage(ctx context.Context, arch string, now time.Time) (*string, error) {
 	m.cacheMu.Lock()
 	c := m.image
 	m.cacheMu.Unlock()
 	if c.value != "" && now.Before(c.expires) {
-		return c.value, nil
+		return c.ptr, nil
 	}
 	if arch == "" {
-		return "", fmt.Errorf("architecture of %s unknown", m.cfg.Type)
+		return nil, fmt.Errorf("architecture of %s unknown", m.cfg.Type)
 	}
 	in := &ec2.DescribeImagesInput{
 		Owners: []string{"amazon"},
@@ -395,7 +426,7 @@ func (m *Manager) scrubImage(ctx context.Context, arch string, now time.Time) (s
 		out, err := m.api.DescribeImages(ctx, in)
 		m.recordCall("DescribeImages", err)
 		if err != nil {
-			return "", fmt.Errorf("find an Amazon %s image: %w", arch, err)
+			return nil, fmt.Errorf("find an Amazon %s image: %w", arch, err)
 		}
 		for _, img := range out.Images {
 			d := aws.ToString(img.CreationDate)
@@ -409,27 +440,27 @@ func (m *Manager) scrubImage(ctx context.Context, arch string, now time.Time) (s
 		in.NextToken = out.NextToken
 	}
 	if best == "" {
-		return "", fmt.Errorf("no available Amazon public image with architecture %s", arch)
+		return nil, fmt.Errorf("no available Amazon public image with architecture %s", arch)
 	}
 	m.cacheMu.Lock()
-	m.image = cached{value: best, expires: now.Add(imageTTL)}
+	m.image = newCached(best, now.Add(imageTTL))
 	m.cacheMu.Unlock()
-	return best, nil
+	return m.image.ptr, nil
 }
 
 // scrubSubnet is the default VPC's subnet in zone, or else the subnet of zone
 // with the most free addresses (cached).
-func (m *Manager) scrubSubnet(ctx context.Context, zone string, now time.Time) (string, error) {
+func (m *Manager) scrubSubnet(ctx context.Context, zone string, now time.Time) (*string, error) {
 	m.cacheMu.Lock()
 	c, ok := m.subnets[zone]
 	m.cacheMu.Unlock()
 	if ok && now.Before(c.expires) {
-		return c.value, nil
+		return c.ptr, nil
 	}
 	vpcs, err := m.api.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{Filters: []types.Filter{{Name: aws.String("is-default"), Values: []string{"true"}}}})
 	m.recordCall("DescribeVpcs", err)
 	if err != nil {
-		return "", fmt.Errorf("find the default VPC: %w", err)
+		return nil, fmt.Errorf("find the default VPC: %w", err)
 	}
 	filters := []types.Filter{{Name: aws.String("availability-zone"), Values: []string{zone}}}
 	if len(vpcs.Vpcs) > 0 {
@@ -443,7 +474,7 @@ func (m *Manager) scrubSubnet(ctx context.Context, zone string, now time.Time) (
 		out, err := m.api.DescribeSubnets(ctx, in)
 		m.recordCall("DescribeSubnets", err)
 		if err != nil {
-			return "", fmt.Errorf("find a subnet in %s: %w", zone, err)
+			return nil, fmt.Errorf("find a subnet in %s: %w", zone, err)
 		}
 		for _, sn := range out.Subnets {
 			def := aws.ToBool(sn.DefaultForAz)
@@ -463,12 +494,13 @@ func (m *Manager) scrubSubnet(ctx context.Context, zone string, now time.Time) (
 		in.NextToken = out.NextToken
 	}
 	if pick == "" {
-		return "", fmt.Errorf("no subnet with free addresses in zone %s (no default VPC subnet either)", zone)
+		return nil, fmt.Errorf("no subnet with free addresses in zone %s (no default VPC subnet either)", zone)
 	}
+	c = newCached(pick, now.Add(subnetTTL))
 	m.cacheMu.Lock()
-	m.subnets[zone] = cached{value: pick, expires: now.Add(subnetTTL)}
+	m.subnets[zone] = c
 	m.cacheMu.Unlock()
-	return pick, nil
+	return c.ptr, nil
 }
 
 // refresh reads every host tagged for the pool and merges it into the view.
@@ -755,12 +787,12 @@ func (m *Manager) Run(ctx context.Context) {
 // clientToken derives an idempotency token (≤ 64 ASCII chars) from a key and
 // an attempt number.
 func clientToken(kind, key string, attempt int) string {
-	t := fmt.Sprintf("%s-%s-%d", key, kind, attempt)
-	if len(t) <= 64 {
-		return t
+	n := strconv.Itoa(attempt)
+	if len(key)+len(kind)+len(n)+2 <= 64 {
+		return key + "-" + kind + "-" + n
 	}
 	sum := sha256.Sum256([]byte(key))
-	return fmt.Sprintf("%s-%s-%d", hex.EncodeToString(sum[:20]), kind, attempt)
+	return hex.EncodeToString(sum[:20]) + "-" + kind + "-" + n
 }
 
 func errorCode(err error) string {

@@ -3,6 +3,8 @@ package pool
 import (
 	"container/heap"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 )
 
 // hostState is the pool's view of a host's AWS allocation state.
@@ -65,6 +67,8 @@ type host struct {
 
 	slots int
 	used  []*slot
+
+	scrubPlacement *types.Placement // Placement of its scrub launches (read-only once built)
 
 	releasing bool // ReleaseHosts in flight
 	scrubbing bool // scrub RunInstances/TerminateInstances in flight
