@@ -1,6 +1,7 @@
 package awsemu
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
@@ -139,5 +140,42 @@ func BenchmarkNewDefaultWorld(b *testing.B) {
 		if _, err := New(clk, DefaultSpec()); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkRunTerminateLikeDriver: one op = RunInstances shaped like the AWS
+// driver's job launch (client token, instance and volume tags, subnet,
+// security group, user data, root volume size) on a mac2.metal host, then
+// TerminateInstances; 500 hosts cycle through scrubbing.
+func BenchmarkRunTerminateLikeDriver(b *testing.B) {
+	w, clk, hosts := benchWorld(b, 500)
+	sn, err := w.DescribeSubnets(bg, &ec2.DescribeSubnetsInput{Filters: []types.Filter{{Name: aws.String("availability-zone"), Values: []string{"us-west-2a"}}}})
+	if err != nil || len(sn.Subnets) == 0 {
+		b.Fatal(err)
+	}
+	subnet := aws.ToString(sn.Subnets[0].SubnetId)
+	step := 90*time.Minute/500 + time.Second
+	tags := []types.Tag{{Key: aws.String("Name"), Value: aws.String("fish-app-123")}, {Key: aws.String("aquarium-fish/application"), Value: aws.String("0b4f6a2e-7f3c-4c1e-9a55-1c2d3e4f5a6b")},
+		{Key: aws.String("aquarium-fish/node"), Value: aws.String("node-1")}, {Key: aws.String("aquarium-fish/pool"), Value: aws.String("mac")}}
+	in := &ec2.RunInstancesInput{ImageId: aws.String(macArmImage), InstanceType: "mac2.metal", MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
+		SubnetId: aws.String(subnet), UserData: aws.String("IyEvYmluL3NoCmVjaG8gaGVsbG8K"),
+		BlockDeviceMappings: []types.BlockDeviceMapping{{DeviceName: aws.String("/dev/sda1"), Ebs: &types.EbsBlockDevice{VolumeSize: aws.Int32(200), VolumeType: types.VolumeTypeGp3}}},
+		TagSpecifications:   []types.TagSpecification{{ResourceType: types.ResourceTypeInstance, Tags: tags}, {ResourceType: types.ResourceTypeVolume, Tags: tags}},
+		Placement:           &types.Placement{Tenancy: types.TenancyHost}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := startCPU(b)
+	defer cpu.stop()
+	for i := 0; b.Loop(); i++ {
+		in.Placement.HostId = aws.String(hosts[i%len(hosts)])
+		in.ClientToken = aws.String("fish-" + strconv.Itoa(i))
+		out, err := w.RunInstances(bg, in)
+		if err != nil {
+			b.Fatalf("iteration %d: %v", i, err)
+		}
+		if _, err := w.TerminateInstances(bg, &ec2.TerminateInstancesInput{InstanceIds: []string{aws.ToString(out.Instances[0].InstanceId)}}); err != nil {
+			b.Fatal(err)
+		}
+		clk.Advance(step)
 	}
 }

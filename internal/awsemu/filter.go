@@ -61,7 +61,6 @@ func tagsFromMap(m map[string]string) tagSet {
 
 // validateTags checks AWS tag rules and returns them as a set.
 func validateTags(in []types.Tag) (tagSet, error) {
-	var t tagSet
 	if len(in) > 50 {
 		return nil, Errorf("TagLimitExceeded", "The maximum number of tags per resource is 50.")
 	}
@@ -75,12 +74,46 @@ func validateTags(in []types.Tag) (tagSet, error) {
 			return nil, Errorf("InvalidParameterValue", "Tag key exceeds the maximum length of 128 characters.")
 		case len(v) > 256:
 			return nil, Errorf("InvalidParameterValue", "Tag value exceeds the maximum length of 256 characters.")
-		case strings.HasPrefix(strings.ToLower(k), "aws:"):
+		case len(k) >= 4 && strings.EqualFold(k[:4], "aws:"):
 			return nil, Errorf("InvalidParameterValue", "Tag keys starting with 'aws:' are reserved for internal use.")
 		}
-		t.set(k, v)
+	}
+	var t tagSet
+	if len(in) > 0 {
+		t = make(tagSet, 0, len(in))
+	}
+	for _, x := range in {
+		t.set(aws.ToString(x.Key), aws.ToString(x.Value))
 	}
 	return t, nil
+}
+
+// splitTagSpecs is tagSpecs without a map: out[i] receives the tags for
+// allowed[i] (same checks, same order of errors).
+func splitTagSpecs(specs []types.TagSpecification, allowed []types.ResourceType, out []tagSet) error {
+	for _, s := range specs {
+		k := -1
+		for i, a := range allowed {
+			if s.ResourceType == a {
+				k = i
+			}
+		}
+		if k < 0 {
+			return Errorf("InvalidParameterValue", "'%s' is not a valid taggable resource type for this operation.", s.ResourceType)
+		}
+		t, err := validateTags(s.Tags)
+		if err != nil {
+			return err
+		}
+		if out[k] == nil {
+			out[k] = t
+			continue
+		}
+		for _, x := range t {
+			out[k].set(x.k, x.v)
+		}
+	}
+	return nil
 }
 
 // tagSpecs extracts the tags of TagSpecifications for resourceType; any

@@ -2,8 +2,8 @@ package awsemu
 
 import (
 	"context"
-	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -33,28 +33,79 @@ func (w *World) RunInstances(ctx context.Context, in *ec2.RunInstancesInput, _ .
 	return serve(ctx, w, "RunInstances", in, w.runInstances)
 }
 
+// fnv is a streaming FNV-1a hash of a sequence of fields (each field ends
+// with a separator byte so that ("ab","c") and ("a","bc") differ).
+type fnv uint64
+
+func newFNV() fnv { return 14695981039346656037 }
+
+func (h *fnv) str(p string) {
+	x := uint64(*h)
+	for i := 0; i < len(p); i++ {
+		x ^= uint64(p[i])
+		x *= 1099511628211
+	}
+	x ^= 0xff
+	x *= 1099511628211
+	*h = fnv(x)
+}
+
+func (h *fnv) ptr(p *string) { h.str(aws.ToString(p)) }
+
+func (h *fnv) num(v int64) {
+	var buf [20]byte
+	h.str(string(strconv.AppendInt(buf[:0], v, 10)))
+}
+
+func (h *fnv) list(ss []string) {
+	h.num(int64(len(ss)))
+	for _, s := range ss {
+		h.str(s)
+	}
+}
+
+// runHash identifies the parameters of a RunInstances request for client
+// token idempotency.
 func runHash(in *ec2.RunInstancesInput) uint64 {
-	parts := []string{aws.ToString(in.ImageId), string(in.InstanceType), fmt.Sprint(aws.ToInt32(in.MinCount), "/", aws.ToInt32(in.MaxCount)),
-		aws.ToString(in.SubnetId), aws.ToString(in.KeyName), aws.ToString(in.UserData), strings.Join(in.SecurityGroupIds, ","), strings.Join(in.SecurityGroups, ",")}
+	h := newFNV()
+	h.ptr(in.ImageId)
+	h.str(string(in.InstanceType))
+	h.num(int64(aws.ToInt32(in.MinCount)))
+	h.num(int64(aws.ToInt32(in.MaxCount)))
+	h.ptr(in.SubnetId)
+	h.ptr(in.KeyName)
+	h.ptr(in.UserData)
+	h.list(in.SecurityGroupIds)
+	h.list(in.SecurityGroups)
 	if p := in.Placement; p != nil {
-		parts = append(parts, aws.ToString(p.HostId), string(p.Tenancy), aws.ToString(p.AvailabilityZone))
+		h.str("placement")
+		h.ptr(p.HostId)
+		h.str(string(p.Tenancy))
+		h.ptr(p.AvailabilityZone)
 	}
 	for _, ts := range in.TagSpecifications {
-		parts = append(parts, string(ts.ResourceType))
+		h.str(string(ts.ResourceType))
+		h.num(int64(len(ts.Tags)))
 		for _, t := range ts.Tags {
-			parts = append(parts, aws.ToString(t.Key), aws.ToString(t.Value))
+			h.ptr(t.Key)
+			h.ptr(t.Value)
 		}
 	}
 	for _, b := range in.BlockDeviceMappings {
-		parts = append(parts, aws.ToString(b.DeviceName))
-		if b.Ebs != nil {
-			parts = append(parts, fmt.Sprint(aws.ToInt32(b.Ebs.VolumeSize), b.Ebs.VolumeType, aws.ToString(b.Ebs.SnapshotId), aws.ToBool(b.Ebs.Encrypted), aws.ToString(b.Ebs.KmsKeyId)))
+		h.ptr(b.DeviceName)
+		if e := b.Ebs; e != nil {
+			h.num(int64(aws.ToInt32(e.VolumeSize)))
+			h.str(string(e.VolumeType))
+			h.ptr(e.SnapshotId)
+			h.str(strconv.FormatBool(aws.ToBool(e.Encrypted)))
+			h.ptr(e.KmsKeyId)
 		}
 	}
 	for _, n := range in.NetworkInterfaces {
-		parts = append(parts, aws.ToString(n.SubnetId), strings.Join(n.Groups, ","))
+		h.ptr(n.SubnetId)
+		h.list(n.Groups)
 	}
-	return hashStrings(parts...)
+	return uint64(h)
 }
 
 func (w *World) runInstances(in *ec2.RunInstancesInput) (*ec2.RunInstancesOutput, error) {
@@ -309,14 +360,15 @@ func (w *World) planRun(in *ec2.RunInstancesInput) (*runPlan, error) {
 		return nil, err
 	}
 	p.volumes = vols
-	tags, err := tagSpecs(in.TagSpecifications, types.ResourceTypeInstance, types.ResourceTypeVolume, types.ResourceTypeNetworkInterface)
-	if err != nil {
+	var tags [3]tagSet
+	if err := splitTagSpecs(in.TagSpecifications, runTagTypes[:], tags[:]); err != nil {
 		return nil, err
 	}
-	p.instTags = tags[types.ResourceTypeInstance]
-	p.volTags = tags[types.ResourceTypeVolume]
+	p.instTags, p.volTags = tags[0], tags[1]
 	return p, nil
 }
+
+var runTagTypes = [3]types.ResourceType{types.ResourceTypeInstance, types.ResourceTypeVolume, types.ResourceTypeNetworkInterface}
 
 // launchable decides how many instances (between min and max) can start
 // now, or answers the capacity error AWS gives.
@@ -395,16 +447,19 @@ func (w *World) launch(p *runPlan, resID, token string, idx int32, in *ec2.RunIn
 	b := w.newObj("i")
 	inst := &instance{objBase: b, reservation: resID, itype: p.it, imageID: p.img.id, arch: p.img.arch, platform: p.img.platform,
 		zone: p.zone, subnet: p.sn, tenancy: p.tenancy, keyName: p.keyName, userData: p.userData,
-		groups: slices.Clone(p.groups), tags: slices.Clone(p.instTags), rootDevice: p.img.rootDevice,
+		groups: p.groups, tags: p.instTags, rootDevice: p.img.rootDevice,
 		clientToken: token, launchIndex: idx, launchedAt: w.now, runningAt: w.now.Add(w.bootTime(p.it)),
 		ebsOpt: aws.ToBool(in.EbsOptimized), noTerminate: aws.ToBool(in.DisableApiTermination), noStop: aws.ToBool(in.DisableApiStop),
 		shutdown: in.InstanceInitiatedShutdownBehavior}
+	if idx > 0 { // the first instance owns the plan's slices, the others copy them
+		inst.groups, inst.tags = slices.Clone(p.groups), slices.Clone(p.instTags)
+	}
 	if inst.shutdown == "" {
 		inst.shutdown = types.ShutdownBehaviorStop
 	}
 	inst.ip, _ = p.sn.allocIP()
 	inst.ipStr = ipString(inst.ip)
-	inst.dns = "ip-" + strings.ReplaceAll(inst.ipStr, ".", "-") + "." + w.spec.Region + ".compute.internal"
+	inst.dns = privateDNS(inst.ipStr, w.spec.Region)
 	inst.eni = w.newID("eni")
 	inst.attachID = "eni-attach-" + inst.eni[4:]
 	inst.mac = macAddr(b.seq, w.idRng.Uint32())
@@ -571,6 +626,24 @@ func (w *World) instancesForChange(ids []string, dry *bool) ([]*instance, error)
 }
 
 // macAddr formats a locally administered MAC address unique per sequence.
+// privateDNS is "ip-10-0-1-5.<region>.compute.internal" for 10.0.1.5.
+func privateDNS(ip, region string) string {
+	const suffix = ".compute.internal"
+	b := make([]byte, 0, 3+len(ip)+1+len(region)+len(suffix))
+	b = append(b, "ip-"...)
+	for i := 0; i < len(ip); i++ {
+		c := ip[i]
+		if c == '.' {
+			c = '-'
+		}
+		b = append(b, c)
+	}
+	b = append(b, '.')
+	b = append(b, region...)
+	b = append(b, suffix...)
+	return string(b)
+}
+
 func macAddr(seq uint64, r uint32) string {
 	const hexd = "0123456789abcdef"
 	b := [6]byte{0x02, byte(seq >> 8), byte(seq), byte(r >> 16), byte(r >> 8), byte(r)}
