@@ -5,9 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"sort"
@@ -48,20 +48,30 @@ type DriverData struct {
 // when AWS answers with an instance a previous (rolled back) attempt made.
 const maxTokenGenerations = 8
 
-// clientToken derives the RunInstances ClientToken from the application uid,
-// the definition and a generation (bumped after a rollback, since AWS keeps
-// returning the terminated instance for a used token). It is at most 64
-// ASCII characters, as EC2 requires.
-func clientToken(appUID string, def core.Definition, gen int) string {
-	b, _ := json.Marshal(def)
-	h := sha256.Sum256(b)
-	defHash := hex.EncodeToString(h[:4])
-	tok := appUID + "-" + defHash + "-" + strconv.Itoa(gen)
-	if len(tok) <= 64 {
-		return tok
+// clientTokenOf derives the RunInstances ClientToken from the application
+// uid, the definition hash (definitionHash) and a generation (bumped after a
+// rollback, since AWS keeps returning the terminated instance for a used
+// token). It is at most 64 ASCII characters, as EC2 requires.
+func clientTokenOf(appUID, defHash string, gen int) string {
+	if len(appUID)+len(defHash)+2+intLen(gen) <= 64 {
+		return appUID + "-" + defHash + "-" + strconv.Itoa(gen)
 	}
 	h2 := sha256.Sum256([]byte(appUID))
 	return hex.EncodeToString(h2[:16]) + "-" + defHash + "-" + strconv.Itoa(gen)
+}
+
+// intLen is the length of strconv.Itoa(n).
+func intLen(n int) int {
+	l := 1
+	if n < 0 {
+		l++
+		n = -n
+	}
+	for n >= 10 {
+		n /= 10
+		l++
+	}
+	return l
 }
 
 func (d *Driver) tokenGen(key string) int {
@@ -74,29 +84,6 @@ func (d *Driver) bumpTokenGen(key string) {
 	d.tokMu.Lock()
 	defer d.tokMu.Unlock()
 	d.tokGen[key]++
-}
-
-// buildTags merges label tags, then instance_tags (override), then the
-// driver's own tags; Name stays user-settable.
-func (d *Driver) buildTags(cfg *Config, o *Options, req driver.AllocateRequest) []ec2types.Tag {
-	m := map[string]string{}
-	maps.Copy(m, o.Tags)
-	maps.Copy(m, cfg.InstanceTags)
-	if _, ok := m[TagName]; !ok {
-		name := "aquarium-" + req.ApplicationUID
-		if req.LabelName != "" {
-			name = req.LabelName + "-" + req.ApplicationUID
-		}
-		m[TagName] = name
-	}
-	m[TagApplication] = req.ApplicationUID
-	if req.LabelUID != "" {
-		m[TagLabel] = req.LabelUID
-	}
-	if d.nodeName != "" {
-		m[TagNode] = d.nodeName
-	}
-	return toTags(m)
 }
 
 func toTags(m map[string]string) []ec2types.Tag {
@@ -133,11 +120,12 @@ func (d *Driver) Allocate(ctx context.Context, req driver.AllocateRequest) (res 
 	if req.ApplicationUID == "" {
 		return nil, errors.New("aws allocate: application uid is required")
 	}
-	o, disks, err := d.parseDefinition(req.Definition)
+	pd, err := d.definition(req.Definition)
 	if err != nil {
 		return nil, err
 	}
-	img, err := d.resolveImage(ctx, imageRef(req.Definition, o))
+	o, disks := pd.opts, pd.disks
+	img, err := d.resolveImage(ctx, pd.imgRef)
 	if err != nil {
 		return nil, err
 	}
@@ -187,9 +175,8 @@ func (d *Driver) Allocate(ctx context.Context, req driver.AllocateRequest) (res 
 		if len(want) == 0 {
 			want = cfg.DedicatedPool[o.Pool].Zones
 		}
-		have := subnetZones(cands)
 		for _, z := range want {
-			if slices.Contains(have, z) {
+			if hasZone(cands, z) {
 				zones = append(zones, z)
 			}
 		}
@@ -225,12 +212,12 @@ func (d *Driver) Allocate(ctx context.Context, req driver.AllocateRequest) (res 
 	if placement.Tenancy == ec2types.TenancyHost && a.placement.Zone == "" {
 		placement.AvailabilityZone = awssdk.String(subnet.Zone)
 	}
-	groups, err := d.resolveGroups(ctx, subnet.VPC, o.Groups())
+	groups, err := d.resolveGroups(ctx, subnet.VPC, pd.groups)
 	if err != nil {
 		return nil, err
 	}
 
-	tags := d.buildTags(cfg, o, req)
+	tags := d.buildTags(pd, req.ApplicationUID, req.LabelName, req.LabelUID)
 	// Key pair.
 	var keyPEM string
 	switch cfg.InstanceKey {
@@ -266,10 +253,10 @@ func (d *Driver) Allocate(ctx context.Context, req driver.AllocateRequest) (res 
 	if placement.Tenancy != "" {
 		in.Placement = placement
 	}
-	tokKey := clientToken(req.ApplicationUID, req.Definition, -1)
+	tokKey := clientTokenOf(req.ApplicationUID, pd.defHash, -1)
 	var inst ec2types.Instance
 	for attempt := 0; ; attempt++ {
-		in.ClientToken = awssdk.String(clientToken(req.ApplicationUID, req.Definition, d.tokenGen(tokKey)))
+		in.ClientToken = awssdk.String(clientTokenOf(req.ApplicationUID, pd.defHash, d.tokenGen(tokKey)))
 		var out *ec2.RunInstancesOutput
 		err = d.call(ctx, "ec2 RunInstances", func(ctx context.Context) error {
 			var e error
@@ -338,7 +325,7 @@ func (d *Driver) Allocate(ctx context.Context, req driver.AllocateRequest) (res 
 	if dd.Zone == "" {
 		dd.Zone = subnet.Zone
 	}
-	ddJSON, err := json.Marshal(dd)
+	ddJSON, err := marshalDriverData(dd)
 	if err != nil {
 		return nil, fmt.Errorf("aws allocate: %w", err)
 	}
@@ -366,8 +353,10 @@ func (d *Driver) Allocate(ctx context.Context, req driver.AllocateRequest) (res 
 		res.Authentication = &auth
 	}
 	d.noteAllocated(o, dd.Zone)
-	d.log.Info("instance allocated", "application", req.ApplicationUID, "instance", a.instanceID,
-		"type", o.InstanceType, "subnet", subnet.ID, "host", dd.HostID, "pool", o.Pool)
+	if d.log.Enabled(ctx, slog.LevelInfo) {
+		d.log.Info("instance allocated", "application", req.ApplicationUID, "instance", a.instanceID,
+			"type", o.InstanceType, "subnet", subnet.ID, "host", dd.HostID, "pool", o.Pool)
+	}
 	return res, nil
 }
 
@@ -649,7 +638,7 @@ func (d *Driver) Deallocate(ctx context.Context, res core.Resource) error {
 	}
 	var dd DriverData
 	if len(res.DriverData) > 0 {
-		if err := json.Unmarshal(res.DriverData, &dd); err != nil {
+		if err := unmarshalDriverData(res.DriverData, &dd); err != nil {
 			return fmt.Errorf("aws deallocate %s: bad driver data: %w", res.Identifier, err)
 		}
 	}
@@ -668,6 +657,8 @@ func (d *Driver) Deallocate(ctx context.Context, res core.Resource) error {
 			m.InstanceGone(dd.HostID, res.Identifier)
 		}
 	}
-	d.log.Info("instance deallocated", "application", res.ApplicationUID, "instance", res.Identifier)
+	if d.log.Enabled(ctx, slog.LevelInfo) {
+		d.log.Info("instance deallocated", "application", res.ApplicationUID, "instance", res.Identifier)
+	}
 	return nil
 }

@@ -84,6 +84,9 @@ type Driver struct {
 	usage     *ttlCache[map[string]int64]
 	idleHosts *ttlCache[map[string]int64]
 
+	defs        defCache // parsed definitions
+	nodeNamePtr *string  // nodeName for the AquariumNode tag
+
 	tokMu  sync.Mutex
 	tokGen map[string]int // client token generation per application+definition
 }
@@ -157,6 +160,7 @@ func New(name string, opts ...Option) *Driver {
 		o(d)
 	}
 	d.log = d.log.With("driver", name)
+	d.nodeNamePtr = awssdk.String(d.nodeName)
 	d.images = newTTLCache[imageInfo](d.clk, d.cacheTTL)
 	d.subnets = newTTLCache[[]subnetInfo](d.clk, d.subnetTTL)
 	d.groups = newTTLCache[[]string](d.clk, d.cacheTTL)

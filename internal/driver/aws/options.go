@@ -218,8 +218,18 @@ func (d *Driver) ValidateDefinition(def core.Definition) error {
 	return err
 }
 
-// parseDefinition validates def and returns its options and disks.
+// parseDefinition validates def and returns its options and disks (cached,
+// shared: read-only).
 func (d *Driver) parseDefinition(def core.Definition) (*Options, []diskSpec, error) {
+	p, err := d.definition(def)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p.opts, p.disks, nil
+}
+
+// parseDefinitionUncached validates def and returns its options and disks.
+func (d *Driver) parseDefinitionUncached(def core.Definition) (*Options, []diskSpec, error) {
 	o, err := ParseOptions(def.Options)
 	if err != nil {
 		return nil, nil, err

@@ -59,6 +59,9 @@ func (d *Driver) resolveImage(ctx context.Context, ref string) (imageInfo, error
 	if err != nil {
 		return imageInfo{}, err
 	}
+	if v, ok := d.images.peek(ref); ok {
+		return v, nil
+	}
 	return d.images.get(ctx, ref, func(ctx context.Context) (imageInfo, error) {
 		in := &ec2.DescribeImagesInput{Owners: trusted, Filters: []ec2types.Filter{filter("state", "available")}}
 		if isTagRef(ref) {
@@ -99,6 +102,9 @@ func (d *Driver) resolveSubnets(ctx context.Context, network string) ([]subnetIn
 	_, api, trusted, err := d.state()
 	if err != nil {
 		return nil, err
+	}
+	if v, ok := d.subnets.peek(network); ok {
+		return v, nil
 	}
 	return d.subnets.get(ctx, network, func(ctx context.Context) ([]subnetInfo, error) {
 		var vpcs []string
@@ -206,6 +212,16 @@ func (d *Driver) pickSubnet(network string, cands []subnetInfo, zones []string) 
 	return chosen, nil
 }
 
+// hasZone reports whether a candidate is in zone z.
+func hasZone(cands []subnetInfo, z string) bool {
+	for i := range cands {
+		if cands[i].Zone == z {
+			return true
+		}
+	}
+	return false
+}
+
 // subnetZones lists the zones of the candidates.
 func subnetZones(cands []subnetInfo) []string {
 	var zs []string
@@ -280,7 +296,24 @@ func (d *Driver) resolveKMSKey(ctx context.Context, field, ref string) (string, 
 	if err != nil {
 		return "", err
 	}
-	aliases, err := d.aliases.get(ctx, "aliases", func(ctx context.Context) (map[string]string, error) {
+	aliases, ok := d.aliases.peek("aliases")
+	if !ok {
+		aliases, err = d.loadAliases(ctx, api)
+	}
+	if err != nil {
+		return "", err
+	}
+	id, ok := aliases[ref]
+	if !ok {
+		d.aliases.invalidate("aliases")
+		return "", fmt.Errorf("%s: KMS alias %q not found", field, ref)
+	}
+	return id, nil
+}
+
+// loadAliases returns the KMS alias -> target key map (cached).
+func (d *Driver) loadAliases(ctx context.Context, api Clients) (map[string]string, error) {
+	return d.aliases.get(ctx, "aliases", func(ctx context.Context) (map[string]string, error) {
 		m := map[string]string{}
 		p := kms.NewListAliasesPaginator(api.KMS, &kms.ListAliasesInput{})
 		for p.HasMorePages() {
@@ -300,15 +333,6 @@ func (d *Driver) resolveKMSKey(ctx context.Context, field, ref string) (string, 
 		}
 		return m, nil
 	})
-	if err != nil {
-		return "", err
-	}
-	id, ok := aliases[ref]
-	if !ok {
-		d.aliases.invalidate("aliases")
-		return "", fmt.Errorf("%s: KMS alias %q not found", field, ref)
-	}
-	return id, nil
 }
 
 // resolveSnapshot resolves snap-… verbatim or Tag:Value to the newest

@@ -1,0 +1,53 @@
+package aws
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+)
+
+// The direct DriverData encoding matches encoding/json byte for byte, and
+// the decoder agrees with encoding/json on every input.
+func TestDriverDataMatchesEncodingJSON(t *testing.T) {
+	vals := []string{"", "i-0abc", "h-0123456789abcdef0", "us-west-2a", "a<b", "q\"uote", "back\\slash",
+		"tab\t", "é", "\u2028", "\xff", "&", "del\x7f"}
+	for _, kn := range vals {
+		for _, other := range vals {
+			for _, gen := range []bool{false, true} {
+				dd := DriverData{KeyName: kn, KeyGenerated: gen, HostID: other, Pool: "mac", Zone: other, Subnet: "subnet-1"}
+				want, err := json.Marshal(dd)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := marshalDriverData(dd)
+				if err != nil || string(got) != string(want) {
+					t.Fatalf("marshal %+v = %s, %v; want %s", dd, got, err, want)
+				}
+				var back, wantBack DriverData
+				if err := json.Unmarshal(want, &wantBack); err != nil {
+					t.Fatal(err)
+				}
+				if err := unmarshalDriverData(got, &back); err != nil || back != wantBack {
+					t.Fatalf("unmarshal %s = %+v, %v; want %+v", got, back, err, wantBack)
+				}
+			}
+		}
+	}
+	if got, _ := marshalDriverData(DriverData{}); string(got) != "{}" {
+		t.Fatalf("empty = %s", got)
+	}
+	inputs := []string{`{}`, ` {}`, `{"pool":"p"}`, `{"pool":"p",}`, `{"pool":"p"`, `{"POOL":"p"}`,
+		`{"pool":"p","pool":"q"}`, `{"pool":null}`, `{"pool":1}`, `{"key_generated":"true"}`,
+		`{"key_generated":true,"zone":"z"}`, `{"key_generated":false}`, `{"key_generated":tru}`,
+		`{"other":"x"}`, `{"host_id":"a\"b"}`, `{"host_id":"a\u0041"}`, `{"zone":"z"} `, `[]`, ``, `{"zone":"z",,"pool":"p"}`,
+		`{"zone""z"}`, `{"zone":"z"x}`}
+	for _, in := range inputs {
+		start := DriverData{Pool: "keep", KeyGenerated: true}
+		var want, got = start, start
+		werr := json.Unmarshal([]byte(in), &want)
+		gerr := unmarshalDriverData([]byte(in), &got)
+		if (werr == nil) != (gerr == nil) || (werr != nil && werr.Error() != gerr.Error()) || !reflect.DeepEqual(want, got) {
+			t.Fatalf("%q: got %+v, %v; encoding/json %+v, %v", in, got, gerr, want, werr)
+		}
+	}
+}
