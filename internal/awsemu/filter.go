@@ -45,8 +45,10 @@ func (t tagSet) sdk() []types.Tag {
 		return nil
 	}
 	out := make([]types.Tag, len(t))
+	strs := make([]string, 2*len(t)) // one allocation for every Key and Value
 	for i, x := range t {
-		out[i] = types.Tag{Key: aws.String(x.k), Value: aws.String(x.v)}
+		strs[2*i], strs[2*i+1] = x.k, x.v
+		out[i] = types.Tag{Key: &strs[2*i], Value: &strs[2*i+1]}
 	}
 	return out
 }
@@ -411,7 +413,7 @@ func checkIDs(code, prefix string, ids []string) error {
 }
 
 func wellFormed(prefix, id string) bool {
-	if !strings.HasPrefix(id, prefix+"-") {
+	if len(id) <= len(prefix) || id[:len(prefix)] != prefix || id[len(prefix)] != '-' {
 		return false
 	}
 	h := id[len(prefix)+1:]

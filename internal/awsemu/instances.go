@@ -86,8 +86,17 @@ func (in *instance) state(now time.Time) types.InstanceStateName {
 	return types.InstanceStateNameRunning
 }
 
-func sdkState(s types.InstanceStateName) *types.InstanceState {
-	return &types.InstanceState{Code: aws.Int32(stateCodes[s]), Name: s}
+// stateChange builds an InstanceStateChange with one allocation for its
+// pointers.
+func stateChange(id string, prev, cur types.InstanceStateName) types.InstanceStateChange {
+	p := &struct {
+		id         string
+		codes      [2]int32
+		prev, curr types.InstanceState
+	}{id: id, codes: [2]int32{stateCodes[prev], stateCodes[cur]}}
+	p.prev = types.InstanceState{Code: &p.codes[0], Name: prev}
+	p.curr = types.InstanceState{Code: &p.codes[1], Name: cur}
+	return types.InstanceStateChange{InstanceId: &p.id, PreviousState: &p.prev, CurrentState: &p.curr}
 }
 
 // live instances are neither stopped nor terminated (nor on their way).
@@ -233,7 +242,12 @@ func (w *World) instanceSDK(in *instance) types.Instance {
 	default:
 		out.StateTransitionReason = a.str("")
 	}
-	allGroups := make([]types.GroupIdentifier, 2*len(in.groups))
+	var allGroups []types.GroupIdentifier
+	if len(in.groups) == 1 {
+		allGroups = parts.groups[:]
+	} else {
+		allGroups = make([]types.GroupIdentifier, 2*len(in.groups))
+	}
 	groups, niGroups := allGroups[:len(in.groups):len(in.groups)], allGroups[len(in.groups):]
 	for i, g := range in.groups {
 		groups[i] = types.GroupIdentifier{GroupId: a.str(g.id), GroupName: a.str(g.name)}
@@ -273,7 +287,15 @@ func (w *World) instanceSDK(in *instance) types.Instance {
 			}
 			out.NetworkInterfaces = parts.ni[:]
 		}
-		out.BlockDeviceMappings = in.bdmSDK(a)
+		if len(in.volumes) == 1 {
+			v := in.volumes[0]
+			parts.ebs[0] = types.EbsInstanceBlockDevice{VolumeId: a.str(v.id), AttachTime: a.tm(v.attachTime),
+				DeleteOnTermination: a.b(v.deleteOnTermination), Status: types.AttachmentStatusAttached}
+			parts.bdm[0] = types.InstanceBlockDeviceMapping{DeviceName: a.str(v.device), Ebs: &parts.ebs[0]}
+			out.BlockDeviceMappings = parts.bdm[:]
+		} else {
+			out.BlockDeviceMappings = in.bdmSDK(a)
+		}
 	} else {
 		out.PrivateDnsName = a.str("")
 		out.PublicDnsName = a.str("")
@@ -511,15 +533,25 @@ var typeFilters = set("instance-type", "processor-info.supported-architecture", 
 	"dedicated-hosts-supported", "bare-metal", "current-generation", "burstable-performance-supported")
 
 // userData validates base64 user data (at most 16 KB decoded).
-func checkUserData(s string) error {
+func (w *World) checkUserData(s string) error {
 	if s == "" {
 		return nil
 	}
-	b, err := base64.StdEncoding.DecodeString(s)
+	// scratch: the encoded text, then room for the decoded bytes
+	need := len(s) + base64.StdEncoding.DecodedLen(len(s))
+	if cap(w.ubuf) < need {
+		w.ubuf = make([]byte, need)
+	}
+	buf := w.ubuf[:need]
+	copy(buf, s)
+	n, err := base64.StdEncoding.Decode(buf[len(s):], buf[:len(s)])
+	if cap(w.ubuf) > 64*1024 {
+		w.ubuf = nil // do not keep a large scratch buffer
+	}
 	if err != nil {
 		return Errorf("InvalidParameterValue", "Invalid BASE64 encoding of user data.")
 	}
-	if len(b) > 16*1024 {
+	if n > 16*1024 {
 		return Errorf("InvalidParameterValue", "User data is limited to 16384 bytes")
 	}
 	return nil
@@ -529,7 +561,7 @@ func checkUserData(s string) error {
 // cost one allocation.
 type instanceParts struct {
 	a      outAlloc
-	strs   [28]string
+	strs   [36]string
 	i32s   [8]int32
 	bools  [8]bool
 	times  [4]time.Time
@@ -541,4 +573,7 @@ type instanceParts struct {
 	att    types.InstanceNetworkInterfaceAttachment
 	ni     [1]types.InstanceNetworkInterface
 	pip    [1]types.InstancePrivateIpAddress
+	groups [2]types.GroupIdentifier // SecurityGroups and interface Groups of a one-group instance
+	bdm    [1]types.InstanceBlockDeviceMapping
+	ebs    [1]types.EbsInstanceBlockDevice
 }

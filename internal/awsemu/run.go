@@ -142,13 +142,17 @@ func (w *World) runInstances(in *ec2.RunInstancesInput) (*ec2.RunInstancesOutput
 		ids = append(ids, inst.id)
 	}
 	if token != "" {
-		w.runTokens[token] = &runToken{hash: hash, reservation: resID, ids: slices.Clone(ids)}
+		w.runTokens[token] = &runToken{hash: hash, reservation: resID, ids: ids}
 	}
 	return w.reservationOutput(resID, ids), nil
 }
 
 func (w *World) reservationOutput(resID string, ids []string) *ec2.RunInstancesOutput {
-	out := &ec2.RunInstancesOutput{ReservationId: aws.String(resID), OwnerId: aws.String(w.spec.AccountID), Groups: []types.GroupIdentifier{}}
+	strs := &[2]string{resID, w.spec.AccountID}
+	out := &ec2.RunInstancesOutput{ReservationId: &strs[0], OwnerId: &strs[1], Groups: []types.GroupIdentifier{}}
+	if len(ids) > 0 {
+		out.Instances = make([]types.Instance, 0, len(ids))
+	}
 	for _, id := range ids {
 		if inst, ok := w.instances.get(id); ok {
 			out.Instances = append(out.Instances, w.instanceSDK(inst))
@@ -200,7 +204,7 @@ func (w *World) planRun(in *ec2.RunInstancesInput) (*runPlan, error) {
 		}
 		p.keyName = k
 	}
-	if err := checkUserData(aws.ToString(in.UserData)); err != nil {
+	if err := w.checkUserData(aws.ToString(in.UserData)); err != nil {
 		return nil, err
 	}
 	p.userData = aws.ToString(in.UserData)
@@ -548,8 +552,7 @@ func (w *World) StopInstances(ctx context.Context, in *ec2.StopInstancesInput, _
 				w.stopBilling(inst)
 				w.leaveHost(inst)
 			}
-			out.StoppingInstances = append(out.StoppingInstances, types.InstanceStateChange{
-				InstanceId: aws.String(inst.id), PreviousState: sdkState(prev), CurrentState: sdkState(inst.state(w.now))})
+			out.StoppingInstances = append(out.StoppingInstances, stateChange(inst.id, prev, inst.state(w.now)))
 		}
 		return out, nil
 	})
@@ -568,7 +571,7 @@ func (w *World) TerminateInstances(ctx context.Context, in *ec2.TerminateInstanc
 				return nil, Errorf("OperationNotPermitted", "The instance '%s' may not be terminated. Modify its 'disableApiTermination' instance attribute and try again.", inst.id)
 			}
 		}
-		out := &ec2.TerminateInstancesOutput{}
+		out := &ec2.TerminateInstancesOutput{TerminatingInstances: make([]types.InstanceStateChange, 0, len(insts))}
 		for _, inst := range insts {
 			prev := inst.state(w.now)
 			if inst.termAt.IsZero() {
@@ -589,8 +592,7 @@ func (w *World) TerminateInstances(ctx context.Context, in *ec2.TerminateInstanc
 				}
 				w.termQueue = append(w.termQueue, purgeItem{at: inst.terminatedAt.Add(w.spec.Timings.TerminatedRetention.D()), id: inst.id})
 			}
-			out.TerminatingInstances = append(out.TerminatingInstances, types.InstanceStateChange{
-				InstanceId: aws.String(inst.id), PreviousState: sdkState(prev), CurrentState: sdkState(inst.state(w.now))})
+			out.TerminatingInstances = append(out.TerminatingInstances, stateChange(inst.id, prev, inst.state(w.now)))
 		}
 		return out, nil
 	})
