@@ -76,6 +76,7 @@ type Driver struct {
 
 	images    *ttlCache[imageInfo]
 	subnets   *ttlCache[[]subnetInfo]
+	vpcs      *ttlCache[[]string]
 	groups    *ttlCache[[]string]
 	aliases   *ttlCache[map[string]string]
 	snapshots *ttlCache[string]
@@ -163,6 +164,7 @@ func New(name string, opts ...Option) *Driver {
 	d.nodeNamePtr = awssdk.String(d.nodeName)
 	d.images = newTTLCache[imageInfo](d.clk, d.cacheTTL)
 	d.subnets = newTTLCache[[]subnetInfo](d.clk, d.subnetTTL)
+	d.vpcs = newTTLCache[[]string](d.clk, d.cacheTTL)
 	d.groups = newTTLCache[[]string](d.clk, d.cacheTTL)
 	d.aliases = newTTLCache[map[string]string](d.clk, d.cacheTTL)
 	d.snapshots = newTTLCache[string](d.clk, d.cacheTTL)

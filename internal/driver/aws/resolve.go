@@ -115,7 +115,7 @@ func (d *Driver) resolveSubnets(ctx context.Context, network string) ([]subnetIn
 		case strings.HasPrefix(network, "vpc-"):
 			vpcs = []string{network}
 		case network == "":
-			vpcs, err = d.findVpcs(ctx, api, filter("is-default", "true"), filter("owner-id", trusted...))
+			vpcs, err = d.vpcsOf(ctx, api, trusted, network)
 			if err != nil {
 				return nil, err
 			}
@@ -123,7 +123,7 @@ func (d *Driver) resolveSubnets(ctx context.Context, network string) ([]subnetIn
 				return nil, fmt.Errorf("resources.network: empty, but the account has no default VPC")
 			}
 		default: // Tag:Value
-			vpcs, err = d.findVpcs(ctx, api, tagFilter(network), filter("owner-id", trusted...))
+			vpcs, err = d.vpcsOf(ctx, api, trusted, network)
 			if err != nil {
 				return nil, err
 			}
@@ -161,6 +161,21 @@ func (d *Driver) resolveSubnets(ctx context.Context, network string) ([]subnetIn
 		}
 		sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 		return out, nil
+	})
+}
+
+// vpcsOf returns the VPCs of an empty (default VPC) or Tag:Value network
+// reference, cached for the resolution TTL: VPCs change far less often than
+// the free IP counts of their subnets.
+func (d *Driver) vpcsOf(ctx context.Context, api Clients, trusted []string, network string) ([]string, error) {
+	if v, ok := d.vpcs.peek(network); ok {
+		return v, nil
+	}
+	return d.vpcs.get(ctx, network, func(ctx context.Context) ([]string, error) {
+		if network == "" {
+			return d.findVpcs(ctx, api, filter("is-default", "true"), filter("owner-id", trusted...))
+		}
+		return d.findVpcs(ctx, api, tagFilter(network), filter("owner-id", trusted...))
 	})
 }
 
