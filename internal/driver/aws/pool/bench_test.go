@@ -3,6 +3,7 @@ package pool
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -156,4 +157,54 @@ func BenchmarkDescribeHostsPerHour(b *testing.B) {
 			b.ReportMetric(float64(res.stats.Scrubs), "scrubs")
 		}
 	})
+}
+
+// BenchmarkScrubCycles measures the scrub path of Reconcile against the
+// in-memory world: 50 idle mac hosts (scrubbing_delay 5m, world scrub 1h30m)
+// run for 20 virtual hours, so each host goes through ~12 cycles of scrub
+// launch + terminate + pending poll. Reported per scrub (CPU and
+// allocations include the world's side of the calls).
+func BenchmarkScrubCycles(b *testing.B) {
+	ctx := context.Background()
+	var scrubs, describes, mallocs uint64
+	var cpu time.Duration
+	for range b.N {
+		b.StopTimer()
+		cfg := Config{Name: "macs", Type: "mac2.metal", Zones: []string{"us-west-2a"}, Max: 50,
+			ScrubbingDelay: core.Duration(5 * time.Minute)}
+		f := newFixture(b, cfg, nil)
+		for i := range 50 {
+			tok := fmt.Sprintf("idle-%d", i)
+			p, err := f.m.Place(ctx, PlaceRequest{Token: tok})
+			if err != nil {
+				b.Fatal(err)
+			}
+			f.m.Unreserve(tok, p.HostID)
+		}
+		st0 := f.m.Stats()
+		start := f.clk.Now()
+		var ms0, ms1 runtime.MemStats
+		runtime.ReadMemStats(&ms0)
+		cpu0 := cpuTime()
+		b.StartTimer()
+		f.advance(start.Add(20 * time.Hour))
+		b.StopTimer()
+		cpu += cpuTime() - cpu0
+		runtime.ReadMemStats(&ms1)
+		st := f.m.Stats()
+		if st.Releases != 0 || st.Hosts != 50 {
+			b.Fatalf("hosts %d, releases %d: want 50 hosts kept", st.Hosts, st.Releases)
+		}
+		scrubs += uint64(st.Scrubs - st0.Scrubs)
+		describes += uint64(st.APICalls["DescribeHosts"] - st0.APICalls["DescribeHosts"])
+		mallocs += ms1.Mallocs - ms0.Mallocs
+	}
+	if scrubs == 0 {
+		b.Fatal("no scrub")
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(scrubs), "ns/scrub")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(scrubs), "cpu-ns/scrub")
+	b.ReportMetric(float64(mallocs)/float64(scrubs), "allocs/scrub")
+	b.ReportMetric(float64(scrubs)/float64(b.N), "scrubs/op")
+	b.ReportMetric(float64(describes)/float64(b.N)/20, "DescribeHosts/h")
 }

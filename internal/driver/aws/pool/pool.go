@@ -389,7 +389,7 @@ func (m *Manager) tryPlace(token string, zones []string) (p Placement, done bool
 		m.countPlacement("capacity")
 		return Placement{}, true, capacityErr("pool %s: no free slot and %d of max %d hosts allocated", m.cfg.Name, len(m.hosts)+m.allocating, m.cfg.Max)
 	}
-	if len(m.openZones(zones, now)) == 0 {
+	if !m.anyOpenZone(zones, now) {
 		m.stats.PlacementCapacityErrors++
 		m.countPlacement("capacity")
 		return Placement{}, true, capacityErr("pool %s: no free slot and AWS reported no host capacity in zones %v recently", m.cfg.Name, zones)
@@ -402,6 +402,17 @@ func (f freeHeap) lessHost(a, b *host) bool {
 		return a.allocatedAt.After(b.allocatedAt)
 	}
 	return a.id < b.id
+}
+
+// anyOpenZone reports whether one of zones is not in capacity backoff
+// (openZones without the slice). Caller holds m.mu.
+func (m *Manager) anyOpenZone(zones []string, now time.Time) bool {
+	for _, z := range zones {
+		if until, ok := m.zoneBusy[z]; !ok || !now.Before(until) {
+			return true
+		}
+	}
+	return false
 }
 
 // openZones are the zones not in capacity backoff. Caller holds m.mu.
@@ -530,7 +541,9 @@ func (m *Manager) adoptAllocated(id, zone string, th *types.Host, token string) 
 			h.idleSince = h.usableAt
 		}
 		m.noteMaxHosts()
-		m.log.Info("allocated dedicated host", "host", id, "zone", zone, "state", h.state.String())
+		if m.log.Enabled(context.Background(), slog.LevelInfo) {
+			m.log.Info("allocated dedicated host", "host", id, "zone", zone, "state", h.state.String())
+		}
 	}
 	if h.free() <= 0 {
 		m.touch(h, now)
@@ -705,7 +718,7 @@ func (m *Manager) Capacity(zones []string) int64 {
 			n += int64(z.freeSlots)
 		}
 	}
-	if more := m.cfg.Max - len(m.hosts) - m.allocating; more > 0 && len(m.openZones(zs, now)) > 0 {
+	if more := m.cfg.Max - len(m.hosts) - m.allocating; more > 0 && m.anyOpenZone(zs, now) {
 		n += int64(more) * int64(m.slotsPer)
 	}
 	return n

@@ -124,7 +124,7 @@ func (m *Manager) Reconcile(ctx context.Context) (time.Time, error) {
 type reconcileScratch struct {
 	popped, releases, scrubs []*host
 	terminates               []*slot
-	poll                     []string
+	poll, ids                []string
 }
 
 // reset empties the slices, keeping their capacity but no pointers.
@@ -134,7 +134,7 @@ func (sc *reconcileScratch) reset() {
 	clear(sc.scrubs[:cap(sc.scrubs)])
 	clear(sc.terminates[:cap(sc.terminates)]) // scrub may append past len
 	sc.popped, sc.releases, sc.scrubs, sc.terminates = sc.popped[:0], sc.releases[:0], sc.scrubs[:0], sc.terminates[:0]
-	sc.poll = sc.poll[:0]
+	sc.poll, sc.ids = sc.poll[:0], sc.ids[:0]
 }
 
 // NextWake is the earliest time Reconcile has something to do. Place,
@@ -230,7 +230,9 @@ func (m *Manager) release(ctx context.Context, hosts []*host) error {
 		m.gone[id] = m.seq
 		m.stats.Releases++
 		m.metricInc(m.metrics.releases())
-		m.log.Info("released dedicated host", "host", id)
+		if m.log.Enabled(ctx, slog.LevelInfo) {
+			m.log.Info("released dedicated host", "host", id)
+		}
 	}
 	var refused []error
 	for _, u := range out.Unsuccessful {
@@ -288,12 +290,13 @@ func (m *Manager) scrub(ctx context.Context, hosts []*host, terminates []*slot) 
 	if len(terminates) == 0 {
 		return errors.Join(errs...)
 	}
-	ids := make([]string, len(terminates))
+	ids := m.recScratch.ids[:0] // scrub runs inside Reconcile (recMu)
 	m.mu.Lock()
-	for i, s := range terminates {
-		ids[i] = s.instanceID
+	for _, s := range terminates {
+		ids = append(ids, s.instanceID)
 	}
 	m.mu.Unlock()
+	m.recScratch.ids = ids
 	_, err := m.api.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: ids})
 	m.recordCall("TerminateInstances", err)
 	m.mu.Lock()
