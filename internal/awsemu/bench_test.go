@@ -179,3 +179,18 @@ func BenchmarkRunTerminateLikeDriver(b *testing.B) {
 		clk.Advance(step)
 	}
 }
+
+// BenchmarkDescribeHostByID: one DescribeHosts call naming one host among
+// 500 (what the pool manager does when a pending host is due).
+func BenchmarkDescribeHostByID(b *testing.B) {
+	w, _, hosts := benchWorld(b, 500)
+	b.ReportAllocs()
+	cpu := startCPU(b)
+	defer cpu.stop()
+	for i := 0; b.Loop(); i++ {
+		out, err := w.DescribeHosts(bg, &ec2.DescribeHostsInput{HostIds: []string{hosts[i%len(hosts)]}})
+		if err != nil || len(out.Hosts) != 1 {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,8 +1,10 @@
 package awsemu
 
 import (
+	"cmp"
 	"encoding/base64"
 	"iter"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -357,6 +359,23 @@ func collect[T object](src iter.Seq[T], p pager, match func(T) bool) ([]T, *stri
 	return out, next
 }
 
+// collectPicked is collect over objects returned by pick; it reuses objs.
+func collectPicked[T object](objs []T, p pager, match func(T) bool) ([]T, *string) {
+	out := objs[:0]
+	var next *string
+	for _, v := range objs {
+		if v.base().seq <= p.after || !match(v) {
+			continue
+		}
+		if p.limit > 0 && len(out) == p.limit {
+			next = encodeToken(p.kind, out[len(out)-1].base().seq)
+			break
+		}
+		out = append(out, v)
+	}
+	return out, next
+}
+
 func (t *table[T]) all(after uint64) iter.Seq[T] {
 	return func(yield func(T) bool) { t.each(after, yield) }
 }
@@ -364,14 +383,21 @@ func (t *table[T]) all(after uint64) iter.Seq[T] {
 // pick returns the objects named by ids (deduplicated, in creation order)
 // and the ids that do not exist.
 func pick[T object](t *table[T], ids []string, visible func(T) bool) ([]T, []string) {
-	seen := make(map[string]bool, len(ids))
-	var out []T
+	var seen map[string]bool // only for long lists; short ones are scanned
+	if len(ids) > 16 {
+		seen = make(map[string]bool, len(ids))
+	}
+	out := make([]T, 0, len(ids))
 	var missing []string
-	for _, id := range ids {
-		if seen[id] {
+	for i, id := range ids {
+		if seen != nil {
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+		} else if slices.Contains(ids[:i], id) {
 			continue
 		}
-		seen[id] = true
 		v, ok := t.get(id)
 		if !ok || (visible != nil && !visible(v)) {
 			missing = append(missing, id)
@@ -379,7 +405,9 @@ func pick[T object](t *table[T], ids []string, visible func(T) bool) ([]T, []str
 		}
 		out = append(out, v)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].base().seq < out[j].base().seq })
+	if len(out) > 1 {
+		slices.SortFunc(out, func(a, b T) int { return cmp.Compare(a.base().seq, b.base().seq) })
+	}
 	return out, missing
 }
 

@@ -381,7 +381,8 @@ func (w *World) DescribeHosts(ctx context.Context, in *ec2.DescribeHostsInput, _
 		if err != nil {
 			return nil, err
 		}
-		src := w.hosts.all(p.after)
+		var items []*host
+		var next *string
 		if len(in.HostIds) > 0 {
 			if err := checkIDs("InvalidHostID.Malformed", "h", in.HostIds); err != nil {
 				return nil, err
@@ -390,9 +391,11 @@ func (w *World) DescribeHosts(ctx context.Context, in *ec2.DescribeHostsInput, _
 			if len(missing) > 0 {
 				return nil, notFound("InvalidHostID.NotFound", "host ID", missing)
 			}
-			src = sliceSeq(objs)
+			// the picked slice is filtered in place (same rules as collect)
+			items, next = collectPicked(objs, p, func(h *host) bool { return len(fs) == 0 || w.matches(h, fs) })
+		} else {
+			items, next = collect(w.hosts.all(p.after), p, func(h *host) bool { return w.matches(h, fs) })
 		}
-		items, next := collect(src, p, func(h *host) bool { return w.matches(h, fs) })
 		out := &ec2.DescribeHostsOutput{NextToken: next, Hosts: make([]types.Host, 0, len(items))}
 		for _, h := range items {
 			out.Hosts = append(out.Hosts, h.sdk(w))
