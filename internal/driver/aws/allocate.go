@@ -74,13 +74,17 @@ func intLen(n int) int {
 	return l
 }
 
-func (d *Driver) tokenGen(key string) int {
+// tokenKey identifies the client token sequence of one application and
+// definition.
+type tokenKey struct{ app, defHash string }
+
+func (d *Driver) tokenGen(key tokenKey) int {
 	d.tokMu.Lock()
 	defer d.tokMu.Unlock()
 	return d.tokGen[key]
 }
 
-func (d *Driver) bumpTokenGen(key string) {
+func (d *Driver) bumpTokenGen(key tokenKey) {
 	d.tokMu.Lock()
 	defer d.tokMu.Unlock()
 	d.tokGen[key]++
@@ -253,7 +257,7 @@ func (d *Driver) Allocate(ctx context.Context, req driver.AllocateRequest) (res 
 	if placement.Tenancy != "" {
 		in.Placement = placement
 	}
-	tokKey := clientTokenOf(req.ApplicationUID, pd.defHash, -1)
+	tokKey := tokenKey{req.ApplicationUID, pd.defHash}
 	var inst ec2types.Instance
 	for attempt := 0; ; attempt++ {
 		in.ClientToken = awssdk.String(clientTokenOf(req.ApplicationUID, pd.defHash, d.tokenGen(tokKey)))

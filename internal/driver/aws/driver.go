@@ -89,7 +89,7 @@ type Driver struct {
 	nodeNamePtr *string  // nodeName for the AquariumNode tag
 
 	tokMu  sync.Mutex
-	tokGen map[string]int // client token generation per application+definition
+	tokGen map[tokenKey]int // client token generation per application+definition
 }
 
 // Option configures a Driver built with New.
@@ -155,7 +155,7 @@ func New(name string, opts ...Option) *Driver {
 		cacheTTL:  DefaultCacheTTL,
 		subnetTTL: DefaultSubnetTTL,
 		capTTL:    DefaultCapacityTTL,
-		tokGen:    map[string]int{},
+		tokGen:    map[tokenKey]int{},
 	}
 	for _, o := range opts {
 		o(d)

@@ -72,7 +72,10 @@ func unmarshalDriverData(data []byte, dd *DriverData) error {
 		*dd = out
 		return nil
 	}
-	return json.Unmarshal(data, dd)
+	v := *dd // only this path's copy goes to the heap
+	err := json.Unmarshal(data, &v)
+	*dd = v
+	return err
 }
 
 // parseDriverDataPlain parses the compact form marshalDriverData writes
