@@ -658,6 +658,11 @@ func (m *Manager) InstanceGone(hostID, instanceID string) {
 	if s := m.byInstance[instanceID]; s != nil {
 		s.host.removeSlot(s)
 		m.forgetSlot(s)
+		if s.token != "" {
+			// the application is done with the pool: its allocation
+			// attempt counter would otherwise stay for the node's life
+			delete(m.attempts, s.token)
+		}
 		if h := s.host; h.id != hostID {
 			m.afterInstanceGone(h, now)
 		}

@@ -778,3 +778,22 @@ func TestPromiseLapses(t *testing.T) {
 		t.Fatalf("AllocateHosts = %d, want the lapsed host reused", c.Calls)
 	}
 }
+
+// TestFinishedTokensAreForgotten: once an application's instance is gone the
+// pool keeps nothing indexed by its token (no growth over a node's life).
+func TestFinishedTokensAreForgotten(t *testing.T) {
+	f := newFixture(t, macConfig(3), nil)
+	for i := range 3 {
+		tok := fmt.Sprintf("app-%d", i)
+		p, id := f.placeRun(tok)
+		f.terminate(p.HostID, id)
+	}
+	if n := f.m.Stats().Allocations; n != 3 {
+		t.Fatalf("allocations = %d, want 3", n)
+	}
+	f.m.mu.Lock()
+	defer f.m.mu.Unlock()
+	if len(f.m.attempts) != 0 || len(f.m.byToken) != 0 || len(f.m.byInstance) != 0 {
+		t.Fatalf("left indexed: attempts %v, byToken %d, byInstance %d", f.m.attempts, len(f.m.byToken), len(f.m.byInstance))
+	}
+}

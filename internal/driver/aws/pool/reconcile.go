@@ -353,12 +353,17 @@ func (m *Manager) launchScrub(ctx context.Context, h *host) error {
 	}
 	// the shared parts (counts, tags, cached image/subnet/placement pointers)
 	// are never written by the SDK or the world: only the token is new
-	in := new(ec2.RunInstancesInput)
-	*in = m.scrubTmpl
-	in.ImageId = image
-	in.SubnetId = subnet
-	in.ClientToken = &token
-	in.Placement = pl
+	t := &m.scrubTmpl
+	in := &ec2.RunInstancesInput{
+		ImageId:           image,
+		InstanceType:      t.InstanceType,
+		MinCount:          t.MinCount,
+		MaxCount:          t.MaxCount,
+		ClientToken:       &token,
+		Placement:         pl,
+		SubnetId:          subnet,
+		TagSpecifications: t.TagSpecifications,
+	}
 	out, err := m.api.RunInstances(ctx, in)
 	m.recordCall("RunInstances", err)
 	if err != nil {
