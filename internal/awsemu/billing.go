@@ -48,15 +48,21 @@ type ledger struct {
 	hostsEver int
 	instsEver int
 
-	liveHosts     map[string]int   // family -> live (not released) hosts
-	liveHostsZone map[zoneKind]int // (zone, kind: "", type or family) -> live hosts
-	liveInst      map[zoneKind]int // (zone, kind) -> live (not stopped/terminated) instances
+	liveHosts     map[string]int             // family -> live (not released) hosts
+	liveHostsZone map[zoneKind]int           // (zone, kind: "", type or family) -> live hosts
+	liveInst      map[zoneKind]*int          // (zone, kind) -> live (not stopped/terminated) instances
+	instCtrs      map[zoneKind]*instCounters // (zone, type name) -> the three counters an instance moves
 }
+
+// instCounters are the live-instance counters of (zone, ""), (zone, family)
+// and (zone, type), resolved once per zone and type.
+type instCounters [3]*int
 
 func (l *ledger) init() {
 	l.liveHosts = map[string]int{}
 	l.liveHostsZone = map[zoneKind]int{}
-	l.liveInst = map[zoneKind]int{}
+	l.liveInst = map[zoneKind]*int{}
+	l.instCtrs = map[zoneKind]*instCounters{}
 }
 
 func (l *ledger) addHost(h *host) *hostLedger {
@@ -92,16 +98,42 @@ func (l *ledger) hostGone(h *host) {
 	}
 }
 
-func (l *ledger) instUp(zone string, t *instanceType) {
-	l.liveInst[zoneKind{zone, ""}]++
-	l.liveInst[zoneKind{zone, t.family}]++
-	l.liveInst[zoneKind{zone, t.name}]++
+func (l *ledger) liveCounter(k zoneKind) *int {
+	c := l.liveInst[k]
+	if c == nil {
+		c = new(int)
+		l.liveInst[k] = c
+	}
+	return c
 }
 
-func (l *ledger) instDown(zone string, t *instanceType) {
-	l.liveInst[zoneKind{zone, ""}]--
-	l.liveInst[zoneKind{zone, t.family}]--
-	l.liveInst[zoneKind{zone, t.name}]--
+// liveInstances is the number of live instances in zone of kind ("" = any,
+// a family or a type).
+func (l *ledger) liveInstances(zone, kind string) int {
+	if c := l.liveInst[zoneKind{zone, kind}]; c != nil {
+		return *c
+	}
+	return 0
+}
+
+// instUp counts a new live instance and returns its counters for instDown.
+func (l *ledger) instUp(zone string, t *instanceType) *instCounters {
+	k := zoneKind{zone, t.name}
+	cs := l.instCtrs[k]
+	if cs == nil {
+		cs = &instCounters{l.liveCounter(zoneKind{zone, ""}), l.liveCounter(zoneKind{zone, t.family}), l.liveCounter(k)}
+		l.instCtrs[k] = cs
+	}
+	for _, c := range cs {
+		*c++
+	}
+	return cs
+}
+
+func (l *ledger) instDown(cs *instCounters) {
+	for _, c := range cs {
+		*c--
+	}
 }
 
 // Billing is the billed usage in [From, To): host-seconds per host (pending

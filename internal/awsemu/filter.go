@@ -31,9 +31,12 @@ func (t tagSet) get(k string) (string, bool) {
 
 func (t *tagSet) set(k, v string) {
 	s := *t
-	i := sort.Search(len(s), func(i int) bool { return s[i].k >= k })
-	if i < len(s) && s[i].k == k {
-		s[i].v = v
+	i := len(s) // tags usually arrive sorted or nearly: scan from the end
+	for i > 0 && s[i-1].k > k {
+		i--
+	}
+	if i > 0 && s[i-1].k == k {
+		s[i-1].v = v
 		return
 	}
 	s = append(s, tag{})

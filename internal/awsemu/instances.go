@@ -45,6 +45,7 @@ type instance struct {
 	termAt       time.Time
 	terminatedAt time.Time
 	led          int // index in ledger.instances
+	liveCtrs     *instCounters
 	ebsOpt       bool
 	noTerminate  bool
 	noStop       bool

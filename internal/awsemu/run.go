@@ -2,6 +2,7 @@ package awsemu
 
 import (
 	"context"
+	"hash/maphash"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,31 +34,28 @@ func (w *World) RunInstances(ctx context.Context, in *ec2.RunInstancesInput, _ .
 	return serve(ctx, w, "RunInstances", in, w.runInstances)
 }
 
-// fnv is a streaming FNV-1a hash of a sequence of fields (each field ends
-// with a separator byte so that ("ab","c") and ("a","bc") differ).
-type fnv uint64
+// runHashSeed keys the request hashes of this process (they are compared
+// only with hashes computed by the same process).
+var runHashSeed = maphash.MakeSeed()
 
-func newFNV() fnv { return 14695981039346656037 }
+// fieldHash hashes a sequence of fields; each field is followed by a
+// separator byte so that ("ab","c") and ("a","bc") differ.
+type fieldHash struct{ h maphash.Hash }
 
-func (h *fnv) str(p string) {
-	x := uint64(*h)
-	for i := 0; i < len(p); i++ {
-		x ^= uint64(p[i])
-		x *= 1099511628211
-	}
-	x ^= 0xff
-	x *= 1099511628211
-	*h = fnv(x)
+func (h *fieldHash) str(p string) {
+	h.h.WriteString(p)
+	h.h.WriteByte(0xff)
 }
 
-func (h *fnv) ptr(p *string) { h.str(aws.ToString(p)) }
+func (h *fieldHash) ptr(p *string) { h.str(aws.ToString(p)) }
 
-func (h *fnv) num(v int64) {
+func (h *fieldHash) num(v int64) {
 	var buf [20]byte
-	h.str(string(strconv.AppendInt(buf[:0], v, 10)))
+	h.h.Write(strconv.AppendInt(buf[:0], v, 10))
+	h.h.WriteByte(0xff)
 }
 
-func (h *fnv) list(ss []string) {
+func (h *fieldHash) list(ss []string) {
 	h.num(int64(len(ss)))
 	for _, s := range ss {
 		h.str(s)
@@ -67,7 +65,8 @@ func (h *fnv) list(ss []string) {
 // runHash identifies the parameters of a RunInstances request for client
 // token idempotency.
 func runHash(in *ec2.RunInstancesInput) uint64 {
-	h := newFNV()
+	var h fieldHash
+	h.h.SetSeed(runHashSeed)
 	h.ptr(in.ImageId)
 	h.str(string(in.InstanceType))
 	h.num(int64(aws.ToInt32(in.MinCount)))
@@ -105,7 +104,7 @@ func runHash(in *ec2.RunInstancesInput) uint64 {
 		h.ptr(n.SubnetId)
 		h.list(n.Groups)
 	}
-	return uint64(h)
+	return h.h.Sum64()
 }
 
 func (w *World) runInstances(in *ec2.RunInstancesInput) (*ec2.RunInstancesOutput, error) {
@@ -389,7 +388,7 @@ func (w *World) launchable(p *runPlan, minC, maxC int32) (int32, error) {
 		if l.Zone != p.zone || (l.InstanceType != "" && l.InstanceType != p.it.name && l.InstanceType != p.it.family) {
 			continue
 		}
-		left := int32(l.Max - w.ledger.liveInst[zoneKind{p.zone, l.InstanceType}])
+		left := int32(l.Max - w.ledger.liveInstances(p.zone, l.InstanceType))
 		if left < n {
 			if left < minC {
 				var others []string
@@ -495,7 +494,7 @@ func (w *World) launch(p *runPlan, resID, token string, idx int32, in *ec2.RunIn
 		inst.volumes = append(inst.volumes, v)
 	}
 	inst.led = w.ledger.addInstance(inst.id, p.it.name, w.now)
-	w.ledger.instUp(p.zone, p.it)
+	inst.liveCtrs = w.ledger.instUp(p.zone, p.it)
 	if p.it.quota != "" && p.tenancy != types.TenancyHost {
 		w.vcpuUsage[p.it.quota] += int(p.it.vcpus)
 	}
@@ -521,7 +520,7 @@ func (w *World) leaveHost(inst *instance) {
 // stopBilling ends the live period of an instance (stop or terminate).
 func (w *World) stopBilling(inst *instance) {
 	w.ledger.closeInstance(inst.led, w.now)
-	w.ledger.instDown(inst.zone, inst.itype)
+	w.ledger.instDown(inst.liveCtrs)
 	if inst.itype.quota != "" && inst.tenancy != types.TenancyHost {
 		w.vcpuUsage[inst.itype.quota] -= int(inst.itype.vcpus)
 	}
