@@ -148,6 +148,7 @@ func (d *Driver) resolveSubnets(ctx context.Context, network string) ([]subnetIn
 				}
 				return nil, err
 			}
+			out = slices.Grow(out, len(page.Subnets))
 			for _, s := range page.Subnets {
 				if s.State != "" && s.State != ec2types.SubnetStateAvailable {
 					continue
@@ -159,7 +160,7 @@ func (d *Driver) resolveSubnets(ctx context.Context, network string) ([]subnetIn
 		if len(out) == 0 {
 			return nil, fmt.Errorf("resources.network: no available subnet found for %q in trusted accounts", network)
 		}
-		sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+		slices.SortFunc(out, func(a, b subnetInfo) int { return strings.Compare(a.ID, b.ID) })
 		return out, nil
 	})
 }
