@@ -9,7 +9,9 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/aquarium-fish/aquarium-fish/internal/config"
 	"github.com/aquarium-fish/aquarium-fish/internal/core"
+	"github.com/aquarium-fish/aquarium-fish/internal/driver/aws"
 	"github.com/aquarium-fish/aquarium-fish/internal/driver/aws/pool"
 )
 
@@ -22,80 +24,41 @@ func yamlToJSON(b []byte) (any, error) {
 	return v, nil
 }
 
-// LoadNodeConfig reads the dedicated pool parameters from a node config
-// (YAML). Both drivers forms are accepted: the seed list
-// `drivers: [{name: aws, cfg: {...}}]` and the map
-// `drivers: {providers: {aws: {...}}}`. poolName selects the pool when the
-// config has several ("" = the only one). The pool record is validated by
-// the pool package itself (pool.Config.Normalize).
+// LoadNodeConfig reads the dedicated pool parameters from a node config: the
+// node's own loader (internal/config: both drivers forms, key-naming errors)
+// and the AWS driver's own config parser (aws.ParseConfig: the pool records
+// validated exactly as the node validates them). poolName selects the pool
+// when the config has several ("" = the only one).
 func LoadNodeConfig(path, poolName string, p *Params) error {
-	raw, err := os.ReadFile(path)
+	cfg, err := config.Load(path)
 	if err != nil {
-		return fmt.Errorf("config: %w", err)
-	}
-	doc, err := yamlToJSON(raw)
-	if err != nil {
-		return fmt.Errorf("config %s: %w", path, err)
-	}
-	top, ok := doc.(map[string]any)
-	if !ok {
-		return fmt.Errorf("config %s: want a YAML mapping at the top level", path)
-	}
-	// Collect aws driver configs by instance name.
-	cfgs := map[string]any{}
-	switch d := top["drivers"].(type) {
-	case nil:
-		return fmt.Errorf("config %s: drivers: missing (want an aws driver with a dedicated_pool)", path)
-	case []any:
-		for i, e := range d {
-			m, ok := e.(map[string]any)
-			if !ok {
-				return fmt.Errorf("config %s: drivers[%d]: want a mapping with name and cfg", path, i)
-			}
-			name, _ := m["name"].(string)
-			if strings.HasPrefix(name, "aws") {
-				cfgs[name] = m["cfg"]
-			}
-		}
-	case map[string]any:
-		prov, ok := d["providers"].(map[string]any)
-		if !ok {
-			return fmt.Errorf("config %s: drivers.providers: want a mapping of driver name to config", path)
-		}
-		for name, c := range prov {
-			if strings.HasPrefix(name, "aws") {
-				cfgs[name] = c
-			}
-		}
-	default:
-		return fmt.Errorf("config %s: drivers: want a list or a mapping", path)
+		return err
 	}
 	type found struct {
 		key string
-		cfg any
+		cfg *pool.Config
 	}
 	var pools []found
-	names := make([]string, 0, len(cfgs))
-	for n := range cfgs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, dn := range names {
-		c, _ := cfgs[dn].(map[string]any)
-		dp, _ := c["dedicated_pool"].(map[string]any)
-		for pn, pc := range dp {
+	for _, dc := range cfg.Drivers {
+		if dc.Kind() != aws.Kind {
+			continue
+		}
+		ac, err := aws.ParseConfig(dc.Cfg)
+		if err != nil {
+			return fmt.Errorf("config %s: drivers %s: %w", path, dc.Name, err)
+		}
+		for pn, pc := range ac.DedicatedPool {
 			if poolName == "" || pn == poolName {
-				pools = append(pools, found{dn + ".cfg.dedicated_pool." + pn, pc})
+				pools = append(pools, found{dc.Name + ".cfg.dedicated_pool." + pn, pc})
 			}
 		}
 	}
-	if len(pools) == 0 {
-		if poolName != "" {
-			return fmt.Errorf("config %s: no aws dedicated_pool named %q", path, poolName)
-		}
+	switch {
+	case len(pools) == 0 && poolName != "":
+		return fmt.Errorf("config %s: no aws dedicated_pool named %q", path, poolName)
+	case len(pools) == 0:
 		return fmt.Errorf("config %s: no aws driver with a dedicated_pool", path)
-	}
-	if len(pools) > 1 {
+	case len(pools) > 1:
 		keys := make([]string, len(pools))
 		for i, f := range pools {
 			keys[i] = f.key
@@ -103,20 +66,7 @@ func LoadNodeConfig(path, poolName string, p *Params) error {
 		sort.Strings(keys)
 		return fmt.Errorf("config %s: several dedicated pools (%s): choose one with --pool", path, strings.Join(keys, ", "))
 	}
-	js, err := json.Marshal(pools[0].cfg)
-	if err != nil {
-		return fmt.Errorf("config %s: %s: %w", path, pools[0].key, err)
-	}
-	var pc pool.Config
-	dec := json.NewDecoder(strings.NewReader(string(js)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&pc); err != nil {
-		return fmt.Errorf("config %s: %s: %w", path, pools[0].key, err)
-	}
-	pc.Name = pools[0].key[strings.LastIndex(pools[0].key, ".")+1:]
-	if err := pc.Normalize(); err != nil {
-		return fmt.Errorf("config %s: %w", path, err)
-	}
+	pc := pools[0].cfg
 	p.PoolName = pc.Name
 	p.InstanceType = pc.Type
 	p.MaxHosts = pc.Max
