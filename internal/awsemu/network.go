@@ -119,14 +119,18 @@ func (s *subnet) freeIP(ip uint32) {
 }
 
 func ipString(ip uint32) string {
-	b := make([]byte, 0, 15)
+	var b [15]byte
+	return string(appendIP(b[:0], ip))
+}
+
+func appendIP(b []byte, ip uint32) []byte {
 	for i := 3; i >= 0; i-- {
 		b = strconv.AppendUint(b, uint64(ip>>(8*i)&0xff), 10)
 		if i > 0 {
 			b = append(b, '.')
 		}
 	}
-	return string(b)
+	return b
 }
 
 func (s *subnet) tagList() tagSet { return s.tags }

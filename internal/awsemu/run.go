@@ -461,11 +461,12 @@ func (w *World) launch(p *runPlan, resID, token string, idx int32, in *ec2.RunIn
 		inst.shutdown = types.ShutdownBehaviorStop
 	}
 	inst.ip, _ = p.sn.allocIP()
-	inst.ipStr = ipString(inst.ip)
-	inst.dns = privateDNS(inst.ipStr, w.spec.Region)
-	inst.eni = w.newID("eni")
-	inst.attachID = "eni-attach-" + inst.eni[4:]
-	inst.mac = macAddr(b.seq, w.idRng.Uint32())
+	// one allocation for the five network names
+	var scratch [160]byte
+	nb, ends := w.appendNetNames(scratch[:0], b.seq, inst.ip)
+	names := string(nb)
+	inst.eni, inst.attachID, inst.mac = names[:ends[0]], names[ends[0]:ends[1]], names[ends[1]:ends[2]]
+	inst.ipStr, inst.dns = names[ends[2]:ends[3]], names[ends[3]:ends[4]]
 	if p.tenancy == types.TenancyHost {
 		var h *host
 		if p.hostID != "" {
@@ -626,34 +627,44 @@ func (w *World) instancesForChange(ids []string, dry *bool) ([]*instance, error)
 	return out, nil
 }
 
-// macAddr formats a locally administered MAC address unique per sequence.
-// privateDNS is "ip-10-0-1-5.<region>.compute.internal" for 10.0.1.5.
-func privateDNS(ip, region string) string {
-	const suffix = ".compute.internal"
-	b := make([]byte, 0, 3+len(ip)+1+len(region)+len(suffix))
+// appendNetNames appends the instance's network names to b: the network
+// interface id, its attachment id, the MAC address, the private IP and the
+// private DNS name ("ip-10-0-1-5.<region>.compute.internal"); ends[k] is
+// where name k ends.
+func (w *World) appendNetNames(b []byte, seq uint64, ip uint32) ([]byte, [5]int) {
+	var ends [5]int
+	b = w.appendID(b, "eni")
+	ends[0] = len(b)
+	b = append(b, "eni-attach-"...)
+	b = append(b, b[len("eni-"):ends[0]]...)
+	ends[1] = len(b)
+	b = appendMAC(b, seq, w.idRng.Uint32())
+	ends[2] = len(b)
+	b = appendIP(b, ip)
+	ends[3] = len(b)
 	b = append(b, "ip-"...)
-	for i := 0; i < len(ip); i++ {
-		c := ip[i]
+	for _, c := range b[ends[2]:ends[3]] {
 		if c == '.' {
 			c = '-'
 		}
 		b = append(b, c)
 	}
 	b = append(b, '.')
-	b = append(b, region...)
-	b = append(b, suffix...)
-	return string(b)
+	b = append(b, w.spec.Region...)
+	b = append(b, ".compute.internal"...)
+	ends[4] = len(b)
+	return b, ends
 }
 
-func macAddr(seq uint64, r uint32) string {
+// appendMAC appends a locally administered MAC address unique per sequence.
+func appendMAC(out []byte, seq uint64, r uint32) []byte {
 	const hexd = "0123456789abcdef"
 	b := [6]byte{0x02, byte(seq >> 8), byte(seq), byte(r >> 16), byte(r >> 8), byte(r)}
-	out := make([]byte, 0, 17)
 	for i, x := range b {
 		if i > 0 {
 			out = append(out, ':')
 		}
 		out = append(out, hexd[x>>4], hexd[x&0xf])
 	}
-	return string(out)
+	return out
 }

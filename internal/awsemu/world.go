@@ -153,17 +153,24 @@ func (w *World) nextSeq() uint64 {
 
 // newID returns a fresh AWS-looking id such as "i-0123456789abcdef0".
 func (w *World) newID(prefix string) string {
+	var buf [40]byte
+	return string(w.appendID(buf[:0], prefix))
+}
+
+// appendID appends a fresh id (see newID) to b.
+func (w *World) appendID(b []byte, prefix string) []byte {
 	w.seq++
 	v := w.idBase + w.seq*0x9e3 + uint64(w.idRng.IntN(0x9e3))
 	const hexd = "0123456789abcdef"
-	buf := make([]byte, len(prefix)+18)
-	copy(buf, prefix)
-	buf[len(prefix)] = '-'
-	for i := len(buf) - 1; i > len(prefix); i-- {
-		buf[i] = hexd[v&0xf]
+	b = append(b, prefix...)
+	b = append(b, '-')
+	n := len(b)
+	b = append(b, "00000000000000000"...)
+	for i := len(b) - 1; i >= n; i-- {
+		b[i] = hexd[v&0xf]
 		v >>= 4
 	}
-	return string(buf)
+	return b
 }
 
 // enter starts serving action: it records the call, refreshes lazily
