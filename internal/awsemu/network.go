@@ -71,6 +71,7 @@ type subnet struct {
 	used         []uint64
 	usedCount    int
 	hint         uint32
+	arn, cidrStr string // formatted once, on first output
 }
 
 func newSubnet(b objBase, v *vpc, zone string, p netip.Prefix, def bool, tags tagSet) *subnet {
@@ -193,17 +194,27 @@ func computeZoneID(region, zone string) string {
 }
 
 func (s *subnet) sdk(w *World) types.Subnet {
+	if s.arn == "" {
+		s.arn, s.cidrStr = w.subnetARN(s.id), s.cidr.String()
+	}
+	// one allocation for the pointed-to scalars
+	p := &struct {
+		strs  [7]string
+		free  int32
+		bools [2]bool
+	}{strs: [7]string{s.id, s.arn, s.vpc.id, s.zone, w.zoneID(s.zone), s.cidrStr, w.spec.AccountID},
+		free: int32(s.free()), bools: [2]bool{s.defaultForAZ, s.defaultForAZ}}
 	return types.Subnet{
-		SubnetId:                aws.String(s.id),
-		SubnetArn:               aws.String(w.subnetARN(s.id)),
-		VpcId:                   aws.String(s.vpc.id),
-		AvailabilityZone:        aws.String(s.zone),
-		AvailabilityZoneId:      aws.String(w.zoneID(s.zone)),
-		CidrBlock:               aws.String(s.cidr.String()),
-		AvailableIpAddressCount: aws.Int32(int32(s.free())),
-		DefaultForAz:            aws.Bool(s.defaultForAZ),
-		MapPublicIpOnLaunch:     aws.Bool(s.defaultForAZ),
-		OwnerId:                 aws.String(w.spec.AccountID),
+		SubnetId:                &p.strs[0],
+		SubnetArn:               &p.strs[1],
+		VpcId:                   &p.strs[2],
+		AvailabilityZone:        &p.strs[3],
+		AvailabilityZoneId:      &p.strs[4],
+		CidrBlock:               &p.strs[5],
+		AvailableIpAddressCount: &p.free,
+		DefaultForAz:            &p.bools[0],
+		MapPublicIpOnLaunch:     &p.bools[1],
+		OwnerId:                 &p.strs[6],
 		State:                   types.SubnetStateAvailable,
 		Tags:                    s.tags.sdk(),
 	}
@@ -319,7 +330,8 @@ func (w *World) DescribeSubnets(ctx context.Context, in *ec2.DescribeSubnetsInpu
 		if err != nil {
 			return nil, err
 		}
-		src := w.subnets.all(p.after)
+		var items []*subnet
+		var next *string
 		if len(in.SubnetIds) > 0 {
 			if err := checkIDs("InvalidSubnetID.Malformed", "subnet", in.SubnetIds); err != nil {
 				return nil, err
@@ -328,9 +340,10 @@ func (w *World) DescribeSubnets(ctx context.Context, in *ec2.DescribeSubnetsInpu
 			if len(missing) > 0 {
 				return nil, notFound("InvalidSubnetID.NotFound", "subnet ID", missing)
 			}
-			src = sliceSeq(objs)
+			items, next = collectPicked(objs, p, func(s *subnet) bool { return w.matches(s, fs) })
+		} else {
+			items, next = collect(w.subnets.all(p.after), p, func(s *subnet) bool { return w.matches(s, fs) })
 		}
-		items, next := collect(src, p, func(s *subnet) bool { return w.matches(s, fs) })
 		out := &ec2.DescribeSubnetsOutput{NextToken: next, Subnets: make([]types.Subnet, 0, len(items))}
 		for _, s := range items {
 			out.Subnets = append(out.Subnets, s.sdk(w))
