@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -795,5 +796,57 @@ func TestFinishedTokensAreForgotten(t *testing.T) {
 	defer f.m.mu.Unlock()
 	if len(f.m.attempts) != 0 || len(f.m.byToken) != 0 || len(f.m.byInstance) != 0 {
 		t.Fatalf("left indexed: attempts %v, byToken %d, byInstance %d", f.m.attempts, len(f.m.byToken), len(f.m.byInstance))
+	}
+}
+
+// pollRecorder records the HostIds of every DescribeHosts by id.
+type pollRecorder struct {
+	EC2API
+	polls [][]string
+}
+
+func (r *pollRecorder) DescribeHosts(ctx context.Context, in *ec2.DescribeHostsInput, opts ...func(*ec2.Options)) (*ec2.DescribeHostsOutput, error) {
+	if len(in.HostIds) > 0 {
+		r.polls = append(r.polls, slices.Clone(in.HostIds))
+	}
+	return r.EC2API.DescribeHosts(ctx, in, opts...)
+}
+
+// TestPendingHostsDueTogetherArePolledInOneCall: hosts whose scrubbing ends
+// at the same time are read back with one DescribeHosts carrying all their
+// ids, not one call per host.
+func TestPendingHostsDueTogetherArePolledInOneCall(t *testing.T) {
+	cfg := macConfig(4)
+	cfg.Zones = []string{"us-west-2a"}
+	cfg.ScrubbingDelay = 0
+	f := newFixture(t, cfg, nil)
+	rec := &pollRecorder{EC2API: f.world}
+	f.api = rec
+	f.m = f.start()
+	type run struct {
+		p    Placement
+		inst string
+	}
+	var runs []run
+	for i := range 4 {
+		p, inst := f.placeRun(fmt.Sprintf("job-%d", i))
+		runs = append(runs, run{p, inst})
+	}
+	f.advance(t0.Add(10 * time.Minute))
+	for _, r := range runs { // all four end at once: four hosts scrubbing
+		f.terminate(r.p.HostID, r.inst)
+	}
+	rec.polls = nil
+	f.advance(t0.Add(4 * time.Hour))
+	if st := f.m.Stats(); st.HostsIdle != 4 {
+		t.Fatalf("idle hosts = %d, want 4 (stats %+v)", st.HostsIdle, st)
+	}
+	if len(rec.polls) == 0 {
+		t.Fatal("pending hosts were never polled")
+	}
+	for _, ids := range rec.polls {
+		if len(ids) != 4 {
+			t.Fatalf("polls %v: want every poll to carry the 4 hosts scrubbing together", rec.polls)
+		}
 	}
 }
