@@ -1,6 +1,7 @@
 package aws
 
 import (
+	"log/slog"
 	"strconv"
 	"testing"
 
@@ -12,7 +13,9 @@ import (
 // (resolution caches warm), Allocate then Deallocate per op against the
 // in-memory world (the world's own cost included).
 func BenchmarkAllocateDeallocateInMemory(b *testing.B) {
-	e := newEnv(b, `{"region":"us-west-2","instance_tags":{"team":"ci"}}`, envOpt{inMemory: true})
+	// Logs discarded as the simulator does (slog.DiscardHandler).
+	e := newEnv(b, `{"region":"us-west-2","instance_tags":{"team":"ci"}}`, envOpt{inMemory: true,
+		opts: []Option{WithLogger(slog.New(slog.DiscardHandler))}})
 	def := e.def(`{"image":"ubuntu-22.04","instance_type":"t3.micro","security_group":"aquarium-ssh","encrypt_key":"alias/aquarium","tags":{"a":"b"}}`,
 		core.Resources{Network: vpcAquarium, Lifetime: "2h"})
 	uids := make([]string, b.N+1)
