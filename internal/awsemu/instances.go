@@ -63,10 +63,21 @@ func (t *runToken) remove(id string) bool {
 	return len(t.ids) == 0
 }
 
-var stateCodes = map[types.InstanceStateName]int32{
-	types.InstanceStateNamePending: 0, types.InstanceStateNameRunning: 16,
-	types.InstanceStateNameShuttingDown: 32, types.InstanceStateNameTerminated: 48,
-	types.InstanceStateNameStopping: 64, types.InstanceStateNameStopped: 80,
+// stateCode is the numeric code AWS gives each instance state.
+func stateCode(s types.InstanceStateName) int32 {
+	switch s {
+	case types.InstanceStateNameRunning:
+		return 16
+	case types.InstanceStateNameShuttingDown:
+		return 32
+	case types.InstanceStateNameTerminated:
+		return 48
+	case types.InstanceStateNameStopping:
+		return 64
+	case types.InstanceStateNameStopped:
+		return 80
+	}
+	return 0 // pending
 }
 
 func (in *instance) state(now time.Time) types.InstanceStateName {
@@ -94,7 +105,7 @@ func stateChange(id string, prev, cur types.InstanceStateName) types.InstanceSta
 		id         string
 		codes      [2]int32
 		prev, curr types.InstanceState
-	}{id: id, codes: [2]int32{stateCodes[prev], stateCodes[cur]}}
+	}{id: id, codes: [2]int32{stateCode(prev), stateCode(cur)}}
 	p.prev = types.InstanceState{Code: &p.codes[0], Name: prev}
 	p.curr = types.InstanceState{Code: &p.codes[1], Name: cur}
 	return types.InstanceStateChange{InstanceId: &p.id, PreviousState: &p.prev, CurrentState: &p.curr}
@@ -112,7 +123,7 @@ func (in *instance) filterValues(name string, w *World) []string {
 	case "instance-state-name":
 		return append(w.fbuf[:0], string(in.state(w.now)))
 	case "instance-state-code":
-		return append(w.fbuf[:0], itoa(int64(stateCodes[in.state(w.now)])))
+		return append(w.fbuf[:0], itoa(int64(stateCode(in.state(w.now)))))
 	case "instance-type":
 		return append(w.fbuf[:0], in.itype.name)
 	case "availability-zone", "placement.availability-zone":
@@ -191,7 +202,7 @@ func (w *World) instanceSDK(in *instance) types.Instance {
 	parts.a = outAlloc{strs: parts.strs[:0], i32s: parts.i32s[:0], bools: parts.bools[:0], times: parts.times[:0]}
 	a := &parts.a
 	st := in.state(w.now)
-	parts.state = types.InstanceState{Code: a.i32(stateCodes[st]), Name: st}
+	parts.state = types.InstanceState{Code: a.i32(stateCode(st)), Name: st}
 	parts.mon = types.Monitoring{State: types.MonitoringStateDisabled}
 	parts.pl = types.Placement{AvailabilityZone: a.str(in.zone), Tenancy: in.tenancy, GroupName: a.str("")}
 	parts.cpu = types.CpuOptions{CoreCount: a.i32(max(in.itype.vcpus/2, 1)), ThreadsPerCore: a.i32(min(in.itype.vcpus, 2))}
