@@ -1,6 +1,8 @@
 package pool
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"strings"
 	"testing"
 	"time"
@@ -102,5 +104,14 @@ func TestClientToken(t *testing.T) {
 	}
 	if long == clientToken("h", strings.Repeat("x", 100), 13) {
 		t.Fatal("attempts must give different tokens")
+	}
+	// the long form is stable across versions (a restarted node retries
+	// with the same token): first 20 bytes of SHA-256 in hex
+	sum := sha256.Sum256([]byte(strings.Repeat("x", 100)))
+	if want := hex.EncodeToString(sum[:20]) + "-h-12"; long != want {
+		t.Fatalf("long token = %q, want %q", long, want)
+	}
+	if tok := clientToken("s", "h-0abc", -62135596800); tok != "h-0abc-s--62135596800" {
+		t.Fatalf("negative attempt: %q", tok)
 	}
 }

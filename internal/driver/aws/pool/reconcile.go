@@ -795,12 +795,21 @@ func (m *Manager) Run(ctx context.Context) {
 // clientToken derives an idempotency token (≤ 64 ASCII chars) from a key and
 // an attempt number.
 func clientToken(kind, key string, attempt int) string {
-	n := strconv.Itoa(attempt)
+	var buf [96]byte // one allocation: the returned string
+	var num [20]byte
+	n := strconv.AppendInt(num[:0], int64(attempt), 10)
+	b := buf[:0]
 	if len(key)+len(kind)+len(n)+2 <= 64 {
-		return key + "-" + kind + "-" + n
+		b = append(b, key...)
+	} else {
+		sum := sha256.Sum256([]byte(key))
+		b = hex.AppendEncode(b, sum[:20])
 	}
-	sum := sha256.Sum256([]byte(key))
-	return hex.EncodeToString(sum[:20]) + "-" + kind + "-" + n
+	b = append(b, '-')
+	b = append(b, kind...)
+	b = append(b, '-')
+	b = append(b, n...)
+	return string(b)
 }
 
 func errorCode(err error) string {
