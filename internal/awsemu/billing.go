@@ -52,6 +52,8 @@ type ledger struct {
 	liveHostsZone map[zoneKind]int           // (zone, kind: "", type or family) -> live hosts
 	liveInst      map[zoneKind]*int          // (zone, kind) -> live (not stopped/terminated) instances
 	instCtrs      map[zoneKind]*instCounters // (zone, type name) -> the three counters an instance moves
+	lastCtrKey    zoneKind                   // key of lastCtrs (most launches repeat the previous zone and type)
+	lastCtrs      *instCounters
 }
 
 // instCounters are the live-instance counters of (zone, ""), (zone, family)
@@ -119,10 +121,15 @@ func (l *ledger) liveInstances(zone, kind string) int {
 // instUp counts a new live instance and returns its counters for instDown.
 func (l *ledger) instUp(zone string, t *instanceType) *instCounters {
 	k := zoneKind{zone, t.name}
-	cs := l.instCtrs[k]
+	cs := l.lastCtrs
+	if cs == nil || l.lastCtrKey != k {
+		cs = l.instCtrs[k]
+		l.lastCtrKey, l.lastCtrs = k, cs
+	}
 	if cs == nil {
 		cs = &instCounters{l.liveCounter(zoneKind{zone, ""}), l.liveCounter(zoneKind{zone, t.family}), l.liveCounter(k)}
 		l.instCtrs[k] = cs
+		l.lastCtrs = cs
 	}
 	for _, c := range cs {
 		*c++

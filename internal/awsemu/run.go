@@ -486,8 +486,12 @@ func (w *World) launch(p *runPlan, resID, token string, idx int32, in *ec2.RunIn
 			h.usedVCPUs += p.it.vcpus
 		}
 	}
-	for _, vs := range p.volumes {
-		v := w.createVolume(vs, p.zone, p.volTags)
+	for j, vs := range p.volumes {
+		tags := p.volTags // the first volume of the first instance owns the plan's tags
+		if idx > 0 || j > 0 {
+			tags = slices.Clone(tags)
+		}
+		v := w.createVolume(vs, p.zone, tags)
 		v.attach = inst
 		v.device = vs.device
 		v.attachTime = w.now

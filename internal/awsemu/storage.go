@@ -120,8 +120,9 @@ func (v *volume) sdk(w *World) types.Volume {
 	return out
 }
 
+// createVolume adds a volume; it keeps tags (the caller passes a copy).
 func (w *World) createVolume(vs volumeSpec, zone string, tags tagSet) *volume {
-	v := &volume{objBase: w.newObj("vol"), volumeSpec: vs, zone: zone, created: w.now, tags: slices.Clone(tags)}
+	v := &volume{objBase: w.newObj("vol"), volumeSpec: vs, zone: zone, created: w.now, tags: tags}
 	w.volumes.add(v)
 	return v
 }
