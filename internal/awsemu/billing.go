@@ -177,8 +177,11 @@ func overlap(a1, a2, b1, b2 time.Time) time.Duration {
 }
 
 // Billing sums the billed seconds in [from, to); open intervals end at the
-// world's current time. Its cost is linear in the number of hosts and
-// instances ever created, never in the length of the period.
+// world's current time. Seconds billed before the start of the previous UTC
+// month are kept only as per-month totals (per host id, per type): a month
+// covered whole answers exactly as before, InstanceSeconds has no entries
+// for such months, and a window that cuts one counts it pro rata. Its cost
+// is linear in the entries of the last two months plus the months folded.
 func (w *World) Billing(from, to time.Time) Billing {
 	w.mu.Lock()
 	defer w.mu.Unlock()
