@@ -1,7 +1,10 @@
 package awsemu
 
 import (
+	"math"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -19,16 +22,36 @@ type hostLedger struct {
 }
 
 // instLedger is the billing record of one instance: launch to stop/terminate.
+// It holds no pointers (the garbage collector does not scan the ledger):
+// times are Unix nanoseconds, the id is kept as the number its hex digits
+// spell and the type as an index into ledger.typeNames.
 type instLedger struct {
-	id, typ string
-	start   time.Time
-	end     time.Time // zero while running
+	id    uint64 // "i-0" + 16 hex digits; see ledger.instID
+	odd   int32  // 1 + index in ledger.oddIDs for an id of another form, else 0
+	typ   int32  // index in ledger.typeNames
+	start int64
+	end   int64 // openEnd while running
+}
+
+const openEnd = math.MinInt64
+
+func (e *instLedger) startT() time.Time { return time.Unix(0, e.start) }
+
+// endAt is the end of the entry, or now while it is open.
+func (e *instLedger) endAt(now time.Time) time.Time {
+	if e.end == openEnd {
+		return now
+	}
+	return time.Unix(0, e.end)
 }
 
 // ledger accumulates billing intervals; it outlives purged objects.
 type ledger struct {
 	hosts     []*hostLedger
 	instances []instLedger // by value: one entry per instance, no pointer per entry
+	typeNames []string
+	typeIdx   map[string]int32
+	oddIDs    []string
 
 	// Entries are appended in start order (the world clock never goes back).
 	// Billing queries skip entries that cannot overlap the period: those
@@ -87,8 +110,24 @@ func (l *ledger) closeHost(e *hostLedger, at time.Time) {
 
 func (l *ledger) closeInstance(i int, at time.Time) {
 	e := &l.instances[i]
-	e.end = at
-	l.instMaxDur = max(l.instMaxDur, at.Sub(e.start))
+	e.end = at.UnixNano()
+	l.instMaxDur = max(l.instMaxDur, time.Duration(e.end-e.start))
+}
+
+// instID is the instance id of an entry.
+func (l *ledger) instID(e *instLedger) string {
+	if e.odd > 0 {
+		return l.oddIDs[e.odd-1]
+	}
+	const hexd = "0123456789abcdef"
+	var b [19]byte
+	copy(b[:], "i-0")
+	v := e.id
+	for i := len(b) - 1; i >= 3; i-- {
+		b[i] = hexd[v&0xf]
+		v >>= 4
+	}
+	return string(b[:])
 }
 
 func (l *ledger) hostGone(h *host) {
@@ -243,13 +282,13 @@ func (w *World) billing(from, to time.Time, perID bool) Billing {
 	for l.hostOpenFrom < len(l.hosts) && !l.hosts[l.hostOpenFrom].release.IsZero() {
 		l.hostOpenFrom++
 	}
-	for l.instOpenFrom < len(l.instances) && !l.instances[l.instOpenFrom].end.IsZero() {
+	for l.instOpenFrom < len(l.instances) && l.instances[l.instOpenFrom].end != openEnd {
 		l.instOpenFrom++
 	}
 	hlo := min(l.hostOpenFrom, sort.Search(len(l.hosts), func(i int) bool { return !l.hosts[i].alloc.Before(from.Add(-l.hostMaxDur)) }))
 	hhi := sort.Search(len(l.hosts), func(i int) bool { return !l.hosts[i].alloc.Before(to) })
-	ilo := min(l.instOpenFrom, sort.Search(len(l.instances), func(i int) bool { return !l.instances[i].start.Before(from.Add(-l.instMaxDur)) }))
-	ihi := sort.Search(len(l.instances), func(i int) bool { return !l.instances[i].start.Before(to) })
+	ilo := min(l.instOpenFrom, sort.Search(len(l.instances), func(i int) bool { return !l.instances[i].startT().Before(from.Add(-l.instMaxDur)) }))
+	ihi := sort.Search(len(l.instances), func(i int) bool { return !l.instances[i].startT().Before(to) })
 	for _, h := range l.hosts[hlo:max(hlo, hhi)] {
 		end := h.release
 		if end.IsZero() {
@@ -282,26 +321,39 @@ func (w *World) billing(from, to time.Time, perID bool) Billing {
 	}
 	for k := ilo; k < ihi; k++ {
 		in := &l.instances[k]
-		end := in.end
-		if end.IsZero() {
-			end = now
-		}
-		d := overlap(in.start, end, from, to)
+		d := overlap(in.startT(), in.endAt(now), from, to)
 		if d <= 0 {
 			continue
 		}
 		s := d.Seconds()
 		if perID {
-			b.InstanceSeconds[in.id] = s
+			b.InstanceSeconds[l.instID(in)] = s
 		}
-		b.InstanceSecondsByType[in.typ] += s
+		b.InstanceSecondsByType[l.typeNames[in.typ]] += s
 		b.TotalInstanceSeconds += s
 	}
 	return b
 }
 
 func (l *ledger) addInstance(id, typ string, start time.Time) int {
-	l.instances = append(l.instances, instLedger{id: id, typ: typ, start: start})
+	e := instLedger{start: start.UnixNano(), end: openEnd}
+	if v, err := strconv.ParseUint(strings.TrimPrefix(id, "i-0"), 16, 64); err == nil && len(id) == 19 && strings.HasPrefix(id, "i-0") {
+		e.id = v
+	} else {
+		l.oddIDs = append(l.oddIDs, id)
+		e.odd = int32(len(l.oddIDs))
+	}
+	t, ok := l.typeIdx[typ]
+	if !ok {
+		if l.typeIdx == nil {
+			l.typeIdx = map[string]int32{}
+		}
+		t = int32(len(l.typeNames))
+		l.typeNames = append(l.typeNames, typ)
+		l.typeIdx[typ] = t
+	}
+	e.typ = t
+	l.instances = append(l.instances, e)
 	l.instsEver++
 	return len(l.instances) - 1
 }
@@ -364,8 +416,8 @@ func (l *ledger) fold(h time.Time, relink func(id string, led int)) {
 	if len(l.hosts) > 0 && l.hosts[0].alloc.Before(first) {
 		first = l.hosts[0].alloc
 	}
-	if len(l.instances) > 0 && l.instances[0].start.Before(first) {
-		first = l.instances[0].start
+	if len(l.instances) > 0 && l.instances[0].startT().Before(first) {
+		first = l.instances[0].startT()
 	}
 	for ms := monthStart(first); ms.Before(h); ms = ms.AddDate(0, 1, 0) {
 		months = append(months, l.month(ms))
@@ -421,28 +473,28 @@ func (l *ledger) fold(h time.Time, relink func(id string, led int)) {
 	keepI := l.instances[:0]
 	for i := range l.instances {
 		e := l.instances[i]
-		if e.start.Before(h) {
-			end := e.end
-			if end.IsZero() || end.After(h) {
+		if e.startT().Before(h) {
+			end := e.endAt(h)
+			if end.After(h) {
 				end = h
 			}
 			for _, m := range months {
-				if d := overlap(e.start, end, m.start, m.end); d > 0 {
+				if d := overlap(e.startT(), end, m.start, m.end); d > 0 {
 					s := d.Seconds()
-					m.instByType[e.typ] += s
+					m.instByType[l.typeNames[e.typ]] += s
 					m.instTotal += s
 				}
 			}
-			if !e.end.IsZero() && !e.end.After(h) {
+			if e.end != openEnd && !time.Unix(0, e.end).After(h) {
 				continue
 			}
-			e.start = h
+			e.start = h.UnixNano()
 		}
-		if !e.end.IsZero() {
+		if e.end != openEnd {
 			keepI = append(keepI, e)
 			continue
 		}
-		relink(e.id, len(keepI))
+		relink(l.instID(&e), len(keepI))
 		keepI = append(keepI, e)
 	}
 	clear(l.instances[len(keepI):])

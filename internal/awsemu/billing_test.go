@@ -27,11 +27,7 @@ func naiveBilling(w *World, from, to time.Time) (host, inst float64) {
 		host += d.Seconds()
 	}
 	for _, i := range w.ledger.instances {
-		end := i.end
-		if end.IsZero() {
-			end = w.now
-		}
-		inst += overlap(i.start, end, from, to).Seconds()
+		inst += overlap(i.startT(), i.endAt(w.now), from, to).Seconds()
 	}
 	return host, inst
 }
