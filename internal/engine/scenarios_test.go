@@ -644,37 +644,37 @@ func TestTwoNodesClaimExactlyOnce(t *testing.T) {
 		if st := d.Stats(); st.AllocateCalls != len(apps) {
 			t.Fatalf("%d Allocate calls for %d applications", st.AllocateCalls, len(apps))
 		}
-		// node-2 deallocates an application node-1 owns: node-1 does the work.
-		var owned string
-		for _, a := range apps {
-			if h.resource(a).NodeName == "node-1" {
-				owned = a
-				break
-			}
+		// The other node deallocates an application one node owns, and
+		// creates a task for it: the owner does the work after its sweep.
+		// Which node won which claims is up to the race, so pick the owner
+		// from the resource.
+		owned := apps[0]
+		owner, other := e1, e2
+		if h.resource(owned).NodeName != "node-1" {
+			owner, other = e2, e1
 		}
-		// A task created through node-2 runs on node-1, the owner, after its sweep.
-		h.e = e2
+		h.e = other
 		snap := h.task(owned, "snapshot", Allocated, "")
-		if _, err := e2.Settle(h.ctx); err != nil {
+		if _, err := other.Settle(h.ctx); err != nil {
 			t.Fatal(err)
 		}
 		if r := h.tasks(owned)[snap].Result; len(r) != 0 {
-			t.Fatalf("node-2 ran a task of node-1's resource: %s", r)
+			t.Fatalf("%s ran a task of %s's resource: %s", other.NodeName(), owner.NodeName(), r)
 		}
-		h.e = e1
-		h.runFor(6 * time.Minute) // node-1's next sweep finds it
+		h.e = owner
+		h.runFor(6 * time.Minute) // the owner's next sweep finds it
 		if r := h.tasks(owned)[snap].Result; !strings.Contains(string(r), "snap-test-") {
-			t.Fatalf("task created through node-2 did not run on node-1: %q", r)
+			t.Fatalf("task created through %s did not run on %s: %q", other.NodeName(), owner.NodeName(), r)
 		}
-		if err := e2.Deallocate(h.ctx, owned); err != nil {
+		if err := other.Deallocate(h.ctx, owned); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e2.Settle(h.ctx); err != nil {
+		if _, err := other.Settle(h.ctx); err != nil {
 			t.Fatal(err)
 		}
 		h.wantStatus(owned, Deallocate)
-		h.e = e1
-		h.runFor(6 * time.Minute) // node-1's next sweep finds it
+		h.e = owner
+		h.runFor(6 * time.Minute) // the owner's next sweep finds it
 		h.wantStatus(owned, Deallocated)
 	})
 }
