@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -36,6 +37,7 @@ func tuneGC() {
 func newSimulateCmd() *cobra.Command {
 	var (
 		format, report, configPath, labelPath, poolName, until, progress string
+		cpuProfile                                                       string
 		sweeps                                                           []string
 		zones                                                            string
 	)
@@ -57,6 +59,13 @@ given explicitly win over the files. Durations accept Go syntax plus d, w, M, y.
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			tuneGC()
+			if cpuProfile != "" {
+				stopProfile, err := startCPUProfile(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer stopProfile()
+			}
 			var p sim.Params
 			if configPath != "" {
 				if err := sim.LoadNodeConfig(configPath, poolName, &p); err != nil {
@@ -158,7 +167,26 @@ given explicitly win over the files. Durations accept Go syntax plus d, w, M, y.
 	fl.StringArrayVar(&sweeps, "sweep", nil, "run a grid: key=v1,v2,... (repeatable; keys: "+strings.Join(sim.SweepKeys, ", ")+"; zones joined with +)")
 	fl.StringVar(&until, "until", "", "stop at this time (RFC 3339); jobs queued or arriving later are reported unserved")
 	fl.StringVar(&progress, "progress", "auto", "progress bar on stderr: auto (terminal, runs > 2s), always, never")
+	fl.StringVar(&cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run to this file (for performance work)")
+	_ = fl.MarkHidden("cpuprofile")
 	return cmd
+}
+
+// startCPUProfile starts a CPU profile written to path; the returned func
+// stops it and closes the file.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 func writeReport(path string, r *sim.Result) error {

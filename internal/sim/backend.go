@@ -15,6 +15,9 @@ import (
 	"github.com/aquarium-fish/aquarium-fish/internal/driver/aws/pool"
 )
 
+// simCacheTTL is the driver's resolution cache TTL in a simulation.
+const simCacheTTL = 6 * time.Hour
+
 // imageAgeYears is how far back the world's images are dated.
 const imageAgeYears = 30
 
@@ -104,6 +107,11 @@ func newBackend(ctx context.Context, clk *clock.Virtual, p Params) (*backend, er
 	d := aws.New("aws", aws.WithClock(clk), aws.WithLogger(log),
 		aws.WithClients(aws.Clients{EC2: world, KMS: world, Quotas: world, STS: world}),
 		aws.WithoutBackgroundRunners(),
+		// Nothing but the driver changes the simulated world's images, VPCs
+		// and subnets, and a pool's capacity does not depend on subnet free
+		// addresses: long resolution caches change no result, only spare
+		// the per-minute refresh calls (API call counts say so).
+		aws.WithCacheTTL(simCacheTTL),
 		// Errors are retried by the event loop on virtual time, never by
 		// sleeping inside the driver.
 		aws.WithRetry(1, time.Second),
