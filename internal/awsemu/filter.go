@@ -58,6 +58,24 @@ func (t tagSet) sdk() []types.Tag {
 	return out
 }
 
+// sdkInto is sdk with the Tag structs in buf (when they fit) and the Key and
+// Value strings from a: no allocation of its own for a few tags.
+func (t tagSet) sdkInto(buf []types.Tag, a *outAlloc) []types.Tag {
+	if len(t) == 0 {
+		return nil
+	}
+	var out []types.Tag
+	if len(t) <= cap(buf) {
+		out = buf[:len(t):len(t)] // capped: an append by the caller reallocates
+	} else {
+		out = make([]types.Tag, len(t))
+	}
+	for i, x := range t {
+		out[i] = types.Tag{Key: a.str(x.k), Value: a.str(x.v)}
+	}
+	return out
+}
+
 func tagsFromMap(m map[string]string) tagSet {
 	var t tagSet
 	for k, v := range m {
@@ -386,11 +404,16 @@ func (t *table[T]) all(after uint64) iter.Seq[T] {
 // pick returns the objects named by ids (deduplicated, in creation order)
 // and the ids that do not exist.
 func pick[T object](t *table[T], ids []string, visible func(T) bool) ([]T, []string) {
+	return pickInto(make([]T, 0, len(ids)), t, ids, visible)
+}
+
+// pickInto is pick appending to dst[:0] (scratch of the caller).
+func pickInto[T object](dst []T, t *table[T], ids []string, visible func(T) bool) ([]T, []string) {
 	var seen map[string]bool // only for long lists; short ones are scanned
 	if len(ids) > 16 {
 		seen = make(map[string]bool, len(ids))
 	}
-	out := make([]T, 0, len(ids))
+	out := dst[:0]
 	var missing []string
 	for i, id := range ids {
 		if seen != nil {

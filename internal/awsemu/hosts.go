@@ -112,17 +112,34 @@ var hostFilters = set("auto-placement", "availability-zone", "client-token", "in
 // so they cost one allocation.
 type hostParts struct {
 	a     outAlloc
-	strs  [12]string
+	strs  [24]string // room for a host with an instance and four tags
 	i32s  [10]int32
 	bools [2]bool
 	times [2]time.Time
 	props types.HostProperties
 	ac    types.AvailableCapacity
 	ic    [1]types.InstanceCapacity
+	inst  [1]types.HostInstance
+	tags  [4]types.Tag
+}
+
+// describeHostsOutput1 is a one-host DescribeHosts output with everything
+// it points to.
+type describeHostsOutput1 struct {
+	out   ec2.DescribeHostsOutput
+	hosts [1]types.Host
+	parts hostParts
 }
 
 func (h *host) sdk(w *World) types.Host {
-	parts := &hostParts{}
+	var out types.Host
+	h.fillSDK(&out, &hostParts{}, w)
+	return out
+}
+
+// fillSDK writes the SDK form of h to *dst; what it points to lives in parts
+// (zero, and owned by this output only).
+func (h *host) fillSDK(dst *types.Host, parts *hostParts, w *World) {
 	parts.a = outAlloc{strs: parts.strs[:0], i32s: parts.i32s[:0], bools: parts.bools[:0], times: parts.times[:0]}
 	a := &parts.a
 	st := h.state(w.now)
@@ -139,7 +156,7 @@ func (h *host) sdk(w *World) types.Host {
 		TotalVCpus:     a.i32(h.hostVCPUs),
 		InstanceFamily: a.str(h.family),
 	}
-	out := types.Host{
+	*dst = types.Host{
 		HostId:                             a.str(h.id),
 		AllocationTime:                     a.tm(h.allocatedAt),
 		AvailabilityZone:                   a.str(h.zone),
@@ -151,8 +168,9 @@ func (h *host) sdk(w *World) types.Host {
 		AutoPlacement:                      types.AutoPlacementOff,
 		HostProperties:                     &parts.props,
 		MemberOfServiceLinkedResourceGroup: a.b(false),
-		Tags:                               h.tags.sdk(),
+		Tags:                               h.tags.sdkInto(parts.tags[:0], a),
 	}
+	out := dst
 	if h.autoPlacement {
 		out.AutoPlacement = types.AutoPlacementOn
 	}
@@ -190,6 +208,9 @@ func (h *host) sdk(w *World) types.Host {
 			})
 		}
 		out.AvailableCapacity = ac
+		if len(h.instances) == 1 {
+			out.Instances = parts.inst[:0:1]
+		}
 		for _, in := range h.instances {
 			out.Instances = append(out.Instances, types.HostInstance{
 				InstanceId:   a.str(in.id),
@@ -198,7 +219,6 @@ func (h *host) sdk(w *World) types.Host {
 			})
 		}
 	}
-	return out
 }
 
 func (w *World) scrubbingFor(h *host) time.Duration {
@@ -387,7 +407,8 @@ func (w *World) DescribeHosts(ctx context.Context, in *ec2.DescribeHostsInput, _
 			if err := checkIDs("InvalidHostID.Malformed", "h", in.HostIds); err != nil {
 				return nil, err
 			}
-			objs, missing := pick(&w.hosts, in.HostIds, nil)
+			var buf [4]*host // (stays on the stack)
+			objs, missing := pickInto(buf[:0], &w.hosts, in.HostIds, nil)
 			if len(missing) > 0 {
 				return nil, notFound("InvalidHostID.NotFound", "host ID", missing)
 			}
@@ -396,9 +417,16 @@ func (w *World) DescribeHosts(ctx context.Context, in *ec2.DescribeHostsInput, _
 		} else {
 			items, next = collect(w.hosts.all(p.after), p, func(h *host) bool { return w.matches(h, fs) })
 		}
-		out := &ec2.DescribeHostsOutput{NextToken: next, Hosts: make([]types.Host, 0, len(items))}
-		for _, h := range items {
-			out.Hosts = append(out.Hosts, h.sdk(w))
+		if len(items) == 1 { // the pool's poll of one host: one allocation
+			r := &describeHostsOutput1{}
+			r.out = ec2.DescribeHostsOutput{NextToken: next, Hosts: r.hosts[:]}
+			items[0].fillSDK(&r.hosts[0], &r.parts, w)
+			return &r.out, nil
+		}
+		out := &ec2.DescribeHostsOutput{NextToken: next, Hosts: make([]types.Host, len(items))}
+		parts := make([]hostParts, len(items)) // one allocation for all the nested parts
+		for i, h := range items {
+			h.fillSDK(&out.Hosts[i], &parts[i], w)
 		}
 		return out, nil
 	})

@@ -50,12 +50,19 @@ type instance struct {
 	noTerminate  bool
 	noStop       bool
 	shutdown     types.ShutdownBehavior
+
+	// Inline storage for the usual launch (one group, one volume), so that
+	// an instance and its boot volume cost one allocation.
+	oneGroup   [1]*securityGroup
+	oneVolume  [1]*volume
+	bootVolume volume
 }
 
 type runToken struct {
 	hash        uint64
 	reservation string
 	ids         []string
+	one         [1]string // backs ids for a one-instance launch (no second allocation)
 }
 
 func (t *runToken) remove(id string) bool {
@@ -101,14 +108,25 @@ func (in *instance) state(now time.Time) types.InstanceStateName {
 // stateChange builds an InstanceStateChange with one allocation for its
 // pointers.
 func stateChange(id string, prev, cur types.InstanceStateName) types.InstanceStateChange {
-	p := &struct {
-		id         string
-		codes      [2]int32
-		prev, curr types.InstanceState
-	}{id: id, codes: [2]int32{stateCode(prev), stateCode(cur)}}
+	var out types.InstanceStateChange
+	new(stateChangeParts).fill(&out, id, prev, cur)
+	return out
+}
+
+// stateChangeParts holds what one InstanceStateChange points to.
+type stateChangeParts struct {
+	id         string
+	codes      [2]int32
+	prev, curr types.InstanceState
+}
+
+// fill writes the state change to *dst with its pointers into p (which
+// belongs to this one output).
+func (p *stateChangeParts) fill(dst *types.InstanceStateChange, id string, prev, cur types.InstanceStateName) {
+	*p = stateChangeParts{id: id, codes: [2]int32{stateCode(prev), stateCode(cur)}}
 	p.prev = types.InstanceState{Code: &p.codes[0], Name: prev}
 	p.curr = types.InstanceState{Code: &p.codes[1], Name: cur}
-	return types.InstanceStateChange{InstanceId: &p.id, PreviousState: &p.prev, CurrentState: &p.curr}
+	*dst = types.InstanceStateChange{InstanceId: &p.id, PreviousState: &p.prev, CurrentState: &p.curr}
 }
 
 // live instances are neither stopped nor terminated (nor on their way).
@@ -198,7 +216,16 @@ var instanceFilters = set("instance-id", "instance-state-name", "instance-state-
 	"root-device-type", "block-device-mapping.volume-id", "platform")
 
 func (w *World) instanceSDK(in *instance) types.Instance {
-	parts := &instanceParts{} // one allocation for the nested structs and scalars
+	var out types.Instance
+	w.fillInstanceSDK(&out, &instanceParts{}, in) // one allocation for the nested structs and scalars
+	return out
+}
+
+// fillInstanceSDK writes the SDK form of in to *dst; everything it points to
+// lives in parts (which must be zero and must belong to this output only).
+// Writing in place lets callers embed dst and parts in one allocation and
+// avoids copying the large struct (with write barriers) into a slice.
+func (w *World) fillInstanceSDK(dst *types.Instance, parts *instanceParts, in *instance) {
 	parts.a = outAlloc{strs: parts.strs[:0], i32s: parts.i32s[:0], bools: parts.bools[:0], times: parts.times[:0]}
 	a := &parts.a
 	st := in.state(w.now)
@@ -206,7 +233,7 @@ func (w *World) instanceSDK(in *instance) types.Instance {
 	parts.mon = types.Monitoring{State: types.MonitoringStateDisabled}
 	parts.pl = types.Placement{AvailabilityZone: a.str(in.zone), Tenancy: in.tenancy, GroupName: a.str("")}
 	parts.cpu = types.CpuOptions{CoreCount: a.i32(max(in.itype.vcpus/2, 1)), ThreadsPerCore: a.i32(min(in.itype.vcpus, 2))}
-	out := types.Instance{
+	*dst = types.Instance{
 		InstanceId:         a.str(in.id),
 		InstanceType:       types.InstanceType(in.itype.name),
 		ImageId:            a.str(in.imageID),
@@ -225,9 +252,10 @@ func (w *World) instanceSDK(in *instance) types.Instance {
 		PlatformDetails:    a.str("Linux/UNIX"),
 		UsageOperation:     a.str("RunInstances"),
 		SourceDestCheck:    a.b(true),
-		Tags:               in.tags.sdk(),
+		Tags:               in.tags.sdkInto(parts.tags[:0], a),
 		CpuOptions:         &parts.cpu,
 	}
+	out := dst
 	if in.platform == "windows" {
 		out.Platform = types.PlatformValuesWindows
 		out.PlatformDetails = a.str("Windows")
@@ -313,7 +341,6 @@ func (w *World) instanceSDK(in *instance) types.Instance {
 		out.PublicDnsName = a.str("")
 		out.BlockDeviceMappings = []types.InstanceBlockDeviceMapping{}
 	}
-	return out
 }
 
 func (in *instance) bdmSDK(a *outAlloc) []types.InstanceBlockDeviceMapping {
@@ -573,7 +600,7 @@ func (w *World) checkUserData(s string) error {
 // cost one allocation.
 type instanceParts struct {
 	a      outAlloc
-	strs   [36]string
+	strs   [44]string // room for a typical instance with four tags
 	i32s   [8]int32
 	bools  [8]bool
 	times  [4]time.Time
@@ -588,4 +615,5 @@ type instanceParts struct {
 	groups [2]types.GroupIdentifier // SecurityGroups and interface Groups of a one-group instance
 	bdm    [1]types.InstanceBlockDeviceMapping
 	ebs    [1]types.EbsInstanceBlockDevice
+	tags   [4]types.Tag
 }

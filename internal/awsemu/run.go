@@ -12,7 +12,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 )
 
-// runPlan is a validated RunInstances request.
+// runPlan is a validated RunInstances request. The world keeps one as
+// scratch (World.plan, used under the lock only): nothing keeps a plan after
+// the call, launch copies what an instance keeps, except the tag sets whose
+// ownership passes to the first instance and its first volume.
 type runPlan struct {
 	img      *image
 	it       *instanceType
@@ -122,11 +125,12 @@ func (w *World) runInstances(in *ec2.RunInstancesInput) (*ec2.RunInstancesOutput
 			if rt.hash != hash {
 				return nil, Errorf("IdempotentParameterMismatch", "The client token '%s' has already been used with different parameters.", token)
 			}
-			return w.reservationOutput(rt.reservation, rt.ids), nil
+			return w.tokenOutput(rt), nil
 		}
 	}
-	plan, err := w.planRun(in)
-	if err != nil {
+	plan := &w.plan
+	*plan = runPlan{groups: plan.groups[:0], volumes: plan.volumes[:0]} // keep the scratch slices
+	if err := w.planRun(in, plan); err != nil {
 		return nil, err
 	}
 	minC, maxC := aws.ToInt32(in.MinCount), aws.ToInt32(in.MaxCount)
@@ -134,56 +138,101 @@ func (w *World) runInstances(in *ec2.RunInstancesInput) (*ec2.RunInstancesOutput
 	if err != nil {
 		return nil, err
 	}
-	resID := w.newID("r")
-	ids := make([]string, 0, n)
+	var one [1]*instance // the usual single launch needs no slice allocation
+	insts := one[:0]
+	if n > 1 {
+		insts = make([]*instance, 0, n)
+	}
+	var resID string // named by the first launch (it shares that instance's name string)
 	for i := range n {
 		inst := w.launch(plan, resID, token, int32(i), in)
-		ids = append(ids, inst.id)
+		resID = inst.reservation
+		insts = append(insts, inst)
 	}
 	if token != "" {
-		w.runTokens[token] = &runToken{hash: hash, reservation: resID, ids: ids}
+		rt := &runToken{hash: hash, reservation: resID}
+		if n == 1 {
+			rt.one[0] = insts[0].id
+			rt.ids = rt.one[:1:1]
+		} else {
+			rt.ids = make([]string, n)
+			for i, inst := range insts {
+				rt.ids[i] = inst.id
+			}
+		}
+		w.runTokens[token] = rt
 	}
-	return w.reservationOutput(resID, ids), nil
+	return w.reservationOutput(resID, insts), nil
 }
 
-func (w *World) reservationOutput(resID string, ids []string) *ec2.RunInstancesOutput {
+// runOutput1 is a one-instance RunInstances output with everything it
+// points to, so that the usual answer costs one allocation.
+type runOutput1 struct {
+	out   ec2.RunInstancesOutput
+	strs  [2]string
+	inst  [1]types.Instance
+	parts instanceParts
+}
+
+// tokenOutput answers a repeated RunInstances call (same client token) with
+// the instances of the first call that still exist.
+func (w *World) tokenOutput(rt *runToken) *ec2.RunInstancesOutput {
+	insts := make([]*instance, 0, len(rt.ids))
+	for _, id := range rt.ids {
+		if inst, ok := w.instances.get(id); ok {
+			insts = append(insts, inst)
+		}
+	}
+	out := w.reservationOutput(rt.reservation, insts)
+	if out.Instances == nil && len(rt.ids) > 0 {
+		out.Instances = []types.Instance{}
+	}
+	return out
+}
+
+func (w *World) reservationOutput(resID string, insts []*instance) *ec2.RunInstancesOutput {
+	if len(insts) == 1 {
+		r := &runOutput1{strs: [2]string{resID, w.spec.AccountID}}
+		r.out = ec2.RunInstancesOutput{ReservationId: &r.strs[0], OwnerId: &r.strs[1], Groups: []types.GroupIdentifier{}, Instances: r.inst[:]}
+		w.fillInstanceSDK(&r.inst[0], &r.parts, insts[0])
+		return &r.out
+	}
 	strs := &[2]string{resID, w.spec.AccountID}
 	out := &ec2.RunInstancesOutput{ReservationId: &strs[0], OwnerId: &strs[1], Groups: []types.GroupIdentifier{}}
-	if len(ids) > 0 {
-		out.Instances = make([]types.Instance, 0, len(ids))
-	}
-	for _, id := range ids {
-		if inst, ok := w.instances.get(id); ok {
-			out.Instances = append(out.Instances, w.instanceSDK(inst))
+	if len(insts) > 0 {
+		out.Instances = make([]types.Instance, len(insts))
+		parts := make([]instanceParts, len(insts)) // one allocation for all the nested parts
+		for i, inst := range insts {
+			w.fillInstanceSDK(&out.Instances[i], &parts[i], inst)
 		}
 	}
 	return out
 }
 
-func (w *World) planRun(in *ec2.RunInstancesInput) (*runPlan, error) {
-	p := &runPlan{}
+// planRun validates in into p (a reset scratch plan).
+func (w *World) planRun(in *ec2.RunInstancesInput, p *runPlan) error {
 	if in.MinCount == nil {
-		return nil, Errorf("MissingParameter", "The request must contain the parameter MinCount")
+		return Errorf("MissingParameter", "The request must contain the parameter MinCount")
 	}
 	if in.MaxCount == nil {
-		return nil, Errorf("MissingParameter", "The request must contain the parameter MaxCount")
+		return Errorf("MissingParameter", "The request must contain the parameter MaxCount")
 	}
 	if minC, maxC := *in.MinCount, *in.MaxCount; minC < 1 || maxC < minC {
-		return nil, Errorf("InvalidParameterValue", "Value (%d) for parameter minCount is invalid. Expected a value between 1 and maxCount (%d).", minC, maxC)
+		return Errorf("InvalidParameterValue", "Value (%d) for parameter minCount is invalid. Expected a value between 1 and maxCount (%d).", minC, maxC)
 	}
 	imgID := aws.ToString(in.ImageId)
 	if imgID == "" {
-		return nil, Errorf("MissingParameter", "The request must contain the parameter ImageId")
+		return Errorf("MissingParameter", "The request must contain the parameter ImageId")
 	}
 	if !wellFormed("ami", imgID) {
-		return nil, Errorf("InvalidAMIID.Malformed", "Invalid id: \"%s\" (expecting \"ami-...\")", imgID)
+		return Errorf("InvalidAMIID.Malformed", "Invalid id: \"%s\" (expecting \"ami-...\")", imgID)
 	}
 	img, ok := w.images.get(imgID)
 	if !ok || !w.imageVisible(img) {
-		return nil, Errorf("InvalidAMIID.NotFound", "The image id '[%s]' does not exist", imgID)
+		return Errorf("InvalidAMIID.NotFound", "The image id '[%s]' does not exist", imgID)
 	}
 	if img.state(w.now) != types.ImageStateAvailable {
-		return nil, Errorf("InvalidAMIID.Unavailable", "Image %s is not available (state %s).", imgID, img.state(w.now))
+		return Errorf("InvalidAMIID.Unavailable", "Image %s is not available (state %s).", imgID, img.state(w.now))
 	}
 	p.img = img
 	tname := string(in.InstanceType)
@@ -192,19 +241,19 @@ func (w *World) planRun(in *ec2.RunInstancesInput) (*runPlan, error) {
 	}
 	p.it = w.catalog[tname]
 	if p.it == nil {
-		return nil, Errorf("InvalidParameterValue", "Invalid value '%s' for InstanceType.", tname)
+		return Errorf("InvalidParameterValue", "Invalid value '%s' for InstanceType.", tname)
 	}
 	if p.it.arch != img.arch {
-		return nil, Errorf("InvalidParameterValue", "The architecture '%s' of the specified instance type does not match the architecture '%s' of the specified AMI. Specify an instance type and an AMI that have matching architectures, and try again. You can use 'describe-instance-types' or 'describe-images' to discover the architecture of the instance type or AMI.", p.it.arch, img.arch)
+		return Errorf("InvalidParameterValue", "The architecture '%s' of the specified instance type does not match the architecture '%s' of the specified AMI. Specify an instance type and an AMI that have matching architectures, and try again. You can use 'describe-instance-types' or 'describe-images' to discover the architecture of the instance type or AMI.", p.it.arch, img.arch)
 	}
 	if k := aws.ToString(in.KeyName); k != "" {
 		if w.keyByName(k) == nil {
-			return nil, Errorf("InvalidKeyPair.NotFound", "The key pair '%s' does not exist", k)
+			return Errorf("InvalidKeyPair.NotFound", "The key pair '%s' does not exist", k)
 		}
 		p.keyName = k
 	}
 	if err := w.checkUserData(aws.ToString(in.UserData)); err != nil {
-		return nil, err
+		return err
 	}
 	p.userData = aws.ToString(in.UserData)
 
@@ -218,47 +267,47 @@ func (w *World) planRun(in *ec2.RunInstancesInput) (*runPlan, error) {
 		case "", types.TenancyDefault:
 			if p.hostID != "" {
 				if pl.Tenancy == types.TenancyDefault {
-					return nil, Errorf("InvalidParameterCombination", "The parameter hostId requires the tenancy 'host'.")
+					return Errorf("InvalidParameterCombination", "The parameter hostId requires the tenancy 'host'.")
 				}
 				p.tenancy = types.TenancyHost
 			}
 		case types.TenancyDedicated:
 			if p.hostID != "" {
-				return nil, Errorf("InvalidParameterCombination", "The parameter hostId requires the tenancy 'host'.")
+				return Errorf("InvalidParameterCombination", "The parameter hostId requires the tenancy 'host'.")
 			}
 			p.tenancy = types.TenancyDedicated
 		case types.TenancyHost:
 			p.tenancy = types.TenancyHost
 			p.auto = p.hostID == ""
 		default:
-			return nil, Errorf("InvalidParameterValue", "Value (%s) for parameter tenancy is invalid.", pl.Tenancy)
+			return Errorf("InvalidParameterValue", "Value (%s) for parameter tenancy is invalid.", pl.Tenancy)
 		}
 	}
 	if reqZone != "" && !slices.Contains(w.spec.Zones, reqZone) {
-		return nil, Errorf("InvalidParameterValue", "Invalid availability zone: [%s]", reqZone)
+		return Errorf("InvalidParameterValue", "Invalid availability zone: [%s]", reqZone)
 	}
 	if p.it.mac && p.tenancy != types.TenancyHost {
-		return nil, Errorf("InvalidParameterCombination", "Instance type %s can only be launched on a Dedicated Host (tenancy host).", p.it.name)
+		return Errorf("InvalidParameterCombination", "Instance type %s can only be launched on a Dedicated Host (tenancy host).", p.it.name)
 	}
 	var h *host
 	if p.hostID != "" {
 		if !wellFormed("h", p.hostID) {
-			return nil, Errorf("InvalidHostID.Malformed", "Invalid id: \"%s\" (expecting \"h-...\")", p.hostID)
+			return Errorf("InvalidHostID.Malformed", "Invalid id: \"%s\" (expecting \"h-...\")", p.hostID)
 		}
 		var ok bool
 		h, ok = w.hosts.get(p.hostID)
 		if !ok || h.released {
-			return nil, Errorf("InvalidHostID.NotFound", "The host ID '%s' does not exist", p.hostID)
+			return Errorf("InvalidHostID.NotFound", "The host ID '%s' does not exist", p.hostID)
 		}
 		if (h.itype != nil && h.itype != p.it) || (h.itype == nil && h.family != p.it.family) {
 			want := h.family
 			if h.itype != nil {
 				want = h.itype.name
 			}
-			return nil, Errorf("InvalidParameterValue", "Instance type %s is not supported by Dedicated Host %s (it supports %s).", p.it.name, h.id, want)
+			return Errorf("InvalidParameterValue", "Instance type %s is not supported by Dedicated Host %s (it supports %s).", p.it.name, h.id, want)
 		}
 		if reqZone != "" && reqZone != h.zone {
-			return nil, Errorf("InvalidParameterValue", "Dedicated Host %s is in %s, not in the requested Availability Zone %s.", h.id, h.zone, reqZone)
+			return Errorf("InvalidParameterValue", "Dedicated Host %s is in %s, not in the requested Availability Zone %s.", h.id, h.zone, reqZone)
 		}
 		reqZone = h.zone
 	}
@@ -281,7 +330,7 @@ func (w *World) planRun(in *ec2.RunInstancesInput) (*runPlan, error) {
 			continue
 		}
 		if subnetID != "" && aws.ToString(ni.SubnetId) != "" {
-			return nil, Errorf("InvalidParameterCombination", "Network interfaces and an instance-level subnet ID may not be specified on the same request")
+			return Errorf("InvalidParameterCombination", "Network interfaces and an instance-level subnet ID may not be specified on the same request")
 		}
 		if s := aws.ToString(ni.SubnetId); s != "" {
 			subnetID = s
@@ -290,23 +339,23 @@ func (w *World) planRun(in *ec2.RunInstancesInput) (*runPlan, error) {
 	}
 	if subnetID != "" {
 		if !wellFormed("subnet", subnetID) {
-			return nil, Errorf("InvalidSubnetID.Malformed", "Invalid id: \"%s\"", subnetID)
+			return Errorf("InvalidSubnetID.Malformed", "Invalid id: \"%s\"", subnetID)
 		}
 		sn, ok := w.subnets.get(subnetID)
 		if !ok {
-			return nil, Errorf("InvalidSubnetID.NotFound", "The subnet ID '%s' does not exist", subnetID)
+			return Errorf("InvalidSubnetID.NotFound", "The subnet ID '%s' does not exist", subnetID)
 		}
 		if reqZone != "" && reqZone != sn.zone {
 			if h != nil {
-				return nil, Errorf("InvalidParameterValue", "Subnet %s is in %s but Dedicated Host %s is in %s.", sn.id, sn.zone, h.id, h.zone)
+				return Errorf("InvalidParameterValue", "Subnet %s is in %s but Dedicated Host %s is in %s.", sn.id, sn.zone, h.id, h.zone)
 			}
-			return nil, Errorf("InvalidParameterValue", "Value (%s) for parameter availabilityZone is invalid. Subnet '%s' is in the availability zone %s", reqZone, sn.id, sn.zone)
+			return Errorf("InvalidParameterValue", "Value (%s) for parameter availabilityZone is invalid. Subnet '%s' is in the availability zone %s", reqZone, sn.id, sn.zone)
 		}
 		p.sn = sn
 	} else {
 		dv := w.defaultVPC()
 		if dv == nil {
-			return nil, Errorf("VPCIdNotSpecified", "No default VPC for this user. GroupName is only supported for EC2-Classic and default VPC.")
+			return Errorf("VPCIdNotSpecified", "No default VPC for this user. GroupName is only supported for EC2-Classic and default VPC.")
 		}
 		for _, sn := range w.subnets.order {
 			if sn.vpc != dv || !sn.defaultForAZ {
@@ -323,7 +372,7 @@ func (w *World) planRun(in *ec2.RunInstancesInput) (*runPlan, error) {
 			}
 		}
 		if p.sn == nil {
-			return nil, Errorf("InvalidParameterValue", "No default subnet for availability zone: [%s].", reqZone)
+			return Errorf("InvalidParameterValue", "No default subnet for availability zone: [%s].", reqZone)
 		}
 	}
 	p.zone = p.sn.zone
@@ -331,22 +380,22 @@ func (w *World) planRun(in *ec2.RunInstancesInput) (*runPlan, error) {
 	for _, gid := range groupIDs {
 		g, ok := w.groups.get(gid)
 		if !ok {
-			return nil, Errorf("InvalidGroup.NotFound", "The security group '%s' does not exist in VPC '%s'", gid, p.sn.vpc.id)
+			return Errorf("InvalidGroup.NotFound", "The security group '%s' does not exist in VPC '%s'", gid, p.sn.vpc.id)
 		}
 		if g.vpc != p.sn.vpc {
-			return nil, Errorf("InvalidParameter", "Security group %s and subnet %s belong to different networks.", gid, p.sn.id)
+			return Errorf("InvalidParameter", "Security group %s and subnet %s belong to different networks.", gid, p.sn.id)
 		}
 		if !slices.Contains(p.groups, g) {
 			p.groups = append(p.groups, g)
 		}
 	}
 	if len(in.SecurityGroups) > 0 && !p.sn.vpc.isDefault {
-		return nil, Errorf("InvalidParameterCombination", "The parameter groupName cannot be used with the parameter subnet")
+		return Errorf("InvalidParameterCombination", "The parameter groupName cannot be used with the parameter subnet")
 	}
 	for _, name := range in.SecurityGroups {
 		g := w.groupByName(p.sn.vpc, name)
 		if g == nil {
-			return nil, Errorf("InvalidGroup.NotFound", "The security group '%s' does not exist in VPC '%s'", name, p.sn.vpc.id)
+			return Errorf("InvalidGroup.NotFound", "The security group '%s' does not exist in VPC '%s'", name, p.sn.vpc.id)
 		}
 		if !slices.Contains(p.groups, g) {
 			p.groups = append(p.groups, g)
@@ -354,21 +403,21 @@ func (w *World) planRun(in *ec2.RunInstancesInput) (*runPlan, error) {
 	}
 	if len(p.groups) == 0 {
 		if g := w.groupByName(p.sn.vpc, "default"); g != nil {
-			p.groups = []*securityGroup{g}
+			p.groups = append(p.groups, g)
 		}
 	}
 
-	vols, err := w.planVolumes(img, in.BlockDeviceMappings)
+	vols, err := w.planVolumes(p.volumes[:0], img, in.BlockDeviceMappings)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	p.volumes = vols
 	var tags [3]tagSet
 	if err := splitTagSpecs(in.TagSpecifications, runTagTypes[:], tags[:]); err != nil {
-		return nil, err
+		return err
 	}
 	p.instTags, p.volTags = tags[0], tags[1]
-	return p, nil
+	return nil
 }
 
 var runTagTypes = [3]types.ResourceType{types.ResourceTypeInstance, types.ResourceTypeVolume, types.ResourceTypeNetworkInterface}
@@ -447,25 +496,56 @@ func (w *World) autoHostOK(h *host, p *runPlan) bool {
 }
 
 func (w *World) launch(p *runPlan, resID, token string, idx int32, in *ec2.RunInstancesInput) *instance {
-	b := w.newObj("i")
-	inst := &instance{objBase: b, reservation: resID, itype: p.it, imageID: p.img.id, arch: p.img.arch, platform: p.img.platform,
+	// Every name of the launch goes into one string (one allocation): the
+	// reservation id when resID is "" (first instance), the instance id, its
+	// five network names and the ids of its volumes. They are generated in
+	// the order the world has always drawn them (same ids for the same seed).
+	var scratch [256]byte
+	nb := scratch[:0]
+	resEnd := 0
+	if resID == "" {
+		nb = w.appendID(nb, "r")
+		resEnd = len(nb)
+	}
+	nb = w.appendID(nb, "i")
+	idEnd, seq := len(nb), w.seq
+	ip, _ := p.sn.allocIP()
+	nb, ends := w.appendNetNames(nb, seq, ip)
+	var volEnds [4]int // (most launches have one volume)
+	var volSeqs [4]uint64
+	vEnds, vSeqs := volEnds[:0], volSeqs[:0]
+	for range p.volumes {
+		nb = w.appendID(nb, "vol")
+		vEnds, vSeqs = append(vEnds, len(nb)), append(vSeqs, w.seq)
+	}
+	names := string(nb)
+	if resID == "" {
+		resID = names[:resEnd]
+	}
+
+	inst := &instance{objBase: objBase{seq: seq, id: names[resEnd:idEnd]}, reservation: resID, itype: p.it, imageID: p.img.id, arch: p.img.arch, platform: p.img.platform,
 		zone: p.zone, subnet: p.sn, tenancy: p.tenancy, keyName: p.keyName, userData: p.userData,
-		groups: p.groups, tags: p.instTags, rootDevice: p.img.rootDevice,
+		tags: p.instTags, rootDevice: p.img.rootDevice,
 		clientToken: token, launchIndex: idx, launchedAt: w.now, runningAt: w.now.Add(w.bootTime(p.it)),
 		ebsOpt: aws.ToBool(in.EbsOptimized), noTerminate: aws.ToBool(in.DisableApiTermination), noStop: aws.ToBool(in.DisableApiStop),
 		shutdown: in.InstanceInitiatedShutdownBehavior}
-	if idx > 0 { // the first instance owns the plan's slices, the others copy them
-		inst.groups, inst.tags = slices.Clone(p.groups), slices.Clone(p.instTags)
+	if idx > 0 { // the first instance owns the plan's tags, the others copy them
+		inst.tags = slices.Clone(p.instTags)
+	}
+	// the plan's groups are scratch: copy them (inline for one group)
+	switch len(p.groups) {
+	case 0:
+	case 1:
+		inst.oneGroup[0] = p.groups[0]
+		inst.groups = inst.oneGroup[:1:1]
+	default:
+		inst.groups = slices.Clone(p.groups)
 	}
 	if inst.shutdown == "" {
 		inst.shutdown = types.ShutdownBehaviorStop
 	}
-	inst.ip, _ = p.sn.allocIP()
-	// one allocation for the five network names
-	var scratch [160]byte
-	nb, ends := w.appendNetNames(scratch[:0], b.seq, inst.ip)
-	names := string(nb)
-	inst.eni, inst.attachID, inst.mac = names[:ends[0]], names[ends[0]:ends[1]], names[ends[1]:ends[2]]
+	inst.ip = ip
+	inst.eni, inst.attachID, inst.mac = names[idEnd:ends[0]], names[ends[0]:ends[1]], names[ends[1]:ends[2]]
 	inst.ipStr, inst.dns = names[ends[2]:ends[3]], names[ends[3]:ends[4]]
 	if p.tenancy == types.TenancyHost {
 		var h *host
@@ -486,16 +566,23 @@ func (w *World) launch(p *runPlan, resID, token string, idx int32, in *ec2.RunIn
 			h.usedVCPUs += p.it.vcpus
 		}
 	}
+	if len(p.volumes) == 1 {
+		inst.volumes = inst.oneVolume[:0:1]
+	}
+	from := ends[4]
 	for j, vs := range p.volumes {
 		tags := p.volTags // the first volume of the first instance owns the plan's tags
 		if idx > 0 || j > 0 {
 			tags = slices.Clone(tags)
 		}
-		v := w.createVolume(vs, p.zone, tags)
-		v.attach = inst
-		v.device = vs.device
-		v.attachTime = w.now
-		v.deleteOnTermination = vs.deleteOnTermination
+		v := &inst.bootVolume // the first volume lives in the instance's allocation
+		if j > 0 {
+			v = &volume{}
+		}
+		*v = volume{objBase: objBase{seq: vSeqs[j], id: names[from:vEnds[j]]}, volumeSpec: vs, zone: p.zone, created: w.now, tags: tags,
+			attach: inst, attachTime: w.now}
+		from = vEnds[j]
+		w.volumes.add(v)
 		inst.volumes = append(inst.volumes, v)
 	}
 	inst.led = w.ledger.addInstance(inst.id, p.it.name, w.now)
@@ -534,7 +621,8 @@ func (w *World) stopBilling(inst *instance) {
 // StopInstances stops instances; a mac host goes pending (scrubbing).
 func (w *World) StopInstances(ctx context.Context, in *ec2.StopInstancesInput, _ ...func(*ec2.Options)) (*ec2.StopInstancesOutput, error) {
 	return serve(ctx, w, "StopInstances", in, func(in *ec2.StopInstancesInput) (*ec2.StopInstancesOutput, error) {
-		insts, err := w.instancesForChange(in.InstanceIds, in.DryRun)
+		var buf [4]*instance // (stays on the stack)
+		insts, err := w.instancesForChange(buf[:0], in.InstanceIds, in.DryRun)
 		if err != nil {
 			return nil, err
 		}
@@ -566,7 +654,8 @@ func (w *World) StopInstances(ctx context.Context, in *ec2.StopInstancesInput, _
 // Timings.TerminatedRetention, then are purged.
 func (w *World) TerminateInstances(ctx context.Context, in *ec2.TerminateInstancesInput, _ ...func(*ec2.Options)) (*ec2.TerminateInstancesOutput, error) {
 	return serve(ctx, w, "TerminateInstances", in, func(in *ec2.TerminateInstancesInput) (*ec2.TerminateInstancesOutput, error) {
-		insts, err := w.instancesForChange(in.InstanceIds, in.DryRun)
+		var buf [4]*instance // (stays on the stack)
+		insts, err := w.instancesForChange(buf[:0], in.InstanceIds, in.DryRun)
 		if err != nil {
 			return nil, err
 		}
@@ -575,8 +664,8 @@ func (w *World) TerminateInstances(ctx context.Context, in *ec2.TerminateInstanc
 				return nil, Errorf("OperationNotPermitted", "The instance '%s' may not be terminated. Modify its 'disableApiTermination' instance attribute and try again.", inst.id)
 			}
 		}
-		out := &ec2.TerminateInstancesOutput{TerminatingInstances: make([]types.InstanceStateChange, 0, len(insts))}
-		for _, inst := range insts {
+		out, changes, parts := terminateOutput(len(insts))
+		for i, inst := range insts {
 			prev := inst.state(w.now)
 			if inst.termAt.IsZero() {
 				if inst.live() {
@@ -596,20 +685,42 @@ func (w *World) TerminateInstances(ctx context.Context, in *ec2.TerminateInstanc
 				}
 				w.termQueue = append(w.termQueue, purgeItem{at: inst.terminatedAt.Add(w.spec.Timings.TerminatedRetention.D()), id: inst.id})
 			}
-			out.TerminatingInstances = append(out.TerminatingInstances, stateChange(inst.id, prev, inst.state(w.now)))
+			parts[i].fill(&changes[i], inst.id, prev, inst.state(w.now))
 		}
 		return out, nil
 	})
 }
 
-func (w *World) instancesForChange(ids []string, dry *bool) ([]*instance, error) {
+// terminateOutput1 is a one-instance TerminateInstances output with what it
+// points to (one allocation for the usual call).
+type terminateOutput1 struct {
+	out     ec2.TerminateInstancesOutput
+	changes [1]types.InstanceStateChange
+	parts   [1]stateChangeParts
+}
+
+// terminateOutput allocates an output for n state changes; the caller fills
+// changes[i] with parts[i].
+func terminateOutput(n int) (*ec2.TerminateInstancesOutput, []types.InstanceStateChange, []stateChangeParts) {
+	if n == 1 {
+		r := &terminateOutput1{}
+		r.out.TerminatingInstances = r.changes[:]
+		return &r.out, r.changes[:], r.parts[:]
+	}
+	out := &ec2.TerminateInstancesOutput{TerminatingInstances: make([]types.InstanceStateChange, n)}
+	return out, out.TerminatingInstances, make([]stateChangeParts, n)
+}
+
+// instancesForChange resolves the ids of a state change (deduplicated, in
+// request order) and appends them to dst (the caller's scratch).
+func (w *World) instancesForChange(dst []*instance, ids []string, dry *bool) ([]*instance, error) {
 	if len(ids) == 0 {
 		return nil, Errorf("MissingParameter", "The request must contain the parameter InstanceId")
 	}
 	if err := checkIDs("InvalidInstanceID.Malformed", "i", ids); err != nil {
 		return nil, err
 	}
-	out := make([]*instance, 0, len(ids))
+	out := dst[:0]
 	var missing []string
 	for i, id := range ids {
 		if slices.Contains(ids[:i], id) {
@@ -634,13 +745,14 @@ func (w *World) instancesForChange(ids []string, dry *bool) ([]*instance, error)
 // appendNetNames appends the instance's network names to b: the network
 // interface id, its attachment id, the MAC address, the private IP and the
 // private DNS name ("ip-10-0-1-5.<region>.compute.internal"); ends[k] is
-// where name k ends.
+// where name k ends (an index in the returned slice).
 func (w *World) appendNetNames(b []byte, seq uint64, ip uint32) ([]byte, [5]int) {
 	var ends [5]int
+	start := len(b)
 	b = w.appendID(b, "eni")
 	ends[0] = len(b)
 	b = append(b, "eni-attach-"...)
-	b = append(b, b[len("eni-"):ends[0]]...)
+	b = append(b, b[start+len("eni-"):ends[0]]...)
 	ends[1] = len(b)
 	b = appendMAC(b, seq, w.idRng.Uint32())
 	ends[2] = len(b)

@@ -120,16 +120,10 @@ func (v *volume) sdk(w *World) types.Volume {
 	return out
 }
 
-// createVolume adds a volume; it keeps tags (the caller passes a copy).
-func (w *World) createVolume(vs volumeSpec, zone string, tags tagSet) *volume {
-	v := &volume{objBase: w.newObj("vol"), volumeSpec: vs, zone: zone, created: w.now, tags: tags}
-	w.volumes.add(v)
-	return v
-}
-
-// planVolumes merges the image's block devices with the request's.
-func (w *World) planVolumes(img *image, req []types.BlockDeviceMapping) ([]volumeSpec, error) {
-	specs := slices.Clone(img.bdms)
+// planVolumes merges the image's block devices with the request's; it
+// appends them to dst (scratch reused across calls).
+func (w *World) planVolumes(dst []volumeSpec, img *image, req []types.BlockDeviceMapping) ([]volumeSpec, error) {
+	specs := append(dst[:0], img.bdms...)
 	for _, b := range req {
 		dev := aws.ToString(b.DeviceName)
 		if dev == "" {

@@ -32,6 +32,7 @@ type World struct {
 	now  time.Time // time of the action being served (set by enter)
 	fbuf []string  // scratch for filter values (used under mu only)
 	ubuf []byte    // scratch for decoding user data (used under mu only)
+	plan runPlan   // scratch for RunInstances (used under mu only)
 
 	idRng    *rand.Rand
 	faultRng *rand.Rand
