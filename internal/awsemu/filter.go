@@ -86,22 +86,8 @@ func tagsFromMap(m map[string]string) tagSet {
 
 // validateTags checks AWS tag rules and returns them as a set.
 func validateTags(in []types.Tag) (tagSet, error) {
-	if len(in) > 50 {
-		return nil, Errorf("TagLimitExceeded", "The maximum number of tags per resource is 50.")
-	}
-	for _, x := range in {
-		k := aws.ToString(x.Key)
-		v := aws.ToString(x.Value)
-		switch {
-		case k == "":
-			return nil, Errorf("InvalidParameterValue", "Tag key must not be empty.")
-		case len(k) > 128:
-			return nil, Errorf("InvalidParameterValue", "Tag key exceeds the maximum length of 128 characters.")
-		case len(v) > 256:
-			return nil, Errorf("InvalidParameterValue", "Tag value exceeds the maximum length of 256 characters.")
-		case len(k) >= 4 && strings.EqualFold(k[:4], "aws:"):
-			return nil, Errorf("InvalidParameterValue", "Tag keys starting with 'aws:' are reserved for internal use.")
-		}
+	if err := checkTags(in); err != nil {
+		return nil, err
 	}
 	var t tagSet
 	if len(in) > 0 {
@@ -113,8 +99,31 @@ func validateTags(in []types.Tag) (tagSet, error) {
 	return t, nil
 }
 
+// checkTags checks AWS tag rules (the errors of validateTags).
+func checkTags(in []types.Tag) error {
+	if len(in) > 50 {
+		return Errorf("TagLimitExceeded", "The maximum number of tags per resource is 50.")
+	}
+	for _, x := range in {
+		k := aws.ToString(x.Key)
+		v := aws.ToString(x.Value)
+		switch {
+		case k == "":
+			return Errorf("InvalidParameterValue", "Tag key must not be empty.")
+		case len(k) > 128:
+			return Errorf("InvalidParameterValue", "Tag key exceeds the maximum length of 128 characters.")
+		case len(v) > 256:
+			return Errorf("InvalidParameterValue", "Tag value exceeds the maximum length of 256 characters.")
+		case len(k) >= 4 && strings.EqualFold(k[:4], "aws:"):
+			return Errorf("InvalidParameterValue", "Tag keys starting with 'aws:' are reserved for internal use.")
+		}
+	}
+	return nil
+}
+
 // splitTagSpecs is tagSpecs without a map: out[i] receives the tags for
-// allowed[i] (same checks, same order of errors).
+// allowed[i] (same checks, same order of errors). The tags are added to
+// out[i] as given (the caller passes empty scratch sets to reuse them).
 func splitTagSpecs(specs []types.TagSpecification, allowed []types.ResourceType, out []tagSet) error {
 	for _, s := range specs {
 		k := -1
@@ -126,19 +135,28 @@ func splitTagSpecs(specs []types.TagSpecification, allowed []types.ResourceType,
 		if k < 0 {
 			return Errorf("InvalidParameterValue", "'%s' is not a valid taggable resource type for this operation.", s.ResourceType)
 		}
-		t, err := validateTags(s.Tags)
-		if err != nil {
+		if err := checkTags(s.Tags); err != nil {
 			return err
 		}
-		if out[k] == nil {
-			out[k] = t
-			continue
-		}
-		for _, x := range t {
-			out[k].set(x.k, x.v)
+		// setting each tag in request order gives the set validateTags
+		// builds and merges (last value wins, sorted by key)
+		for _, x := range s.Tags {
+			out[k].set(aws.ToString(x.Key), aws.ToString(x.Value))
 		}
 	}
 	return nil
+}
+
+// ownTags copies t into the inline storage buf when it fits (nil when t
+// is empty); set appends beyond the capped buffer reallocate.
+func ownTags(buf []tag, t tagSet) tagSet {
+	switch {
+	case len(t) == 0:
+		return nil
+	case len(t) <= cap(buf):
+		return append(buf[:0:cap(buf)], t...)
+	}
+	return slices.Clone(t)
 }
 
 // tagSpecs extracts the tags of TagSpecifications for resourceType; any

@@ -14,8 +14,7 @@ import (
 
 // runPlan is a validated RunInstances request. The world keeps one as
 // scratch (World.plan, used under the lock only): nothing keeps a plan after
-// the call, launch copies what an instance keeps, except the tag sets whose
-// ownership passes to the first instance and its first volume.
+// the call, launch copies what instances and volumes keep (instances and volumes copy the tags to their own storage).
 type runPlan struct {
 	img      *image
 	it       *instanceType
@@ -28,8 +27,7 @@ type runPlan struct {
 	keyName  string
 	userData string
 	volumes  []volumeSpec
-	instTags tagSet
-	volTags  tagSet
+	tags     [3]tagSet // instance, volume, network interface (runTagTypes)
 }
 
 // RunInstances launches instances (on a Dedicated Host when asked).
@@ -129,7 +127,8 @@ func (w *World) runInstances(in *ec2.RunInstancesInput) (*ec2.RunInstancesOutput
 		}
 	}
 	plan := &w.plan
-	*plan = runPlan{groups: plan.groups[:0], volumes: plan.volumes[:0]} // keep the scratch slices
+	// reset, keeping the scratch slices
+	*plan = runPlan{groups: plan.groups[:0], volumes: plan.volumes[:0], tags: [3]tagSet{plan.tags[0][:0], plan.tags[1][:0], plan.tags[2][:0]}}
 	if err := w.planRun(in, plan); err != nil {
 		return nil, err
 	}
@@ -150,11 +149,16 @@ func (w *World) runInstances(in *ec2.RunInstancesInput) (*ec2.RunInstancesOutput
 		insts = append(insts, inst)
 	}
 	if token != "" {
-		rt := &runToken{hash: hash, reservation: resID}
+		var rt *runToken
 		if n == 1 {
+			// the token lives in the instance: it is forgotten (purge) when
+			// that instance is
+			rt = &insts[0].token
+			*rt = runToken{hash: hash, reservation: resID}
 			rt.one[0] = insts[0].id
 			rt.ids = rt.one[:1:1]
 		} else {
+			rt = &runToken{hash: hash, reservation: resID}
 			rt.ids = make([]string, n)
 			for i, inst := range insts {
 				rt.ids[i] = inst.id
@@ -412,12 +416,7 @@ func (w *World) planRun(in *ec2.RunInstancesInput, p *runPlan) error {
 		return err
 	}
 	p.volumes = vols
-	var tags [3]tagSet
-	if err := splitTagSpecs(in.TagSpecifications, runTagTypes[:], tags[:]); err != nil {
-		return err
-	}
-	p.instTags, p.volTags = tags[0], tags[1]
-	return nil
+	return splitTagSpecs(in.TagSpecifications, runTagTypes[:], p.tags[:])
 }
 
 var runTagTypes = [3]types.ResourceType{types.ResourceTypeInstance, types.ResourceTypeVolume, types.ResourceTypeNetworkInterface}
@@ -525,13 +524,11 @@ func (w *World) launch(p *runPlan, resID, token string, idx int32, in *ec2.RunIn
 
 	inst := &instance{objBase: objBase{seq: seq, id: names[resEnd:idEnd]}, reservation: resID, itype: p.it, imageID: p.img.id, arch: p.img.arch, platform: p.img.platform,
 		zone: p.zone, subnet: p.sn, tenancy: p.tenancy, keyName: p.keyName, userData: p.userData,
-		tags: p.instTags, rootDevice: p.img.rootDevice,
+		rootDevice: p.img.rootDevice,
 		clientToken: token, launchIndex: idx, launchedAt: w.now, runningAt: w.now.Add(w.bootTime(p.it)),
 		ebsOpt: aws.ToBool(in.EbsOptimized), noTerminate: aws.ToBool(in.DisableApiTermination), noStop: aws.ToBool(in.DisableApiStop),
 		shutdown: in.InstanceInitiatedShutdownBehavior}
-	if idx > 0 { // the first instance owns the plan's tags, the others copy them
-		inst.tags = slices.Clone(p.instTags)
-	}
+	inst.tags = ownTags(inst.tagBuf[:], p.tags[0])
 	// the plan's groups are scratch: copy them (inline for one group)
 	switch len(p.groups) {
 	case 0:
@@ -571,16 +568,13 @@ func (w *World) launch(p *runPlan, resID, token string, idx int32, in *ec2.RunIn
 	}
 	from := ends[4]
 	for j, vs := range p.volumes {
-		tags := p.volTags // the first volume of the first instance owns the plan's tags
-		if idx > 0 || j > 0 {
-			tags = slices.Clone(tags)
-		}
 		v := &inst.bootVolume // the first volume lives in the instance's allocation
 		if j > 0 {
 			v = &volume{}
 		}
-		*v = volume{objBase: objBase{seq: vSeqs[j], id: names[from:vEnds[j]]}, volumeSpec: vs, zone: p.zone, created: w.now, tags: tags,
+		*v = volume{objBase: objBase{seq: vSeqs[j], id: names[from:vEnds[j]]}, volumeSpec: vs, zone: p.zone, created: w.now,
 			attach: inst, attachTime: w.now}
+		v.tags = ownTags(v.tagBuf[:], p.tags[1])
 		from = vEnds[j]
 		w.volumes.add(v)
 		inst.volumes = append(inst.volumes, v)

@@ -33,6 +33,7 @@ type volume struct {
 	tags       tagSet
 	attach     *instance
 	attachTime time.Time
+	tagBuf     [4]tag // inline storage for tags (launch)
 }
 
 func (v *volume) tagList() tagSet { return v.tags }
