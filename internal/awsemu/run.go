@@ -524,7 +524,7 @@ func (w *World) launch(p *runPlan, resID, token string, idx int32, in *ec2.RunIn
 
 	inst := &instance{objBase: objBase{seq: seq, id: names[resEnd:idEnd]}, reservation: resID, itype: p.it, imageID: p.img.id, arch: p.img.arch, platform: p.img.platform,
 		zone: p.zone, subnet: p.sn, tenancy: p.tenancy, keyName: p.keyName, userData: p.userData,
-		rootDevice: p.img.rootDevice,
+		rootDevice:  p.img.rootDevice,
 		clientToken: token, launchIndex: idx, launchedAt: w.now, runningAt: w.now.Add(w.bootTime(p.it)),
 		ebsOpt: aws.ToBool(in.EbsOptimized), noTerminate: aws.ToBool(in.DisableApiTermination), noStop: aws.ToBool(in.DisableApiStop),
 		shutdown: in.InstanceInitiatedShutdownBehavior}
