@@ -1,0 +1,187 @@
+package awsemu
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+)
+
+// The launch path packs an instance, its boot volume, their tags, its
+// client token and every name of the launch into shared allocations, and
+// each output into one allocation. These tests check that nothing of that
+// is visible: objects stay independent, outputs never alias world state.
+
+func tagMap(ts []types.Tag) map[string]string {
+	m := map[string]string{}
+	for _, t := range ts {
+		m[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	return m
+}
+
+func describeInstance(t *testing.T, w *World, id string) types.Instance {
+	t.Helper()
+	out, err := w.DescribeInstances(bg, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
+	if err != nil || len(out.Reservations) != 1 || len(out.Reservations[0].Instances) != 1 {
+		t.Fatalf("DescribeInstances %s: %v", id, err)
+	}
+	return out.Reservations[0].Instances[0]
+}
+
+func volumeTags(t *testing.T, w *World, id string) map[string]string {
+	t.Helper()
+	out, err := w.DescribeVolumes(bg, &ec2.DescribeVolumesInput{VolumeIds: []string{id}})
+	if err != nil || len(out.Volumes) != 1 {
+		t.Fatalf("DescribeVolumes %s: %v", id, err)
+	}
+	return tagMap(out.Volumes[0].Tags)
+}
+
+func TestLaunchSharedStorageIsIndependent(t *testing.T) {
+	w, _ := newTestWorld(t, nil)
+	var instTags []types.Tag // six tags: more than the inline storage holds
+	for _, k := range []string{"f", "e", "d", "c", "b", "a"} {
+		instTags = append(instTags, types.Tag{Key: aws.String(k), Value: aws.String("v" + k)})
+	}
+	volTags := []types.Tag{{Key: aws.String("vol"), Value: aws.String("1")}}
+	out := runLinux(t, w, func(in *ec2.RunInstancesInput) {
+		in.MinCount, in.MaxCount = aws.Int32(3), aws.Int32(3)
+		in.ClientToken = aws.String("multi-1")
+		in.BlockDeviceMappings = []types.BlockDeviceMapping{{DeviceName: aws.String("/dev/sdf"), Ebs: &types.EbsBlockDevice{VolumeSize: aws.Int32(10)}}}
+		in.TagSpecifications = []types.TagSpecification{{ResourceType: types.ResourceTypeInstance, Tags: instTags}, {ResourceType: types.ResourceTypeVolume, Tags: volTags}}
+	})
+	if len(out.Instances) != 3 {
+		t.Fatalf("instances: %d", len(out.Instances))
+	}
+	seen := map[string]bool{aws.ToString(out.ReservationId): true}
+	for i, inst := range out.Instances {
+		id := aws.ToString(inst.InstanceId)
+		if !wellFormed("i", id) || seen[id] {
+			t.Fatalf("instance %d: bad or repeated id %q", i, id)
+		}
+		seen[id] = true
+		if len(inst.BlockDeviceMappings) != 2 {
+			t.Fatalf("instance %d: %d volumes", i, len(inst.BlockDeviceMappings))
+		}
+		for _, b := range inst.BlockDeviceMappings {
+			vid := aws.ToString(b.Ebs.VolumeId)
+			if !wellFormed("vol", vid) || seen[vid] {
+				t.Fatalf("instance %d: bad or repeated volume id %q", i, vid)
+			}
+			seen[vid] = true
+			if got := volumeTags(t, w, vid); len(got) != 1 || got["vol"] != "1" {
+				t.Fatalf("volume %s tags %v", vid, got)
+			}
+		}
+		if got := tagMap(inst.Tags); len(got) != 6 || got["a"] != "va" {
+			t.Fatalf("instance %d tags %v", i, got)
+		}
+		if eni := aws.ToString(inst.NetworkInterfaces[0].NetworkInterfaceId); !wellFormed("eni", eni) || seen[eni] {
+			t.Fatalf("instance %d: bad or repeated interface id %q", i, eni)
+		}
+	}
+	first := aws.ToString(out.Instances[0].InstanceId)
+	firstVol := aws.ToString(out.Instances[0].BlockDeviceMappings[0].Ebs.VolumeId)
+
+	// A caller mutating its output changes nothing in the world.
+	*out.ReservationId = "r-mutated"
+	*out.Instances[0].InstanceId = "i-mutated"
+	*out.Instances[0].Tags[0].Value = "mutated"
+	out.Instances[0].Tags = append(out.Instances[0].Tags, types.Tag{Key: aws.String("extra")})
+	*out.Instances[0].BlockDeviceMappings[0].Ebs.VolumeId = "vol-mutated"
+	got := describeInstance(t, w, first)
+	if aws.ToString(got.InstanceId) != first || len(got.Tags) != 6 || tagMap(got.Tags)["a"] != "va" ||
+		aws.ToString(got.BlockDeviceMappings[0].Ebs.VolumeId) != firstVol {
+		t.Fatalf("caller mutation leaked into the world: %+v", got)
+	}
+
+	// Tagging one instance or volume leaves its siblings alone (in place
+	// overwrite and growth of the tag set).
+	for _, tags := range [][]types.Tag{{{Key: aws.String("a"), Value: aws.String("new")}}, {{Key: aws.String("g"), Value: aws.String("vg")}}} {
+		if _, err := w.CreateTags(bg, &ec2.CreateTagsInput{Resources: []string{first, firstVol}, Tags: tags}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m := tagMap(describeInstance(t, w, first).Tags); m["a"] != "new" || m["g"] != "vg" || len(m) != 7 {
+		t.Fatalf("tagged instance: %v", m)
+	}
+	if m := volumeTags(t, w, firstVol); m["a"] != "new" || m["vol"] != "1" || len(m) != 3 {
+		t.Fatalf("tagged volume: %v", m)
+	}
+	for _, inst := range out.Instances[1:] {
+		if m := tagMap(describeInstance(t, w, aws.ToString(inst.InstanceId)).Tags); m["a"] != "va" || len(m) != 6 {
+			t.Fatalf("sibling instance tags changed: %v", m)
+		}
+		for _, b := range inst.BlockDeviceMappings {
+			if m := volumeTags(t, w, aws.ToString(b.Ebs.VolumeId)); len(m) != 1 {
+				t.Fatalf("sibling volume tags changed: %v", m)
+			}
+		}
+	}
+}
+
+func TestOneInstanceTokenLifetime(t *testing.T) {
+	w, clk := newTestWorld(t, nil)
+	run := func() *ec2.RunInstancesOutput {
+		return runLinux(t, w, func(in *ec2.RunInstancesInput) {
+			in.ClientToken = aws.String("one-1")
+			in.TagSpecifications = []types.TagSpecification{{ResourceType: types.ResourceTypeInstance, Tags: []types.Tag{{Key: aws.String("k"), Value: aws.String("v")}}}}
+		})
+	}
+	a := run()
+	b := run() // replay: same reservation and instance, fresh output
+	id := aws.ToString(a.Instances[0].InstanceId)
+	if aws.ToString(b.ReservationId) != aws.ToString(a.ReservationId) || aws.ToString(b.Instances[0].InstanceId) != id {
+		t.Fatalf("replay answered another launch")
+	}
+	if &b.Instances[0] == &a.Instances[0] || b.Instances[0].InstanceId == a.Instances[0].InstanceId {
+		t.Fatalf("replay output shares memory with the first output")
+	}
+	if _, err := w.TerminateInstances(bg, &ec2.TerminateInstancesInput{InstanceIds: []string{id}}); err != nil {
+		t.Fatal(err)
+	}
+	if c := run(); aws.ToString(c.Instances[0].InstanceId) != id { // still visible: still idempotent
+		t.Fatalf("token forgotten before the instance was purged")
+	}
+	clk.Advance(2 * time.Hour) // past TerminatedRetention: purged with its token
+	if c := run(); aws.ToString(c.Instances[0].InstanceId) == id {
+		t.Fatalf("token of a purged instance still answered")
+	}
+}
+
+func TestMultiItemOutputs(t *testing.T) {
+	w, _ := newTestWorld(t, nil)
+	var ids []string
+	for range 3 {
+		ids = append(ids, aws.ToString(runLinux(t, w, nil).Instances[0].InstanceId))
+	}
+	// duplicates are answered once, in request order
+	out, err := w.TerminateInstances(bg, &ec2.TerminateInstancesInput{InstanceIds: []string{ids[2], ids[0], ids[2], ids[1]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range out.TerminatingInstances {
+		got = append(got, aws.ToString(c.InstanceId))
+		if c.CurrentState.Name != types.InstanceStateNameShuttingDown || aws.ToInt32(c.CurrentState.Code) != 32 {
+			t.Fatalf("state change %+v", c)
+		}
+	}
+	if !slices.Equal(got, []string{ids[2], ids[0], ids[1]}) {
+		t.Fatalf("terminating %v", got)
+	}
+	h1 := allocHost(t, w, "mac2.metal", "us-west-2a", false)
+	h2 := allocHost(t, w, "mac2.metal", "us-west-2a", false)
+	hs, err := w.DescribeHosts(bg, &ec2.DescribeHostsInput{HostIds: []string{h2, h1, h2}})
+	if err != nil || len(hs.Hosts) != 2 || aws.ToString(hs.Hosts[0].HostId) != h1 || aws.ToString(hs.Hosts[1].HostId) != h2 {
+		t.Fatalf("DescribeHosts by ids: %v %+v", err, hs)
+	}
+	*hs.Hosts[0].HostId = "h-mutated"
+	if aws.ToString(hs.Hosts[1].HostId) != h2 || aws.ToString(describeHost(t, w, h1).HostId) != h1 {
+		t.Fatalf("host outputs share memory")
+	}
+}
