@@ -2,9 +2,9 @@ package awsemu
 
 import (
 	"context"
+	"encoding/binary"
 	"hash/maphash"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -39,21 +39,53 @@ func (w *World) RunInstances(ctx context.Context, in *ec2.RunInstancesInput, _ .
 // only with hashes computed by the same process).
 var runHashSeed = maphash.MakeSeed()
 
-// fieldHash hashes a sequence of fields; each field is followed by a
-// separator byte so that ("ab","c") and ("a","bc") differ.
-type fieldHash struct{ h maphash.Hash }
+// fieldHash hashes a sequence of fields; each string field is followed by
+// a separator byte so that ("ab","c") and ("a","bc") differ, numbers are 8
+// bytes. Fields gather in buf and reach the hash in few large writes: one
+// Write per field cost more than the hashing. (maphash hashes a sequence of
+// writes like their concatenation.) buf is an array indexed by n, not a
+// slice, so that the fieldHash stays on the caller's stack.
+type fieldHash struct {
+	h   maphash.Hash
+	n   int
+	buf [fieldHashBuf]byte
+}
+
+// fieldHashBuf is the room a fieldHash buffer needs: str flushes at
+// fieldHashFlush and appends at most fieldHashLong+1 bytes.
+const (
+	fieldHashFlush = 256
+	fieldHashLong  = 128
+	fieldHashBuf   = fieldHashFlush + fieldHashLong + 1
+)
+
+func (h *fieldHash) flush() {
+	h.h.Write(h.buf[:h.n])
+	h.n = 0
+}
 
 func (h *fieldHash) str(p string) {
-	h.h.WriteString(p)
-	h.h.WriteByte(0xff)
+	if len(p) > fieldHashLong { // (user data): hashed in place
+		h.flush()
+		h.h.WriteString(p)
+	} else {
+		h.n += copy(h.buf[h.n:], p)
+	}
+	h.buf[h.n] = 0xff
+	h.n++
+	if h.n >= fieldHashFlush {
+		h.flush()
+	}
 }
 
 func (h *fieldHash) ptr(p *string) { h.str(aws.ToString(p)) }
 
 func (h *fieldHash) num(v int64) {
-	var buf [20]byte
-	h.h.Write(strconv.AppendInt(buf[:0], v, 10))
-	h.h.WriteByte(0xff)
+	if h.n+8 > fieldHashBuf {
+		h.flush()
+	}
+	binary.LittleEndian.PutUint64(h.buf[h.n:], uint64(v))
+	h.n += 8
 }
 
 func (h *fieldHash) list(ss []string) {
@@ -97,7 +129,7 @@ func runHash(in *ec2.RunInstancesInput) uint64 {
 			h.num(int64(aws.ToInt32(e.VolumeSize)))
 			h.str(string(e.VolumeType))
 			h.ptr(e.SnapshotId)
-			h.str(strconv.FormatBool(aws.ToBool(e.Encrypted)))
+			h.str(boolStr(aws.ToBool(e.Encrypted)))
 			h.ptr(e.KmsKeyId)
 		}
 	}
@@ -105,6 +137,7 @@ func runHash(in *ec2.RunInstancesInput) uint64 {
 		h.ptr(n.SubnetId)
 		h.list(n.Groups)
 	}
+	h.flush()
 	return h.h.Sum64()
 }
 

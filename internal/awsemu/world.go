@@ -67,8 +67,10 @@ type World struct {
 	// usage counters for vCPU quotas: quota code -> vCPUs of live on-demand instances
 	vcpuUsage map[string]int
 
-	faults  []*faultState
-	calls   map[string]*ActionStats
+	faults    []*faultState
+	calls     map[string]*ActionStats
+	callCache [8]callSlot // recently served actions (see callStats)
+	callNext  int
 	buckets map[string]*bucket
 
 	ledger ledger
@@ -76,6 +78,31 @@ type World struct {
 
 // ActionStats counts the calls of one action and how many answered an error.
 type ActionStats struct{ Calls, Errors int64 }
+
+type callSlot struct {
+	name string
+	st   *ActionStats
+}
+
+// callStats returns the counters of action, creating them. A few recent
+// actions are cached by name: callers pass constant names, so comparing
+// mostly sees the very same string data (a pointer check) and costs less
+// than hashing the name for the map.
+func (w *World) callStats(action string) *ActionStats {
+	for i := range w.callCache {
+		if c := &w.callCache[i]; c.st != nil && c.name == action {
+			return c.st
+		}
+	}
+	st := w.calls[action]
+	if st == nil {
+		st = &ActionStats{}
+		w.calls[action] = st
+	}
+	w.callCache[w.callNext] = callSlot{action, st}
+	w.callNext = (w.callNext + 1) % len(w.callCache)
+	return st
+}
 
 type purgeItem struct {
 	at time.Time
@@ -178,11 +205,7 @@ func (w *World) appendID(b []byte, prefix string) []byte {
 // computed state, then applies throttling and fault rules. The caller holds
 // w.mu.
 func (w *World) enter(ctx context.Context, action string) error {
-	st := w.calls[action]
-	if st == nil {
-		st = &ActionStats{}
-		w.calls[action] = st
-	}
+	st := w.callStats(action)
 	st.Calls++
 	if ctx != nil {
 		if err := ctx.Err(); err != nil {
@@ -210,7 +233,7 @@ func (w *World) enter(ctx context.Context, action string) error {
 // leave records err (if any) for action and returns it.
 func (w *World) leave(action string, err error) error {
 	if err != nil {
-		w.calls[action].Errors++
+		w.callStats(action).Errors++
 	}
 	return err
 }
@@ -238,11 +261,7 @@ func serve[I, O any](ctx context.Context, w *World, action string, in *I, fn fun
 func (w *World) RecordCall(action string, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	st := w.calls[action]
-	if st == nil {
-		st = &ActionStats{}
-		w.calls[action] = st
-	}
+	st := w.callStats(action)
 	st.Calls++
 	if err != nil {
 		st.Errors++
@@ -265,6 +284,7 @@ func (w *World) ResetCalls() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.calls = map[string]*ActionStats{}
+	clear(w.callCache[:])
 }
 
 // purge drops terminated instances and released hosts whose visibility
