@@ -111,7 +111,6 @@ var hostFilters = set("auto-placement", "availability-zone", "client-token", "in
 // hostParts holds the nested structs and scalars of one types.Host output
 // so they cost one allocation.
 type hostParts struct {
-	a     outAlloc
 	strs  [24]string // room for a host with an instance and four tags
 	i32s  [10]int32
 	bools [2]bool
@@ -140,8 +139,7 @@ func (h *host) sdk(w *World) types.Host {
 // fillSDK writes the SDK form of h to *dst; what it points to lives in parts
 // (zero, and owned by this output only).
 func (h *host) fillSDK(dst *types.Host, parts *hostParts, w *World) {
-	parts.a = outAlloc{strs: parts.strs[:0], i32s: parts.i32s[:0], bools: parts.bools[:0], times: parts.times[:0]}
-	a := &parts.a
+	a := &outAlloc{strs: parts.strs[:0], i32s: parts.i32s[:0], bools: parts.bools[:0], times: parts.times[:0]}
 	st := h.state(w.now)
 	cores, sockets := h.hostVCPUs/2, int32(2)
 	if h.mac() {
@@ -150,27 +148,22 @@ func (h *host) fillSDK(dst *types.Host, parts *hostParts, w *World) {
 			cores = h.hostVCPUs
 		}
 	}
-	parts.props = types.HostProperties{
-		Cores:          a.i32(cores),
-		Sockets:        a.i32(sockets),
-		TotalVCpus:     a.i32(h.hostVCPUs),
-		InstanceFamily: a.str(h.family),
-	}
-	*dst = types.Host{
-		HostId:                             a.str(h.id),
-		AllocationTime:                     a.tm(h.allocatedAt),
-		AvailabilityZone:                   a.str(h.zone),
-		AvailabilityZoneId:                 a.str(w.zoneID(h.zone)),
-		OwnerId:                            a.str(w.spec.AccountID),
-		State:                              st,
-		HostRecovery:                       h.recovery,
-		HostMaintenance:                    types.HostMaintenanceOff,
-		AutoPlacement:                      types.AutoPlacementOff,
-		HostProperties:                     &parts.props,
-		MemberOfServiceLinkedResourceGroup: a.b(false),
-		Tags:                               h.tags.sdkInto(parts.tags[:0], a),
-	}
+	// (field stores: dst and parts are fresh zeroed memory, see fillInstanceSDK)
+	props := &parts.props
+	props.Cores, props.Sockets, props.TotalVCpus, props.InstanceFamily = a.i32(cores), a.i32(sockets), a.i32(h.hostVCPUs), a.str(h.family)
 	out := dst
+	out.HostId = a.str(h.id)
+	out.AllocationTime = a.tm(h.allocatedAt)
+	out.AvailabilityZone = a.str(h.zone)
+	out.AvailabilityZoneId = a.str(w.zoneID(h.zone))
+	out.OwnerId = a.str(w.spec.AccountID)
+	out.State = st
+	out.HostRecovery = h.recovery
+	out.HostMaintenance = types.HostMaintenanceOff
+	out.AutoPlacement = types.AutoPlacementOff
+	out.HostProperties = props
+	out.MemberOfServiceLinkedResourceGroup = a.b(false)
+	out.Tags = h.tags.sdkInto(parts.tags[:0], a)
 	if h.autoPlacement {
 		out.AutoPlacement = types.AutoPlacementOn
 	}

@@ -123,13 +123,14 @@ type stateChangeParts struct {
 	prev, curr types.InstanceState
 }
 
-// fill writes the state change to *dst with its pointers into p (which
-// belongs to this one output).
+// fill writes the state change to *dst with its pointers into p (both
+// zero, and belonging to this one output).
 func (p *stateChangeParts) fill(dst *types.InstanceStateChange, id string, prev, cur types.InstanceStateName) {
-	*p = stateChangeParts{id: id, codes: [2]int32{stateCode(prev), stateCode(cur)}}
-	p.prev = types.InstanceState{Code: &p.codes[0], Name: prev}
-	p.curr = types.InstanceState{Code: &p.codes[1], Name: cur}
-	*dst = types.InstanceStateChange{InstanceId: &p.id, PreviousState: &p.prev, CurrentState: &p.curr}
+	// (field stores: p and dst are fresh zeroed memory, see fillInstanceSDK)
+	p.id, p.codes = id, [2]int32{stateCode(prev), stateCode(cur)}
+	p.prev.Code, p.prev.Name = &p.codes[0], prev
+	p.curr.Code, p.curr.Name = &p.codes[1], cur
+	dst.InstanceId, dst.PreviousState, dst.CurrentState = &p.id, &p.prev, &p.curr
 }
 
 // live instances are neither stopped nor terminated (nor on their way).
@@ -229,43 +230,44 @@ func (w *World) instanceSDK(in *instance) types.Instance {
 // Writing in place lets callers embed dst and parts in one allocation and
 // avoids copying the large struct (with write barriers) into a slice.
 func (w *World) fillInstanceSDK(dst *types.Instance, parts *instanceParts, in *instance) {
-	parts.a = outAlloc{strs: parts.strs[:0], i32s: parts.i32s[:0], bools: parts.bools[:0], times: parts.times[:0]}
-	a := &parts.a
+	// dst and parts are fresh zeroed memory: fields are stored one by one
+	// (a composite literal assigned through a pointer is built aside and
+	// copied, with bulk write barriers while the GC runs).
+	a := outAlloc{strs: parts.strs[:0], i32s: parts.i32s[:0], bools: parts.bools[:0], times: parts.times[:0]}
 	st := in.state(w.now)
-	parts.state = types.InstanceState{Code: a.i32(stateCode(st)), Name: st}
-	parts.mon = types.Monitoring{State: types.MonitoringStateDisabled}
-	parts.pl = types.Placement{AvailabilityZone: a.str(in.zone), Tenancy: in.tenancy, GroupName: a.str("")}
-	parts.cpu = types.CpuOptions{CoreCount: a.i32(max(in.itype.vcpus/2, 1)), ThreadsPerCore: a.i32(min(in.itype.vcpus, 2))}
-	*dst = types.Instance{
-		InstanceId:         a.str(in.id),
-		InstanceType:       types.InstanceType(in.itype.name),
-		ImageId:            a.str(in.imageID),
-		Architecture:       types.ArchitectureValues(in.arch),
-		State:              &parts.state,
-		LaunchTime:         a.tm(in.launchedAt),
-		AmiLaunchIndex:     a.i32(in.launchIndex),
-		Hypervisor:         types.HypervisorTypeXen,
-		VirtualizationType: types.VirtualizationTypeHvm,
-		RootDeviceType:     types.DeviceTypeEbs,
-		RootDeviceName:     a.str(in.rootDevice),
-		EbsOptimized:       a.b(in.ebsOpt),
-		EnaSupport:         a.b(true),
-		Monitoring:         &parts.mon,
-		Placement:          &parts.pl,
-		PlatformDetails:    a.str("Linux/UNIX"),
-		UsageOperation:     a.str("RunInstances"),
-		SourceDestCheck:    a.b(true),
-		Tags:               in.tags.sdkInto(parts.tags[:0], a),
-		CpuOptions:         &parts.cpu,
-	}
+	parts.state.Code, parts.state.Name = a.i32(stateCode(st)), st
+	parts.mon.State = types.MonitoringStateDisabled
+	pl := &parts.pl
+	pl.AvailabilityZone, pl.Tenancy, pl.GroupName = a.str(in.zone), in.tenancy, a.str("")
+	parts.cpu.CoreCount, parts.cpu.ThreadsPerCore = a.i32(max(in.itype.vcpus/2, 1)), a.i32(min(in.itype.vcpus, 2))
 	out := dst
+	out.InstanceId = a.str(in.id)
+	out.InstanceType = types.InstanceType(in.itype.name)
+	out.ImageId = a.str(in.imageID)
+	out.Architecture = types.ArchitectureValues(in.arch)
+	out.State = &parts.state
+	out.LaunchTime = a.tm(in.launchedAt)
+	out.AmiLaunchIndex = a.i32(in.launchIndex)
+	out.Hypervisor = types.HypervisorTypeXen
+	out.VirtualizationType = types.VirtualizationTypeHvm
+	out.RootDeviceType = types.DeviceTypeEbs
+	out.RootDeviceName = a.str(in.rootDevice)
+	out.EbsOptimized = a.b(in.ebsOpt)
+	out.EnaSupport = a.b(true)
+	out.Monitoring = &parts.mon
+	out.Placement = pl
+	out.PlatformDetails = a.str("Linux/UNIX")
+	out.UsageOperation = a.str("RunInstances")
+	out.SourceDestCheck = a.b(true)
+	out.Tags = in.tags.sdkInto(parts.tags[:0], &a)
+	out.CpuOptions = &parts.cpu
 	if in.platform == "windows" {
 		out.Platform = types.PlatformValuesWindows
 		out.PlatformDetails = a.str("Windows")
 	}
 	if in.hostID != "" {
-		out.Placement.HostId = a.str(in.hostID)
-		out.Placement.Affinity = a.str("default")
+		pl.HostId = a.str(in.hostID)
+		pl.Affinity = a.str("default")
 	}
 	if in.keyName != "" {
 		out.KeyName = a.str(in.keyName)
@@ -293,8 +295,8 @@ func (w *World) fillInstanceSDK(dst *types.Instance, parts *instanceParts, in *i
 	}
 	groups, niGroups := allGroups[:len(in.groups):len(in.groups)], allGroups[len(in.groups):]
 	for i, g := range in.groups {
-		groups[i] = types.GroupIdentifier{GroupId: a.str(g.id), GroupName: a.str(g.name)}
-		niGroups[i] = types.GroupIdentifier{GroupId: groups[i].GroupId, GroupName: groups[i].GroupName}
+		groups[i].GroupId, groups[i].GroupName = a.str(g.id), a.str(g.name)
+		niGroups[i].GroupId, niGroups[i].GroupName = groups[i].GroupId, groups[i].GroupName
 	}
 	if st != types.InstanceStateNameTerminated {
 		out.SecurityGroups = groups
@@ -305,39 +307,39 @@ func (w *World) fillInstanceSDK(dst *types.Instance, parts *instanceParts, in *i
 			dns := in.dns
 			out.PrivateIpAddress = a.str(ip)
 			out.PrivateDnsName = a.str(dns)
-			parts.att = types.InstanceNetworkInterfaceAttachment{
-				AttachmentId:        a.str(in.attachID),
-				AttachTime:          a.tm(in.launchedAt),
-				DeleteOnTermination: a.b(true),
-				DeviceIndex:         a.i32(0),
-				Status:              types.AttachmentStatusAttached,
-			}
-			parts.pip[0] = types.InstancePrivateIpAddress{Primary: a.b(true), PrivateIpAddress: a.str(ip), PrivateDnsName: a.str(dns)}
-			parts.ni[0] = types.InstanceNetworkInterface{
-				NetworkInterfaceId: a.str(in.eni),
-				MacAddress:         a.str(in.mac),
-				PrivateIpAddress:   a.str(ip),
-				PrivateDnsName:     a.str(dns),
-				SubnetId:           a.str(in.subnet.id),
-				VpcId:              a.str(in.subnet.vpc.id),
-				OwnerId:            a.str(w.spec.AccountID),
-				Status:             types.NetworkInterfaceStatusInUse,
-				SourceDestCheck:    a.b(true),
-				InterfaceType:      a.str("interface"),
-				Groups:             niGroups,
-				Attachment:         &parts.att,
-				PrivateIpAddresses: parts.pip[:],
-			}
+			att := &parts.att
+			att.AttachmentId = a.str(in.attachID)
+			att.AttachTime = a.tm(in.launchedAt)
+			att.DeleteOnTermination = a.b(true)
+			att.DeviceIndex = a.i32(0)
+			att.Status = types.AttachmentStatusAttached
+			pip := &parts.pip[0]
+			pip.Primary, pip.PrivateIpAddress, pip.PrivateDnsName = a.b(true), a.str(ip), a.str(dns)
+			ni := &parts.ni[0]
+			ni.NetworkInterfaceId = a.str(in.eni)
+			ni.MacAddress = a.str(in.mac)
+			ni.PrivateIpAddress = a.str(ip)
+			ni.PrivateDnsName = a.str(dns)
+			ni.SubnetId = a.str(in.subnet.id)
+			ni.VpcId = a.str(in.subnet.vpc.id)
+			ni.OwnerId = a.str(w.spec.AccountID)
+			ni.Status = types.NetworkInterfaceStatusInUse
+			ni.SourceDestCheck = a.b(true)
+			ni.InterfaceType = a.str("interface")
+			ni.Groups = niGroups
+			ni.Attachment = att
+			ni.PrivateIpAddresses = parts.pip[:]
 			out.NetworkInterfaces = parts.ni[:]
 		}
 		if len(in.volumes) == 1 {
 			v := in.volumes[0]
-			parts.ebs[0] = types.EbsInstanceBlockDevice{VolumeId: a.str(v.id), AttachTime: a.tm(v.attachTime),
-				DeleteOnTermination: a.b(v.deleteOnTermination), Status: types.AttachmentStatusAttached}
-			parts.bdm[0] = types.InstanceBlockDeviceMapping{DeviceName: a.str(v.device), Ebs: &parts.ebs[0]}
+			ebs := &parts.ebs[0]
+			ebs.VolumeId, ebs.AttachTime = a.str(v.id), a.tm(v.attachTime)
+			ebs.DeleteOnTermination, ebs.Status = a.b(v.deleteOnTermination), types.AttachmentStatusAttached
+			parts.bdm[0].DeviceName, parts.bdm[0].Ebs = a.str(v.device), ebs
 			out.BlockDeviceMappings = parts.bdm[:]
 		} else {
-			out.BlockDeviceMappings = in.bdmSDK(a)
+			out.BlockDeviceMappings = in.bdmSDK(&a)
 		}
 	} else {
 		out.PrivateDnsName = a.str("")
@@ -602,11 +604,10 @@ func (w *World) checkUserData(s string) error {
 // instanceParts holds the nested structs of one types.Instance output so they
 // cost one allocation.
 type instanceParts struct {
-	a      outAlloc
-	strs   [44]string // room for a typical instance with four tags
-	i32s   [8]int32
+	strs   [40]string // room for a typical instance with four tags
+	i32s   [6]int32
 	bools  [8]bool
-	times  [4]time.Time
+	times  [3]time.Time
 	state  types.InstanceState
 	mon    types.Monitoring
 	pl     types.Placement

@@ -30,6 +30,20 @@ type runPlan struct {
 	tags     [3]tagSet // instance, volume, network interface (runTagTypes)
 }
 
+// reset empties the plan and keeps its scratch slices. (Field by field: a
+// whole-struct assignment costs a bulk write barrier while the GC runs.)
+func (p *runPlan) reset() {
+	p.img, p.it, p.sn = nil, nil, nil
+	p.zone, p.hostID, p.keyName, p.userData = "", "", "", ""
+	p.auto, p.tenancy = false, ""
+	clear(p.groups) // (do not keep old groups alive)
+	p.groups = p.groups[:0]
+	p.volumes = p.volumes[:0]
+	for i := range p.tags {
+		p.tags[i] = p.tags[i][:0]
+	}
+}
+
 // RunInstances launches instances (on a Dedicated Host when asked).
 func (w *World) RunInstances(ctx context.Context, in *ec2.RunInstancesInput, _ ...func(*ec2.Options)) (*ec2.RunInstancesOutput, error) {
 	return serve(ctx, w, "RunInstances", in, w.runInstances)
@@ -160,8 +174,7 @@ func (w *World) runInstances(in *ec2.RunInstancesInput) (*ec2.RunInstancesOutput
 		}
 	}
 	plan := &w.plan
-	// reset, keeping the scratch slices
-	*plan = runPlan{groups: plan.groups[:0], volumes: plan.volumes[:0], tags: [3]tagSet{plan.tags[0][:0], plan.tags[1][:0], plan.tags[2][:0]}}
+	plan.reset()
 	if err := w.planRun(in, plan); err != nil {
 		return nil, err
 	}
@@ -187,7 +200,7 @@ func (w *World) runInstances(in *ec2.RunInstancesInput) (*ec2.RunInstancesOutput
 			// the token lives in the instance: it is forgotten (purge) when
 			// that instance is
 			rt = &insts[0].token
-			*rt = runToken{hash: hash, reservation: resID}
+			rt.hash, rt.reservation = hash, resID
 			rt.one[0] = insts[0].id
 			rt.ids = rt.one[:1:1]
 		} else {
@@ -605,8 +618,9 @@ func (w *World) launch(p *runPlan, resID, token string, idx int32, in *ec2.RunIn
 		if j > 0 {
 			v = &volume{}
 		}
-		*v = volume{objBase: objBase{seq: vSeqs[j], id: names[from:vEnds[j]]}, volumeSpec: vs, zone: p.zone, created: w.now,
-			attach: inst, attachTime: w.now}
+		// (field stores: v is fresh zeroed memory, see fillInstanceSDK)
+		v.seq, v.id, v.volumeSpec, v.zone, v.created = vSeqs[j], names[from:vEnds[j]], vs, p.zone, w.now
+		v.attach, v.attachTime = inst, w.now
 		v.tags = ownTags(v.tagBuf[:], p.tags[1])
 		from = vEnds[j]
 		w.volumes.add(v)
