@@ -71,7 +71,7 @@ type World struct {
 	calls     map[string]*ActionStats
 	callCache [8]callSlot // recently served actions (see callStats)
 	callNext  int
-	buckets map[string]*bucket
+	buckets   map[string]*bucket
 
 	ledger ledger
 }
