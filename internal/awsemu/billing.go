@@ -3,8 +3,6 @@ package awsemu
 import (
 	"math"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
 )
 
@@ -335,9 +333,33 @@ func (w *World) billing(from, to time.Time, perID bool) Billing {
 	return b
 }
 
+// parseInstID reads the number of an id of the form "i-0" + 16 hex digits
+// (what strconv.ParseUint(id[3:], 16, 64) accepts there, without its cost).
+func parseInstID(id string) (uint64, bool) {
+	if len(id) != 19 || id[:3] != "i-0" {
+		return 0, false
+	}
+	var v uint64
+	for i := 3; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		case c >= 'A' && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		v = v<<4 | uint64(c)
+	}
+	return v, true
+}
+
 func (l *ledger) addInstance(id, typ string, start time.Time) int {
 	e := instLedger{start: start.UnixNano(), end: openEnd}
-	if v, err := strconv.ParseUint(strings.TrimPrefix(id, "i-0"), 16, 64); err == nil && len(id) == 19 && strings.HasPrefix(id, "i-0") {
+	if v, ok := parseInstID(id); ok {
 		e.id = v
 	} else {
 		l.oddIDs = append(l.oddIDs, id)

@@ -2,6 +2,8 @@ package awsemu
 
 import (
 	"math/rand/v2"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -256,5 +258,16 @@ func TestBillingFoldMatchesDetail(t *testing.T) {
 	if sf.HostsEverAllocated != sd.HostsEverAllocated || sf.InstancesEverStarted != sd.InstancesEverStarted ||
 		!near(sf.TotalHostHours, sd.TotalHostHours) || sf.MonthHostHours != sd.MonthHostHours {
 		t.Fatalf("state billing folded %+v, detail %+v", sf, sd)
+	}
+}
+
+func TestParseInstID(t *testing.T) {
+	for _, id := range []string{"i-00123456789abcdef", "i-0fedcba9876543210", "i-0FEDCBA9876543210", "i-0123", "i-1123456789abcdef0", "i-00123456789abcdeg", "h-00123456789abcdef", "i-00123456789abcdef0"} {
+		v, ok := parseInstID(id)
+		want, err := strconv.ParseUint(strings.TrimPrefix(id, "i-0"), 16, 64)
+		wantOK := err == nil && len(id) == 19 && strings.HasPrefix(id, "i-0")
+		if ok != wantOK || (ok && v != want) {
+			t.Errorf("parseInstID(%q) = %x, %v; want %x, %v", id, v, ok, want, wantOK)
+		}
 	}
 }

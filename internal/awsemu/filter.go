@@ -493,13 +493,21 @@ func wellFormed(prefix, id string) bool {
 		return false
 	}
 	for i := 0; i < len(h); i++ {
-		c := h[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+		if !lowerHex[h[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+// lowerHex marks the bytes of lowercase hex digits (a table lookup per byte
+// in wellFormed, which checks several ids per call).
+var lowerHex = func() (t [256]bool) {
+	for _, c := range "0123456789abcdef" {
+		t[c] = true
+	}
+	return t
+}()
 
 func dryRun(b *bool) error {
 	if aws.ToBool(b) {

@@ -478,7 +478,7 @@ func (w *World) release(h *host) {
 	}
 	w.ledger.closeHost(h.led, w.now)
 	w.ledger.hostGone(h)
-	w.relQueue = append(w.relQueue, purgeItem{at: w.now.Add(w.spec.Timings.ReleasedRetention.D()), id: h.id})
+	w.relQueue = append(w.relQueue, purgeItem[*host]{at: w.now.Add(w.spec.Timings.ReleasedRetention.D()), obj: h})
 }
 
 // SetHostState forces a host into under-assessment, permanent-failure or

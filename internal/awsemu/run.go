@@ -367,7 +367,7 @@ func (w *World) planRun(in *ec2.RunInstancesInput, p *runPlan) error {
 	if p.auto && reqZone == "" && subnetID == "" && len(in.NetworkInterfaces) == 0 {
 		// auto-placement without a zone: go where an auto-placement host can take it
 		for _, c := range w.hosts.order {
-			if cur, ok := w.hosts.get(c.id); ok && cur == c && c.autoPlacement && !c.released &&
+			if live(c) && c.autoPlacement && !c.released &&
 				c.state(w.now) == types.AllocationStateAvailable && !w.now.Before(c.usableAt) && c.freeSlots(p.it) > 0 {
 				reqZone = c.zone
 				break
@@ -414,7 +414,7 @@ func (w *World) planRun(in *ec2.RunInstancesInput, p *runPlan) error {
 			if reqZone != "" && sn.zone != reqZone {
 				continue
 			}
-			if _, live := w.subnets.get(sn.id); !live {
+			if !live(sn) {
 				continue
 			}
 			if p.sn == nil || (p.sn.free() == 0 && sn.free() > 0) {
@@ -533,7 +533,7 @@ func (w *World) launchable(p *runPlan, minC, maxC int32) (int32, error) {
 }
 
 func (w *World) autoHostOK(h *host, p *runPlan) bool {
-	if cur, ok := w.hosts.get(h.id); !ok || cur != h {
+	if !live(h) {
 		return false
 	}
 	return h.autoPlacement && !h.released && h.zone == p.zone && h.state(w.now) == types.AllocationStateAvailable &&
@@ -721,10 +721,10 @@ func (w *World) TerminateInstances(ctx context.Context, in *ec2.TerminateInstanc
 				for _, v := range inst.volumes {
 					v.attach = nil
 					if v.deleteOnTermination {
-						w.volumes.remove(v.id)
+						w.volumes.removeObj(v)
 					}
 				}
-				w.termQueue = append(w.termQueue, purgeItem{at: inst.terminatedAt.Add(w.spec.Timings.TerminatedRetention.D()), id: inst.id})
+				w.termQueue = append(w.termQueue, purgeItem[*instance]{at: inst.terminatedAt.Add(w.spec.Timings.TerminatedRetention.D()), obj: inst})
 			}
 			parts[i].fill(&changes[i], inst.id, prev, inst.state(w.now))
 		}

@@ -777,7 +777,7 @@ func (w *World) checkImageName(name string) error {
 		return err
 	}
 	for _, im := range w.images.order {
-		if cur, ok := w.images.get(im.id); ok && cur == im && im.ownerID == w.spec.AccountID && im.name == name {
+		if live(im) && im.ownerID == w.spec.AccountID && im.name == name {
 			return Errorf("InvalidAMIName.Duplicate", "AMI name %s is already in use by AMI %s", name, im.id)
 		}
 	}

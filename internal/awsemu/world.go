@@ -61,8 +61,8 @@ type World struct {
 	runTokens  map[string]*runToken
 
 	// purge queues, in clock order (the clock never goes back)
-	termQueue []purgeItem
-	relQueue  []purgeItem
+	termQueue []purgeItem[*instance]
+	relQueue  []purgeItem[*host]
 
 	// usage counters for vCPU quotas: quota code -> vCPUs of live on-demand instances
 	vcpuUsage map[string]int
@@ -104,9 +104,11 @@ func (w *World) callStats(action string) *ActionStats {
 	return st
 }
 
-type purgeItem struct {
-	at time.Time
-	id string
+// purgeItem is an object to purge at a time (the object itself rather than
+// its id: no table lookup to find it).
+type purgeItem[T object] struct {
+	at  time.Time
+	obj T
 }
 
 // New builds a world from spec (nil means DefaultSpec()) on the given clock.
@@ -292,14 +294,13 @@ func (w *World) ResetCalls() {
 func (w *World) purge() {
 	n := 0
 	for n < len(w.termQueue) && !w.now.Before(w.termQueue[n].at) {
-		id := w.termQueue[n].id
-		if in, ok := w.instances.get(id); ok {
+		if in := w.termQueue[n].obj; live(in) {
 			if in.clientToken != "" {
-				if rt := w.runTokens[in.clientToken]; rt != nil && rt.remove(id) {
+				if rt := w.runTokens[in.clientToken]; rt != nil && rt.remove(in.id) {
 					delete(w.runTokens, in.clientToken)
 				}
 			}
-			w.instances.remove(id)
+			w.instances.removeObj(in)
 		}
 		n++
 	}
@@ -308,14 +309,13 @@ func (w *World) purge() {
 	}
 	n = 0
 	for n < len(w.relQueue) && !w.now.Before(w.relQueue[n].at) {
-		id := w.relQueue[n].id
-		if h, ok := w.hosts.get(id); ok {
+		if h := w.relQueue[n].obj; live(h) {
 			if h.clientToken != "" {
-				if ht := w.hostTokens[h.clientToken]; ht != nil && ht.remove(id) {
+				if ht := w.hostTokens[h.clientToken]; ht != nil && ht.remove(h.id) {
 					delete(w.hostTokens, h.clientToken)
 				}
 			}
-			w.hosts.remove(id)
+			w.hosts.removeObj(h)
 		}
 		n++
 	}
@@ -324,15 +324,18 @@ func (w *World) purge() {
 	}
 }
 
-func compactQueue(q []purgeItem, n int) []purgeItem {
+func compactQueue[T object](q []purgeItem[T], n int) []purgeItem[T] {
 	if n >= len(q) {
+		clear(q) // (do not keep purged objects alive)
 		return q[:0]
 	}
 	// Shift only when the consumed prefix dominates, so the cost stays amortized O(1).
 	if n*2 >= len(q) || n > 4096 {
 		m := copy(q, q[n:])
+		clear(q[m:])
 		return q[:m]
 	}
+	clear(q[:n])
 	return q[n:]
 }
 
@@ -511,8 +514,9 @@ func (w *World) applyFaults(action string) error {
 // ---- ordered tables ----
 
 type objBase struct {
-	seq uint64
-	id  string
+	seq     uint64
+	id      string
+	removed bool // no longer in its table (tables test this instead of a map lookup)
 }
 
 func (b *objBase) base() *objBase { return b }
@@ -530,9 +534,18 @@ type table[T object] struct {
 func (t *table[T]) init() { t.byID = map[string]T{} }
 
 func (t *table[T]) add(v T) {
-	t.byID[v.base().id] = v
+	b := v.base()
+	if old, ok := t.byID[b.id]; ok && any(old) != any(v) { // (ids are unique: not expected)
+		old.base().removed = true
+		t.dead++
+	}
+	b.removed = false
+	t.byID[b.id] = v
 	t.order = append(t.order, v)
 }
+
+// live tells whether v is (still) the object of its id in the table.
+func live[T object](v T) bool { return !v.base().removed }
 
 func (t *table[T]) get(id string) (T, bool) {
 	v, ok := t.byID[id]
@@ -542,15 +555,24 @@ func (t *table[T]) get(id string) (T, bool) {
 func (t *table[T]) len() int { return len(t.byID) }
 
 func (t *table[T]) remove(id string) {
-	if _, ok := t.byID[id]; !ok {
+	if v, ok := t.byID[id]; ok {
+		t.removeObj(v)
+	}
+}
+
+// removeObj removes v (a no-op when it was removed already).
+func (t *table[T]) removeObj(v T) {
+	b := v.base()
+	if b.removed {
 		return
 	}
-	delete(t.byID, id)
+	b.removed = true
+	delete(t.byID, b.id)
 	t.dead++
 	if t.dead > 64 && t.dead*2 > len(t.order) {
 		live := t.order[:0]
 		for _, v := range t.order {
-			if cur, ok := t.byID[v.base().id]; ok && any(cur) == any(v) {
+			if !v.base().removed {
 				live = append(live, v)
 			}
 		}
@@ -571,7 +593,7 @@ func (t *table[T]) each(after uint64, fn func(T) bool) {
 		start = sort.Search(len(t.order), func(i int) bool { return t.order[i].base().seq > after })
 	}
 	for _, v := range t.order[start:] {
-		if cur, ok := t.byID[v.base().id]; !ok || any(cur) != any(v) {
+		if v.base().removed {
 			continue
 		}
 		if !fn(v) {
