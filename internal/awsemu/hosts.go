@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -246,17 +247,23 @@ func (w *World) hostQuota(family string) (*quota, bool) {
 	return nil, false
 }
 
-func hashStrings(parts ...string) uint64 {
-	h := uint64(14695981039346656037)
-	for _, p := range parts {
-		for i := 0; i < len(p); i++ {
-			h ^= uint64(p[i])
-			h *= 1099511628211
-		}
-		h ^= 0xff
-		h *= 1099511628211
+var hostTagTypes = [1]types.ResourceType{types.ResourceTypeDedicatedHost}
+
+// strHash is the FNV-1a hash of a sequence of strings, each followed by a
+// 0xff separator.
+type strHash uint64
+
+func newStrHash() strHash { return 14695981039346656037 }
+
+func (h *strHash) add(p string) {
+	x := uint64(*h)
+	for i := 0; i < len(p); i++ {
+		x ^= uint64(p[i])
+		x *= 1099511628211
 	}
-	return h
+	x ^= 0xff
+	x *= 1099511628211
+	*h = strHash(x)
 }
 
 // AllocateHosts allocates Dedicated Hosts.
@@ -324,18 +331,24 @@ func (w *World) allocateHosts(in *ec2.AllocateHostsInput) (*ec2.AllocateHostsOut
 	default:
 		return nil, Errorf("InvalidParameterValue", "Value (%s) for parameter autoPlacement is invalid.", in.AutoPlacement)
 	}
-	tags, err := tagSpecs(in.TagSpecifications, types.ResourceTypeDedicatedHost)
-	if err != nil {
+	var tags [1]tagSet
+	if err := splitTagSpecs(in.TagSpecifications, hostTagTypes[:], tags[:]); err != nil {
 		return nil, err
 	}
+	hostTags := tags[0]
 	token := aws.ToString(in.ClientToken)
 	var hash uint64
 	if token != "" {
-		tagParts := []string{}
-		for _, t := range tags[types.ResourceTypeDedicatedHost] {
-			tagParts = append(tagParts, t.k, t.v)
+		// the parameters hashed in place (no list, no fmt)
+		h := newStrHash()
+		for _, s := range [...]string{zone, typeName, famName, strconv.Itoa(int(qty)), string(in.AutoPlacement), string(in.HostRecovery)} {
+			h.add(s)
 		}
-		hash = hashStrings(append([]string{zone, typeName, famName, fmt.Sprint(qty), string(in.AutoPlacement), string(in.HostRecovery)}, tagParts...)...)
+		for _, t := range hostTags {
+			h.add(t.k)
+			h.add(t.v)
+		}
+		hash = uint64(h)
 		if prev := w.hostTokens[token]; prev != nil {
 			if prev.hash != hash {
 				return nil, Errorf("IdempotentParameterMismatch", "The client token '%s' has already been used with different parameters.", token)
@@ -356,7 +369,6 @@ func (w *World) allocateHosts(in *ec2.AllocateHostsInput) (*ec2.AllocateHostsOut
 			return nil, ServerErrorf("InsufficientHostCapacity", "There is no Dedicated Host capacity available for %s in the Availability Zone %s.", typeName+famName, zone)
 		}
 	}
-	hostTags := tags[types.ResourceTypeDedicatedHost]
 	out := &ec2.AllocateHostsOutput{}
 	for range qty {
 		b := w.newObj("h")
