@@ -57,12 +57,14 @@ var runHashSeed = maphash.MakeSeed()
 // a separator byte so that ("ab","c") and ("a","bc") differ, numbers are 8
 // bytes. Fields gather in buf and reach the hash in few large writes: one
 // Write per field cost more than the hashing. (maphash hashes a sequence of
-// writes like their concatenation.) buf is an array indexed by n, not a
-// slice, so that the fieldHash stays on the caller's stack.
+// writes like their concatenation, and Bytes like one write: a request that
+// fits in buf is hashed with one Bytes call.) buf is an array indexed by n,
+// not a slice, so that the fieldHash stays on the caller's stack.
 type fieldHash struct {
-	h   maphash.Hash
-	n   int
-	buf [fieldHashBuf]byte
+	h       maphash.Hash // used once buf overflows (long user data)
+	started bool
+	n       int
+	buf     [fieldHashBuf]byte
 }
 
 // fieldHashBuf is the room a fieldHash buffer needs: str flushes at
@@ -74,8 +76,20 @@ const (
 )
 
 func (h *fieldHash) flush() {
+	if !h.started {
+		h.h.SetSeed(runHashSeed)
+		h.started = true
+	}
 	h.h.Write(h.buf[:h.n])
 	h.n = 0
+}
+
+func (h *fieldHash) sum() uint64 {
+	if !h.started {
+		return maphash.Bytes(runHashSeed, h.buf[:h.n])
+	}
+	h.flush()
+	return h.h.Sum64()
 }
 
 func (h *fieldHash) str(p string) {
@@ -113,7 +127,6 @@ func (h *fieldHash) list(ss []string) {
 // token idempotency.
 func runHash(in *ec2.RunInstancesInput) uint64 {
 	var h fieldHash
-	h.h.SetSeed(runHashSeed)
 	h.ptr(in.ImageId)
 	h.str(string(in.InstanceType))
 	h.num(int64(aws.ToInt32(in.MinCount)))
@@ -151,8 +164,7 @@ func runHash(in *ec2.RunInstancesInput) uint64 {
 		h.ptr(n.SubnetId)
 		h.list(n.Groups)
 	}
-	h.flush()
-	return h.h.Sum64()
+	return h.sum()
 }
 
 func (w *World) runInstances(in *ec2.RunInstancesInput) (*ec2.RunInstancesOutput, error) {

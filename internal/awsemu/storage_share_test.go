@@ -2,6 +2,7 @@ package awsemu
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -183,5 +184,26 @@ func TestMultiItemOutputs(t *testing.T) {
 	*hs.Hosts[0].HostId = "h-mutated"
 	if aws.ToString(hs.Hosts[1].HostId) != h2 || aws.ToString(describeHost(t, w, h1).HostId) != h1 {
 		t.Fatalf("host outputs share memory")
+	}
+}
+
+// runHash must not depend on how its fields were buffered: long user data
+// takes the streaming path, short requests the one-call path.
+func TestRunHashStable(t *testing.T) {
+	long := strings.Repeat("QUFB", 200)
+	mk := func(ud string, tagV string) *ec2.RunInstancesInput {
+		return &ec2.RunInstancesInput{ImageId: aws.String(linuxImage), MinCount: aws.Int32(1), MaxCount: aws.Int32(1), UserData: aws.String(ud),
+			TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeInstance, Tags: []types.Tag{{Key: aws.String("k"), Value: aws.String(tagV)}}}}}
+	}
+	for _, ud := range []string{"", "QUFB", long} {
+		if runHash(mk(ud, "v")) != runHash(mk(ud, "v")) {
+			t.Fatalf("user data %d bytes: hash not stable", len(ud))
+		}
+		if runHash(mk(ud, "v")) == runHash(mk(ud, "w")) {
+			t.Fatalf("user data %d bytes: a changed tag keeps the hash", len(ud))
+		}
+	}
+	if runHash(mk("QUFB", "v")) == runHash(mk(long, "v")) {
+		t.Fatalf("changed user data keeps the hash")
 	}
 }
