@@ -21,6 +21,7 @@ type runPlan struct {
 	sn       *subnet
 	zone     string
 	hostID   string // explicit host
+	host     *host  // the explicit host (looked up once)
 	auto     bool   // tenancy host without host id
 	tenancy  types.Tenancy
 	groups   []*securityGroup
@@ -33,7 +34,7 @@ type runPlan struct {
 // reset empties the plan and keeps its scratch slices. (Field by field: a
 // whole-struct assignment costs a bulk write barrier while the GC runs.)
 func (p *runPlan) reset() {
-	p.img, p.it, p.sn = nil, nil, nil
+	p.img, p.it, p.sn, p.host = nil, nil, nil, nil
 	p.zone, p.hostID, p.keyName, p.userData = "", "", "", ""
 	p.auto, p.tenancy = false, ""
 	clear(p.groups) // (do not keep old groups alive)
@@ -289,7 +290,12 @@ func (w *World) planRun(in *ec2.RunInstancesInput, p *runPlan) error {
 	if !wellFormed("ami", imgID) {
 		return Errorf("InvalidAMIID.Malformed", "Invalid id: \"%s\" (expecting \"ami-...\")", imgID)
 	}
-	img, ok := w.images.get(imgID)
+	img, ok := w.lastImage, false
+	if img != nil && img.id == imgID && live(img) { // (launches mostly repeat the image)
+		ok = true
+	} else if img, ok = w.images.get(imgID); ok {
+		w.lastImage = img
+	}
 	if !ok || !w.imageVisible(img) {
 		return Errorf("InvalidAMIID.NotFound", "The image id '[%s]' does not exist", imgID)
 	}
@@ -358,6 +364,7 @@ func (w *World) planRun(in *ec2.RunInstancesInput, p *runPlan) error {
 		}
 		var ok bool
 		h, ok = w.hosts.get(p.hostID)
+		p.host = h
 		if !ok || h.released {
 			return Errorf("InvalidHostID.NotFound", "The host ID '%s' does not exist", p.hostID)
 		}
@@ -403,7 +410,12 @@ func (w *World) planRun(in *ec2.RunInstancesInput, p *runPlan) error {
 		if !wellFormed("subnet", subnetID) {
 			return Errorf("InvalidSubnetID.Malformed", "Invalid id: \"%s\"", subnetID)
 		}
-		sn, ok := w.subnets.get(subnetID)
+		sn, ok := w.lastSubnet, false
+		if sn != nil && sn.id == subnetID && live(sn) { // (launches mostly repeat the subnet)
+			ok = true
+		} else if sn, ok = w.subnets.get(subnetID); ok {
+			w.lastSubnet = sn
+		}
 		if !ok {
 			return Errorf("InvalidSubnetID.NotFound", "The subnet ID '%s' does not exist", subnetID)
 		}
@@ -522,7 +534,7 @@ func (w *World) launchable(p *runPlan, minC, maxC int32) (int32, error) {
 	if p.tenancy == types.TenancyHost {
 		var slots int32
 		if p.hostID != "" {
-			h, _ := w.hosts.get(p.hostID)
+			h := p.host
 			if h.state(w.now) == types.AllocationStateAvailable && !w.now.Before(h.usableAt) {
 				slots = h.freeSlots(p.it)
 			}
@@ -605,7 +617,7 @@ func (w *World) launch(p *runPlan, resID, token string, idx int32, in *ec2.RunIn
 	if p.tenancy == types.TenancyHost {
 		var h *host
 		if p.hostID != "" {
-			h, _ = w.hosts.get(p.hostID)
+			h = p.host
 		} else {
 			for _, c := range w.hosts.order {
 				if w.autoHostOK(c, p) {

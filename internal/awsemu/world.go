@@ -34,6 +34,9 @@ type World struct {
 	ubuf []byte    // scratch for decoding user data (used under mu only)
 	plan runPlan   // scratch for RunInstances (used under mu only)
 
+	lastImage  *image  // image of the last launch (a lookup cache, checked with live)
+	lastSubnet *subnet // explicit subnet of the last launch (same)
+
 	idRng    *rand.Rand
 	faultRng *rand.Rand
 	seq      uint64
