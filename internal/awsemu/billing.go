@@ -6,7 +6,13 @@ import (
 	"time"
 )
 
-type window struct{ from, to time.Time }
+// window is a pending (scrubbing) period in Unix nanoseconds: without
+// pointers (a time.Time holds its Location), the GC does not scan the many
+// windows the ledger keeps.
+type window struct{ from, to int64 }
+
+func (p window) fromT() time.Time { return time.Unix(0, p.from) }
+func (p window) toT() time.Time   { return time.Unix(0, p.to) }
 
 // zoneKind keys the live counters: kind is "" (any), a type or a family.
 type zoneKind struct{ zone, kind string }
@@ -297,11 +303,11 @@ func (w *World) billing(from, to time.Time, perID bool) Billing {
 			continue
 		}
 		for _, p := range h.pending {
-			pe := p.to
+			pe := p.toT()
 			if pe.After(end) {
 				pe = end
 			}
-			d -= overlap(p.from, pe, from, to)
+			d -= overlap(p.fromT(), pe, from, to)
 		}
 		if d <= 0 {
 			continue
@@ -460,7 +466,7 @@ func (l *ledger) fold(h time.Time, relink func(id string, led int)) {
 				continue
 			}
 			for _, p := range e.pending {
-				d -= overlap(p.from, minTime(p.to, end), m.start, m.end)
+				d -= overlap(p.fromT(), minTime(p.toT(), end), m.start, m.end)
 			}
 			if d <= 0 {
 				continue
@@ -479,9 +485,10 @@ func (l *ledger) fold(h time.Time, relink func(id string, led int)) {
 		}
 		e.alloc = h
 		ps := e.pending[:0]
+		hn := h.UnixNano()
 		for _, p := range e.pending {
-			if p.to.After(h) {
-				p.from = maxTime(p.from, h)
+			if p.to > hn {
+				p.from = max(p.from, hn)
 				ps = append(ps, p)
 			}
 		}

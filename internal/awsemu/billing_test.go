@@ -24,7 +24,7 @@ func naiveBilling(w *World, from, to time.Time) (host, inst float64) {
 		}
 		d := overlap(h.alloc, end, from, to)
 		for _, p := range h.pending {
-			d -= overlap(p.from, minTime(p.to, end), from, to)
+			d -= overlap(p.fromT(), minTime(p.toT(), end), from, to)
 		}
 		host += d.Seconds()
 	}

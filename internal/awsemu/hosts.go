@@ -112,15 +112,17 @@ var hostFilters = set("auto-placement", "availability-zone", "client-token", "in
 // hostParts holds the nested structs and scalars of one types.Host output
 // so they cost one allocation.
 type hostParts struct {
-	strs  [24]string // room for a host with an instance and four tags
-	i32s  [10]int32
-	bools [2]bool
+	// sized for a mac host of a pool (client token, an instance, up to
+	// three tags): every byte here is zeroed and written per output
+	strs  [18]string
+	i32s  [6]int32
+	bools [1]bool
 	times [2]time.Time
 	props types.HostProperties
 	ac    types.AvailableCapacity
 	ic    [1]types.InstanceCapacity
 	inst  [1]types.HostInstance
-	tags  [4]types.Tag
+	tags  [3]types.Tag
 }
 
 // describeHostsOutput1 is a one-host DescribeHosts output with everything
@@ -234,7 +236,7 @@ func (w *World) startScrubbing(h *host) {
 	}
 	h.pendingUntil = w.now.Add(d)
 	h.usableAt = h.pendingUntil.Add(w.spec.Timings.AvailableLag.D())
-	h.led.pending = append(h.led.pending, window{from: w.now, to: h.pendingUntil})
+	h.led.pending = append(h.led.pending, window{from: w.now.UnixNano(), to: h.pendingUntil.UnixNano()})
 }
 
 func (w *World) hostQuota(family string) (*quota, bool) {
@@ -484,7 +486,7 @@ func (w *World) release(h *host) {
 	if w.now.Before(h.pendingUntil) {
 		// clip the current scrubbing window at release
 		if n := len(h.led.pending); n > 0 {
-			h.led.pending[n-1].to = w.now
+			h.led.pending[n-1].to = w.now.UnixNano()
 		}
 		h.pendingUntil = w.now
 	}
@@ -510,7 +512,7 @@ func (w *World) SetHostState(hostID string, state types.AllocationState) error {
 		h.failure = ""
 		if w.now.Before(h.pendingUntil) { // end the scrubbing window now
 			if n := len(h.led.pending); n > 0 {
-				h.led.pending[n-1].to = w.now
+				h.led.pending[n-1].to = w.now.UnixNano()
 			}
 		}
 		h.pendingUntil = time.Time{}

@@ -604,7 +604,7 @@ func (w *World) checkUserData(s string) error {
 // instanceParts holds the nested structs of one types.Instance output so they
 // cost one allocation.
 type instanceParts struct {
-	strs   [40]string // room for a typical instance with four tags
+	strs   [38]string // a launch on a host with a client token and four tags (every byte is zeroed per output)
 	i32s   [6]int32
 	bools  [8]bool
 	times  [3]time.Time
