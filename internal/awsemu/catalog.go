@@ -3,6 +3,7 @@ package awsemu
 import (
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -19,6 +20,11 @@ type instanceType struct {
 	mac       bool
 	metal     bool
 	quota     string // on-demand vCPU quota code ("" = none)
+
+	// durations from the spec's timings, resolved once per world (the
+	// spec does not change after New)
+	boot  time.Duration // pending -> running
+	scrub time.Duration // scrubbing of a dedicated host allocated for this type
 }
 
 // familyOf returns the family of an instance type ("mac2-m2.metal" -> "mac2-m2").

@@ -218,11 +218,20 @@ func (h *host) fillSDK(dst *types.Host, parts *hostParts, w *World) {
 }
 
 func (w *World) scrubbingFor(h *host) time.Duration {
-	t := w.spec.Timings
-	if d, ok := t.ScrubbingDurations[h.typeName()]; ok {
+	if h.itype != nil {
+		return h.itype.scrub // (cached by New)
+	}
+	return w.specScrubbing("", h.family)
+}
+
+// specScrubbing reads the scrubbing duration of a host of type typ (""
+// when allocated for a family) and family from the spec.
+func (w *World) specScrubbing(typ, family string) time.Duration {
+	t := &w.spec.Timings
+	if d, ok := t.ScrubbingDurations[typ]; ok {
 		return d.D()
 	}
-	if d, ok := t.ScrubbingDurations[h.family]; ok {
+	if d, ok := t.ScrubbingDurations[family]; ok {
 		return d.D()
 	}
 	return t.ScrubbingDuration.D()

@@ -364,8 +364,12 @@ func (in *instance) bdmSDK(a *outAlloc) []types.InstanceBlockDeviceMapping {
 	return out
 }
 
-func (w *World) bootTime(t *instanceType) time.Duration {
-	tm := w.spec.Timings
+// bootTime is the boot time of t (cached in the catalog by New).
+func (w *World) bootTime(t *instanceType) time.Duration { return t.boot }
+
+// specBootTime reads the boot time of t from the spec.
+func (w *World) specBootTime(t *instanceType) time.Duration {
+	tm := &w.spec.Timings
 	if d, ok := tm.BootTimes[t.name]; ok {
 		return d.D()
 	}

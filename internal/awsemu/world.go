@@ -152,6 +152,9 @@ func New(clk clock.Clock, spec *Spec) (*World, error) {
 	w.aliases.init()
 	w.now = clk.Now()
 	w.catalog = buildCatalog(spec.InstanceTypes)
+	for _, it := range w.catalog {
+		it.boot, it.scrub = w.specBootTime(it), w.specScrubbing(it.name, it.family)
+	}
 	w.zoneIDs = map[string]string{}
 	for _, z := range spec.Zones {
 		w.zoneIDs[z] = computeZoneID(spec.Region, z)
