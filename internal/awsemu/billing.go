@@ -51,11 +51,13 @@ func (e *instLedger) endAt(now time.Time) time.Time {
 
 // ledger accumulates billing intervals; it outlives purged objects.
 type ledger struct {
-	hosts     []*hostLedger
-	instances []instLedger // by value: one entry per instance, no pointer per entry
-	typeNames []string
-	typeIdx   map[string]int32
-	oddIDs    []string
+	hosts       []*hostLedger
+	instances   []instLedger // by value: one entry per instance, no pointer per entry
+	typeNames   []string
+	typeIdx     map[string]int32
+	lastType    string // type of the last addInstance and its index (a cache of typeIdx)
+	lastTypeIdx int32
+	oddIDs      []string
 
 	// Entries are appended in start order (the world clock never goes back).
 	// Billing queries skip entries that cannot overlap the period: those
@@ -371,7 +373,10 @@ func (l *ledger) addInstance(id, typ string, start time.Time) int {
 		l.oddIDs = append(l.oddIDs, id)
 		e.odd = int32(len(l.oddIDs))
 	}
-	t, ok := l.typeIdx[typ]
+	t, ok := l.lastTypeIdx, l.lastType == typ && l.typeIdx != nil // (launches mostly repeat the type)
+	if !ok {
+		t, ok = l.typeIdx[typ]
+	}
 	if !ok {
 		if l.typeIdx == nil {
 			l.typeIdx = map[string]int32{}
@@ -381,6 +386,7 @@ func (l *ledger) addInstance(id, typ string, start time.Time) int {
 		l.typeIdx[typ] = t
 	}
 	e.typ = t
+	l.lastType, l.lastTypeIdx = typ, t
 	l.instances = append(l.instances, e)
 	l.instsEver++
 	return len(l.instances) - 1

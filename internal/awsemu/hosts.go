@@ -15,6 +15,7 @@ import (
 type host struct {
 	objBase
 	zone          string
+	zoneID        string        // w.zoneID(zone), resolved at allocation
 	itype         *instanceType // nil when allocated for a family
 	family        string
 	hostVCPUs     int32
@@ -158,7 +159,7 @@ func (h *host) fillSDK(dst *types.Host, parts *hostParts, w *World) {
 	out.HostId = a.str(h.id)
 	out.AllocationTime = a.tm(h.allocatedAt)
 	out.AvailabilityZone = a.str(h.zone)
-	out.AvailabilityZoneId = a.str(w.zoneID(h.zone))
+	out.AvailabilityZoneId = a.str(h.zoneID)
 	out.OwnerId = a.str(w.spec.AccountID)
 	out.State = st
 	out.HostRecovery = h.recovery
@@ -383,7 +384,7 @@ func (w *World) allocateHosts(in *ec2.AllocateHostsInput) (*ec2.AllocateHostsOut
 	out := &ec2.AllocateHostsOutput{}
 	for range qty {
 		b := w.newObj("h")
-		h := &host{objBase: b, zone: zone, itype: it, family: family, hostVCPUs: hostVCPUs,
+		h := &host{objBase: b, zone: zone, zoneID: w.zoneID(zone), itype: it, family: family, hostVCPUs: hostVCPUs,
 			autoPlacement: in.AutoPlacement == types.AutoPlacementOn, recovery: in.HostRecovery,
 			clientToken: token, allocatedAt: w.now, tags: slices.Clone(hostTags)}
 		if h.recovery == "" {

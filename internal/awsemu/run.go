@@ -307,7 +307,12 @@ func (w *World) planRun(in *ec2.RunInstancesInput, p *runPlan) error {
 	if tname == "" {
 		tname = "m1.small"
 	}
-	p.it = w.catalog[tname]
+	if it := w.lastType; it != nil && it.name == tname { // (launches mostly repeat the type)
+		p.it = it
+	} else {
+		p.it = w.catalog[tname]
+		w.lastType = p.it
+	}
 	if p.it == nil {
 		return Errorf("InvalidParameterValue", "Invalid value '%s' for InstanceType.", tname)
 	}

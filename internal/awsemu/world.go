@@ -34,8 +34,9 @@ type World struct {
 	ubuf []byte    // scratch for decoding user data (used under mu only)
 	plan runPlan   // scratch for RunInstances (used under mu only)
 
-	lastImage  *image  // image of the last launch (a lookup cache, checked with live)
-	lastSubnet *subnet // explicit subnet of the last launch (same)
+	lastImage  *image        // image of the last launch (a lookup cache, checked with live)
+	lastSubnet *subnet       // explicit subnet of the last launch (same)
+	lastType   *instanceType // instance type of the last launch (the catalog never changes)
 
 	idRng    *rand.Rand
 	faultRng *rand.Rand
