@@ -302,7 +302,12 @@ func (w *World) purge() {
 	n := 0
 	for n < len(w.termQueue) && !w.now.Before(w.termQueue[n].at) {
 		if in := w.termQueue[n].obj; live(in) {
-			if in.clientToken != "" {
+			switch {
+			case in.token.ids != nil:
+				// the instance holds the token of its one-instance launch:
+				// it is the map's entry until now (no lookup needed)
+				delete(w.runTokens, in.clientToken)
+			case in.clientToken != "":
 				if rt := w.runTokens[in.clientToken]; rt != nil && rt.remove(in.id) {
 					delete(w.runTokens, in.clientToken)
 				}
