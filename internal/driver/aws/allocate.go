@@ -99,6 +99,25 @@ func toTags(m map[string]string) []ec2types.Tag {
 	return out
 }
 
+// launch is a RunInstances input together with the values its pointers
+// point to: building it costs one allocation instead of one per field
+// (Allocate runs once per job). Each Allocate has its own launch, and a value
+// is never changed once a call has been given a pointer to it (the SDK and
+// the emulator only read inputs).
+type launch struct {
+	in                 ec2.RunInstancesInput
+	placement          ec2types.Placement
+	specs              [2]ec2types.TagSpecification
+	minCount, maxCount int32
+	imageID, subnetID  string
+	hostID, keyName    string
+	token              string
+	tagVals            tagValues
+	// tagBuf backs the tags when they fit (label tags + instance_tags +
+	// the driver's four; the usual definition has a handful).
+	tagBuf [8]ec2types.Tag
+}
+
 // allocation tracks what one Allocate created, for rollback.
 type allocation struct {
 	keyName    string
@@ -167,9 +186,14 @@ func (d *Driver) Allocate(ctx context.Context, req driver.AllocateRequest) (res 
 		}
 	}()
 
+	l := &launch{}
 	// Placement: a pool host, host auto-placement for mac types, or none.
-	placement := &ec2types.Placement{}
-	zones := []string(nil)
+	placement := &l.placement
+	// zones filters the subnets (nil = any); placeZones are the zones asked
+	// of the pool. They are separate variables so that zones can live on the
+	// stack (the pool may keep what it is given; see oneZone).
+	var zones []string
+	var oneZone [1]string
 	if o.Pool != "" {
 		a.pool = d.poolManager(o.Pool)
 		if a.pool == nil {
@@ -179,23 +203,32 @@ func (d *Driver) Allocate(ctx context.Context, req driver.AllocateRequest) (res 
 		if len(want) == 0 {
 			want = cfg.DedicatedPool[o.Pool].Zones
 		}
-		for _, z := range want {
-			if hasZone(cands, z) {
-				zones = append(zones, z)
+		// The wanted zones that have a subnet. Usually that is all of them:
+		// then want itself is passed (config and parsed options are
+		// read-only, and so are a PlaceRequest's zones).
+		placeZones := want
+		if !allZonesIn(cands, want) {
+			placeZones = nil
+			for _, z := range want {
+				if hasZone(cands, z) {
+					placeZones = append(placeZones, z)
+				}
 			}
 		}
-		if len(zones) == 0 {
+		if len(placeZones) == 0 {
 			return nil, fmt.Errorf("resources.network: no subnet in the zones %v of pool %q", want, o.Pool)
 		}
-		a.placement, err = a.pool.Place(ctx, pool.PlaceRequest{Token: req.ApplicationUID, InstanceType: o.InstanceType, Zones: zones})
+		a.placement, err = a.pool.Place(ctx, pool.PlaceRequest{Token: req.ApplicationUID, InstanceType: o.InstanceType, Zones: placeZones})
 		if err != nil {
 			return nil, fmt.Errorf("aws allocate: pool %s: %w", o.Pool, err)
 		}
 		a.reserved = true
 		a.poolToken = req.ApplicationUID
-		zones = []string{a.placement.Zone}
+		oneZone[0] = a.placement.Zone
+		zones = oneZone[:]
 		placement.Tenancy = ec2types.TenancyHost
-		placement.HostId = awssdk.String(a.placement.HostID)
+		l.hostID = a.placement.HostID
+		placement.HostId = &l.hostID
 	} else if isMacType(o.InstanceType) {
 		// Host auto-placement: prefer zones that have an idle host.
 		placement.Tenancy = ec2types.TenancyHost
@@ -221,7 +254,7 @@ func (d *Driver) Allocate(ctx context.Context, req driver.AllocateRequest) (res 
 		return nil, err
 	}
 
-	tags := d.buildTags(pd, req.ApplicationUID, req.LabelName, req.LabelUID)
+	tags := d.buildTagsInto(l.tagBuf[:0], &l.tagVals, pd, req.ApplicationUID, req.LabelName, req.LabelUID)
 	// Key pair.
 	var keyPEM string
 	switch cfg.InstanceKey {
@@ -237,22 +270,27 @@ func (d *Driver) Allocate(ctx context.Context, req driver.AllocateRequest) (res 
 		a.keyName = cfg.InstanceKey
 	}
 
-	in := &ec2.RunInstancesInput{
-		MinCount:            awssdk.Int32(1),
-		MaxCount:            awssdk.Int32(1),
-		ImageId:             awssdk.String(img.ID),
+	l.minCount, l.maxCount = 1, 1
+	l.imageID, l.subnetID = img.ID, subnet.ID
+	l.specs = [2]ec2types.TagSpecification{
+		{ResourceType: ec2types.ResourceTypeInstance, Tags: tags},
+		{ResourceType: ec2types.ResourceTypeVolume, Tags: tags},
+	}
+	in := &l.in
+	*in = ec2.RunInstancesInput{
+		MinCount:            &l.minCount,
+		MaxCount:            &l.maxCount,
+		ImageId:             &l.imageID,
 		InstanceType:        ec2types.InstanceType(o.InstanceType),
-		SubnetId:            awssdk.String(subnet.ID),
+		SubnetId:            &l.subnetID,
 		SecurityGroupIds:    groups,
 		UserData:            userData,
 		BlockDeviceMappings: bdm,
-		TagSpecifications: []ec2types.TagSpecification{
-			{ResourceType: ec2types.ResourceTypeInstance, Tags: tags},
-			{ResourceType: ec2types.ResourceTypeVolume, Tags: tags},
-		},
+		TagSpecifications:   l.specs[:],
 	}
 	if a.keyName != "" {
-		in.KeyName = awssdk.String(a.keyName)
+		l.keyName = a.keyName
+		in.KeyName = &l.keyName
 	}
 	if placement.Tenancy != "" {
 		in.Placement = placement
@@ -260,7 +298,14 @@ func (d *Driver) Allocate(ctx context.Context, req driver.AllocateRequest) (res 
 	tokKey := tokenKey{req.ApplicationUID, pd.defHash}
 	var inst ec2types.Instance
 	for attempt := 0; ; attempt++ {
-		in.ClientToken = awssdk.String(clientTokenOf(req.ApplicationUID, pd.defHash, d.tokenGen(tokKey)))
+		tok := clientTokenOf(req.ApplicationUID, pd.defHash, d.tokenGen(tokKey))
+		if attempt == 0 {
+			l.token = tok
+			in.ClientToken = &l.token
+		} else {
+			// A new pointer: the value a previous call was given stays.
+			in.ClientToken = awssdk.String(tok)
+		}
 		var out *ec2.RunInstancesOutput
 		err = d.call(ctx, "ec2 RunInstances", func(ctx context.Context) error {
 			var e error
@@ -600,9 +645,18 @@ func (d *Driver) rollback(ctx context.Context, api Clients, a *allocation) {
 	}
 }
 
+// terminateInput is a TerminateInstances input of one instance with its id
+// list: one allocation per call instead of two.
+type terminateInput struct {
+	in  ec2.TerminateInstancesInput
+	ids [1]string
+}
+
 func (d *Driver) terminate(ctx context.Context, api Clients, id string) error {
+	t := &terminateInput{ids: [1]string{id}}
+	t.in.InstanceIds = t.ids[:]
 	err := d.call(ctx, "ec2 TerminateInstances", func(ctx context.Context) error {
-		_, e := api.EC2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{id}})
+		_, e := api.EC2.TerminateInstances(ctx, &t.in)
 		return e
 	})
 	if err != nil && !IsNotFound(err) {

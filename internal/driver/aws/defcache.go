@@ -142,14 +142,30 @@ func (d *Driver) definition(def core.Definition) (*parsedDef, error) {
 // driver's own tags; Name stays user-settable. The result is sorted by key.
 // Static tags come from p (shared pointers: the SDK does not modify inputs).
 func (d *Driver) buildTags(p *parsedDef, appUID, labelName, labelUID string) []ec2types.Tag {
+	var v tagValues
+	return d.buildTagsInto(nil, &v, p, appUID, labelName, labelUID)
+}
+
+// tagValues holds the values of the per-call tags that buildTagsInto points
+// to (see launch).
+type tagValues struct {
+	appUID, labelUID, name string
+}
+
+// buildTagsInto is buildTags appending to buf (when it has room: Allocate
+// passes a buffer of its launch input) with the per-call values stored in v,
+// so the tags cost no allocation of their own beyond the Name string.
+func (d *Driver) buildTagsInto(buf []ec2types.Tag, v *tagValues, p *parsedDef, appUID, labelName, labelUID string) []ec2types.Tag {
 	// Per-call tags, in key order (AquariumApplication < AquariumLabel <
 	// AquariumNode < Name).
 	var dyn [4]ec2types.Tag
 	n := 0
-	dyn[n] = ec2types.Tag{Key: tagKeyApplication, Value: awssdk.String(appUID)}
+	v.appUID = appUID
+	dyn[n] = ec2types.Tag{Key: tagKeyApplication, Value: &v.appUID}
 	n++
 	if labelUID != "" {
-		dyn[n] = ec2types.Tag{Key: tagKeyLabel, Value: awssdk.String(labelUID)}
+		v.labelUID = labelUID
+		dyn[n] = ec2types.Tag{Key: tagKeyLabel, Value: &v.labelUID}
 		n++
 	}
 	if d.nodeName != "" {
@@ -157,14 +173,18 @@ func (d *Driver) buildTags(p *parsedDef, appUID, labelName, labelUID string) []e
 		n++
 	}
 	if !p.hasName {
-		name := "aquarium-" + appUID
 		if labelName != "" {
-			name = labelName + "-" + appUID
+			v.name = labelName + "-" + appUID
+		} else {
+			v.name = "aquarium-" + appUID
 		}
-		dyn[n] = ec2types.Tag{Key: tagKeyName, Value: awssdk.String(name)}
+		dyn[n] = ec2types.Tag{Key: tagKeyName, Value: &v.name}
 		n++
 	}
-	out := make([]ec2types.Tag, 0, len(p.tags)+n)
+	out := buf[:0]
+	if cap(out) < len(p.tags)+n {
+		out = make([]ec2types.Tag, 0, len(p.tags)+n)
+	}
 	i, j := 0, 0
 	for i < len(p.tags) || j < n {
 		switch {

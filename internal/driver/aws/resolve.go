@@ -213,7 +213,8 @@ func (d *Driver) pickSubnet(network string, cands []subnetInfo, zones []string) 
 		}
 	}
 	if best < 0 {
-		return subnetInfo{}, fmt.Errorf("resources.network: no subnet of %q in zones %v", network, zones)
+		// A copy, so that zones does not escape (callers pass stack arrays).
+		return subnetInfo{}, fmt.Errorf("resources.network: no subnet of %q in zones %v", network, slices.Clone(zones))
 	}
 	chosen := cands[best]
 	d.subnets.update(network, func(v []subnetInfo) []subnetInfo {
@@ -226,6 +227,16 @@ func (d *Driver) pickSubnet(network string, cands []subnetInfo, zones []string) 
 		return out
 	})
 	return chosen, nil
+}
+
+// allZonesIn reports whether every zone of zs has a candidate.
+func allZonesIn(cands []subnetInfo, zs []string) bool {
+	for _, z := range zs {
+		if !hasZone(cands, z) {
+			return false
+		}
+	}
+	return true
 }
 
 // hasZone reports whether a candidate is in zone z.
