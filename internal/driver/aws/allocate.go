@@ -207,10 +207,10 @@ func (d *Driver) Allocate(ctx context.Context, req driver.AllocateRequest) (res 
 		// then want itself is passed (config and parsed options are
 		// read-only, and so are a PlaceRequest's zones).
 		placeZones := want
-		if !allZonesIn(cands, want) {
+		if !allZonesIn(cands.list, want) {
 			placeZones = nil
 			for _, z := range want {
-				if hasZone(cands, z) {
+				if hasZone(cands.list, z) {
 					placeZones = append(placeZones, z)
 				}
 			}
@@ -233,7 +233,7 @@ func (d *Driver) Allocate(ctx context.Context, req driver.AllocateRequest) (res 
 		// Host auto-placement: prefer zones that have an idle host.
 		placement.Tenancy = ec2types.TenancyHost
 		if byZone, err := d.idleAutoPlacementHosts(ctx, o.InstanceType); err == nil {
-			for _, z := range subnetZones(cands) {
+			for _, z := range subnetZones(cands.list) {
 				if byZone[z] > 0 {
 					zones = append(zones, z)
 				}

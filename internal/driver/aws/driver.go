@@ -75,7 +75,7 @@ type Driver struct {
 	cancelRn context.CancelFunc
 
 	images    *ttlCache[imageInfo]
-	subnets   *ttlCache[[]subnetInfo]
+	subnets   *ttlCache[*subnetSet]
 	vpcs      *ttlCache[[]string]
 	groups    *ttlCache[[]string]
 	aliases   *ttlCache[map[string]string]
@@ -163,7 +163,7 @@ func New(name string, opts ...Option) *Driver {
 	d.log = d.log.With("driver", name)
 	d.nodeNamePtr = awssdk.String(d.nodeName)
 	d.images = newTTLCache[imageInfo](d.clk, d.cacheTTL)
-	d.subnets = newTTLCache[[]subnetInfo](d.clk, d.subnetTTL)
+	d.subnets = newTTLCache[*subnetSet](d.clk, d.subnetTTL)
 	d.vpcs = newTTLCache[[]string](d.clk, d.cacheTTL)
 	d.groups = newTTLCache[[]string](d.clk, d.cacheTTL)
 	d.aliases = newTTLCache[map[string]string](d.clk, d.cacheTTL)
