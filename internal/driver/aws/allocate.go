@@ -81,6 +81,9 @@ type tokenKey struct{ app, defHash string }
 func (d *Driver) tokenGen(key tokenKey) int {
 	d.tokMu.Lock()
 	defer d.tokMu.Unlock()
+	if len(d.tokGen) == 0 { // the usual case (no rollback yet): no key hashing
+		return 0
+	}
 	return d.tokGen[key]
 }
 
@@ -272,22 +275,19 @@ func (d *Driver) Allocate(ctx context.Context, req driver.AllocateRequest) (res 
 
 	l.minCount, l.maxCount = 1, 1
 	l.imageID, l.subnetID = img.ID, subnet.ID
-	l.specs = [2]ec2types.TagSpecification{
-		{ResourceType: ec2types.ResourceTypeInstance, Tags: tags},
-		{ResourceType: ec2types.ResourceTypeVolume, Tags: tags},
-	}
+	l.specs[0] = ec2types.TagSpecification{ResourceType: ec2types.ResourceTypeInstance, Tags: tags}
+	l.specs[1] = ec2types.TagSpecification{ResourceType: ec2types.ResourceTypeVolume, Tags: tags}
+	// Field by field: l is new and zeroed, and a composite literal would
+	// write all of the (large) input again.
 	in := &l.in
-	*in = ec2.RunInstancesInput{
-		MinCount:            &l.minCount,
-		MaxCount:            &l.maxCount,
-		ImageId:             &l.imageID,
-		InstanceType:        ec2types.InstanceType(o.InstanceType),
-		SubnetId:            &l.subnetID,
-		SecurityGroupIds:    groups,
-		UserData:            userData,
-		BlockDeviceMappings: bdm,
-		TagSpecifications:   l.specs[:],
-	}
+	in.MinCount, in.MaxCount = &l.minCount, &l.maxCount
+	in.ImageId = &l.imageID
+	in.InstanceType = ec2types.InstanceType(o.InstanceType)
+	in.SubnetId = &l.subnetID
+	in.SecurityGroupIds = groups
+	in.UserData = userData
+	in.BlockDeviceMappings = bdm
+	in.TagSpecifications = l.specs[:]
 	if a.keyName != "" {
 		l.keyName = a.keyName
 		in.KeyName = &l.keyName
@@ -296,7 +296,9 @@ func (d *Driver) Allocate(ctx context.Context, req driver.AllocateRequest) (res 
 		in.Placement = placement
 	}
 	tokKey := tokenKey{req.ApplicationUID, pd.defHash}
-	var inst ec2types.Instance
+	// inst points to the launched instance (in RunInstances' answer: the
+	// Instance struct is large, and Allocate only reads it).
+	var inst *ec2types.Instance
 	for attempt := 0; ; attempt++ {
 		tok := clientTokenOf(req.ApplicationUID, pd.defHash, d.tokenGen(tokKey))
 		if attempt == 0 {
@@ -316,14 +318,16 @@ func (d *Driver) Allocate(ctx context.Context, req driver.AllocateRequest) (res 
 		case err != nil && ErrorCode(err) == "IdempotentParameterMismatch":
 			// An earlier attempt of this application launched with other
 			// parameters (e.g. another subnet): adopt its instance.
+			var byToken ec2types.Instance
 			var found bool
-			inst, found, err = d.instanceByToken(ctx, api, awssdk.ToString(in.ClientToken))
+			byToken, found, err = d.instanceByToken(ctx, api, awssdk.ToString(in.ClientToken))
 			if err != nil {
 				return nil, fmt.Errorf("aws allocate: %w", err)
 			}
 			if !found {
 				return nil, fmt.Errorf("aws allocate: client token %s is used but its instance is not found", awssdk.ToString(in.ClientToken))
 			}
+			inst = &byToken
 		case err != nil:
 			if !isAPIError(err) {
 				// No answer from AWS: the launch may have happened; rollback
@@ -334,9 +338,9 @@ func (d *Driver) Allocate(ctx context.Context, req driver.AllocateRequest) (res 
 		case len(out.Instances) != 1:
 			return nil, fmt.Errorf("aws allocate: RunInstances returned %d instances, want 1", len(out.Instances))
 		default:
-			inst = out.Instances[0]
+			inst = &out.Instances[0]
 		}
-		if !instanceGone(inst) {
+		if !stateGone(inst.State) {
 			break
 		}
 		// The token belongs to an instance an earlier attempt rolled back.
@@ -351,10 +355,12 @@ func (d *Driver) Allocate(ctx context.Context, req driver.AllocateRequest) (res 
 		a.bound = true
 	}
 	if awssdk.ToString(inst.PrivateIpAddress) == "" {
-		inst, err = d.describeInstance(ctx, api, a.instanceID)
+		var described ec2types.Instance
+		described, err = d.describeInstance(ctx, api, a.instanceID)
 		if err != nil {
 			return nil, fmt.Errorf("aws allocate: %w", err)
 		}
+		inst = &described
 	}
 	if err = d.tagDisks(ctx, api, a.instanceID, disks); err != nil {
 		return nil, fmt.Errorf("aws allocate: %w", err)
@@ -416,11 +422,14 @@ func isAPIError(err error) bool {
 	return errors.As(err, &apiErr)
 }
 
-func instanceGone(inst ec2types.Instance) bool {
-	if inst.State == nil {
+func instanceGone(inst ec2types.Instance) bool { return stateGone(inst.State) }
+
+// stateGone reports whether an instance in state s is gone (or going).
+func stateGone(s *ec2types.InstanceState) bool {
+	if s == nil {
 		return false
 	}
-	switch inst.State.Name {
+	switch s.Name {
 	case ec2types.InstanceStateNameTerminated, ec2types.InstanceStateNameShuttingDown:
 		return true
 	}
