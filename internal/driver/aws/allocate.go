@@ -116,9 +116,10 @@ type launch struct {
 	hostID, keyName    string
 	token              string
 	tagVals            tagValues
-	// tagBuf backs the tags when they fit (label tags + instance_tags +
-	// the driver's four; the usual definition has a handful).
-	tagBuf [8]ec2types.Tag
+	// tagBuf backs the tags when they fit: the driver's (up to four) and a
+	// couple of label tags / instance_tags. Six keeps the launch within the
+	// 1024-byte size class; more tags take an allocation of their own.
+	tagBuf [6]ec2types.Tag
 }
 
 // allocation tracks what one Allocate created, for rollback.
@@ -392,7 +393,8 @@ func (d *Driver) Allocate(ctx context.Context, req driver.AllocateRequest) (res 
 		DriverData:     ddJSON,
 		CreatedAt:      d.clk.Now().UTC(),
 	}
-	for _, ni := range inst.NetworkInterfaces {
+	for i := range inst.NetworkInterfaces {
+		ni := &inst.NetworkInterfaces[i] // (a large struct: not copied)
 		if res.HwAddr == "" || (ni.Attachment != nil && awssdk.ToInt32(ni.Attachment.DeviceIndex) == 0) {
 			res.HwAddr = awssdk.ToString(ni.MacAddress)
 		}
@@ -547,6 +549,9 @@ func (d *Driver) describeInstance(ctx context.Context, api Clients, id string) (
 
 // tagDisks puts each disk's label tags on its volume.
 func (d *Driver) tagDisks(ctx context.Context, api Clients, instanceID string, disks []diskSpec) error {
+	if !slices.ContainsFunc(disks, func(d diskSpec) bool { return len(d.Tags) > 0 }) {
+		return nil // the usual case: nothing to tag
+	}
 	want := map[string]map[string]string{}
 	for _, disk := range disks {
 		if len(disk.Tags) > 0 {
