@@ -46,8 +46,9 @@ type defCache struct {
 func (c *defCache) lookup(cfg *Config, def *core.Definition) *parsedDef {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	// The map key already says the options are equal.
 	for _, p := range c.m[string(def.Options)] {
-		if p.cfg == cfg && defEqual(&p.def, def) {
+		if p.cfg == cfg && defEqualBesidesOptions(&p.def, def) {
 			return p
 		}
 	}
@@ -65,11 +66,11 @@ func (c *defCache) store(p *parsedDef) {
 	c.n++
 }
 
-// defEqual reports whether two definitions have the same fields (nil and
-// empty collections are equal: they marshal and validate alike).
-func defEqual(a, b *core.Definition) bool {
-	return a.Driver == b.Driver && bytes.Equal(a.Options, b.Options) &&
-		slices.Equal(a.Images, b.Images) &&
+// defEqualBesidesOptions reports whether two definitions have the same
+// fields apart from Options (nil and empty collections are equal: they
+// marshal and validate alike).
+func defEqualBesidesOptions(a, b *core.Definition) bool {
+	return a.Driver == b.Driver && slices.Equal(a.Images, b.Images) &&
 		resourcesEqual(&a.Resources, &b.Resources) &&
 		ptrEqual(a.Authentication, b.Authentication)
 }
@@ -86,7 +87,7 @@ func ptrEqual[T comparable](a, b *T) bool {
 	return *a == *b
 }
 
-// cloneDef deep-copies the fields of def that defEqual compares.
+// cloneDef deep-copies the fields of def that lookup compares.
 func cloneDef(def core.Definition) core.Definition {
 	c := def
 	c.Options = bytes.Clone(def.Options)
