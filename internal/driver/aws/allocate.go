@@ -140,14 +140,14 @@ type allocation struct {
 // Allocate launches one instance for req. It is idempotent per application
 // (ClientToken) and leaves nothing behind when it fails.
 func (d *Driver) Allocate(ctx context.Context, req driver.AllocateRequest) (res *core.Resource, err error) {
-	cfg, api, _, err := d.state()
+	cfg, api, pools, err := d.allocState()
 	if err != nil {
 		return nil, err
 	}
 	if req.ApplicationUID == "" {
 		return nil, errors.New("aws allocate: application uid is required")
 	}
-	pd, err := d.definition(req.Definition)
+	pd, err := d.definitionFor(cfg, req.Definition)
 	if err != nil {
 		return nil, err
 	}
@@ -199,7 +199,7 @@ func (d *Driver) Allocate(ctx context.Context, req driver.AllocateRequest) (res 
 	var zones []string
 	var oneZone [1]string
 	if o.Pool != "" {
-		a.pool = d.poolManager(o.Pool)
+		a.pool = pools[o.Pool]
 		if a.pool == nil {
 			return nil, fmt.Errorf("options.pool: pool %q is not running", o.Pool)
 		}

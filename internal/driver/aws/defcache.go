@@ -119,6 +119,11 @@ func (d *Driver) definition(def core.Definition) (*parsedDef, error) {
 	d.mu.RLock()
 	cfg := d.cfg
 	d.mu.RUnlock()
+	return d.definitionFor(cfg, def)
+}
+
+// definitionFor is definition with the config already read.
+func (d *Driver) definitionFor(cfg *Config, def core.Definition) (*parsedDef, error) {
 	if p := d.defs.lookup(cfg, &def); p != nil {
 		return p, nil
 	}

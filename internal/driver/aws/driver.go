@@ -327,6 +327,18 @@ func (d *Driver) state() (*Config, Clients, []string, error) {
 	return d.cfg, d.api, d.trusted, nil
 }
 
+// allocState is state plus the pool managers, read under one lock for
+// Allocate (its config, definition and pool then agree). Prepare replaces
+// the pool map and never changes it, so it may be read after the unlock.
+func (d *Driver) allocState() (*Config, Clients, map[string]*pool.Manager, error) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if d.cfg == nil {
+		return nil, Clients{}, nil, fmt.Errorf("aws driver %s: not prepared", d.name)
+	}
+	return d.cfg, d.api, d.pools, nil
+}
+
 func (d *Driver) poolConfig(name string) *pool.Config {
 	if name == "" {
 		return nil
