@@ -81,6 +81,9 @@ type tokenKey struct{ app, defHash string }
 func (d *Driver) tokenGen(key tokenKey) int {
 	d.tokMu.Lock()
 	defer d.tokMu.Unlock()
+	if len(d.tokGen) == 0 { // the usual case (no rollback yet): no key hashing
+		return 0
+	}
 	return d.tokGen[key]
 }
 
@@ -97,6 +100,26 @@ func toTags(m map[string]string) []ec2types.Tag {
 		out = append(out, ec2types.Tag{Key: awssdk.String(k), Value: awssdk.String(m[k])})
 	}
 	return out
+}
+
+// launch is a RunInstances input together with the values its pointers
+// point to: building it costs one allocation instead of one per field
+// (Allocate runs once per job). Each Allocate has its own launch, and a value
+// is never changed once a call has been given a pointer to it (the SDK and
+// the emulator only read inputs).
+type launch struct {
+	in                 ec2.RunInstancesInput
+	placement          ec2types.Placement
+	specs              [2]ec2types.TagSpecification
+	minCount, maxCount int32
+	imageID, subnetID  string
+	hostID, keyName    string
+	token              string
+	tagVals            tagValues
+	// tagBuf backs the tags when they fit: the driver's (up to four) and a
+	// couple of label tags / instance_tags. Six keeps the launch within the
+	// 1024-byte size class; more tags take an allocation of their own.
+	tagBuf [6]ec2types.Tag
 }
 
 // allocation tracks what one Allocate created, for rollback.
@@ -117,14 +140,14 @@ type allocation struct {
 // Allocate launches one instance for req. It is idempotent per application
 // (ClientToken) and leaves nothing behind when it fails.
 func (d *Driver) Allocate(ctx context.Context, req driver.AllocateRequest) (res *core.Resource, err error) {
-	cfg, api, _, err := d.state()
+	cfg, api, pools, err := d.allocState()
 	if err != nil {
 		return nil, err
 	}
 	if req.ApplicationUID == "" {
 		return nil, errors.New("aws allocate: application uid is required")
 	}
-	pd, err := d.definition(req.Definition)
+	pd, err := d.definitionFor(cfg, req.Definition)
 	if err != nil {
 		return nil, err
 	}
@@ -167,11 +190,16 @@ func (d *Driver) Allocate(ctx context.Context, req driver.AllocateRequest) (res 
 		}
 	}()
 
+	l := &launch{}
 	// Placement: a pool host, host auto-placement for mac types, or none.
-	placement := &ec2types.Placement{}
-	zones := []string(nil)
+	placement := &l.placement
+	// zones filters the subnets (nil = any); placeZones are the zones asked
+	// of the pool. They are separate variables so that zones can live on the
+	// stack (the pool may keep what it is given; see oneZone).
+	var zones []string
+	var oneZone [1]string
 	if o.Pool != "" {
-		a.pool = d.poolManager(o.Pool)
+		a.pool = pools[o.Pool]
 		if a.pool == nil {
 			return nil, fmt.Errorf("options.pool: pool %q is not running", o.Pool)
 		}
@@ -179,28 +207,37 @@ func (d *Driver) Allocate(ctx context.Context, req driver.AllocateRequest) (res 
 		if len(want) == 0 {
 			want = cfg.DedicatedPool[o.Pool].Zones
 		}
-		for _, z := range want {
-			if hasZone(cands, z) {
-				zones = append(zones, z)
+		// The wanted zones that have a subnet. Usually that is all of them:
+		// then want itself is passed (config and parsed options are
+		// read-only, and so are a PlaceRequest's zones).
+		placeZones := want
+		if !allZonesIn(cands.list, want) {
+			placeZones = nil
+			for _, z := range want {
+				if hasZone(cands.list, z) {
+					placeZones = append(placeZones, z)
+				}
 			}
 		}
-		if len(zones) == 0 {
+		if len(placeZones) == 0 {
 			return nil, fmt.Errorf("resources.network: no subnet in the zones %v of pool %q", want, o.Pool)
 		}
-		a.placement, err = a.pool.Place(ctx, pool.PlaceRequest{Token: req.ApplicationUID, InstanceType: o.InstanceType, Zones: zones})
+		a.placement, err = a.pool.Place(ctx, pool.PlaceRequest{Token: req.ApplicationUID, InstanceType: o.InstanceType, Zones: placeZones})
 		if err != nil {
 			return nil, fmt.Errorf("aws allocate: pool %s: %w", o.Pool, err)
 		}
 		a.reserved = true
 		a.poolToken = req.ApplicationUID
-		zones = []string{a.placement.Zone}
+		oneZone[0] = a.placement.Zone
+		zones = oneZone[:]
 		placement.Tenancy = ec2types.TenancyHost
-		placement.HostId = awssdk.String(a.placement.HostID)
+		l.hostID = a.placement.HostID
+		placement.HostId = &l.hostID
 	} else if isMacType(o.InstanceType) {
 		// Host auto-placement: prefer zones that have an idle host.
 		placement.Tenancy = ec2types.TenancyHost
 		if byZone, err := d.idleAutoPlacementHosts(ctx, o.InstanceType); err == nil {
-			for _, z := range subnetZones(cands) {
+			for _, z := range subnetZones(cands.list) {
 				if byZone[z] > 0 {
 					zones = append(zones, z)
 				}
@@ -221,7 +258,7 @@ func (d *Driver) Allocate(ctx context.Context, req driver.AllocateRequest) (res 
 		return nil, err
 	}
 
-	tags := d.buildTags(pd, req.ApplicationUID, req.LabelName, req.LabelUID)
+	tags := d.buildTagsInto(l.tagBuf[:0], &l.tagVals, pd, req.ApplicationUID, req.LabelName, req.LabelUID)
 	// Key pair.
 	var keyPEM string
 	switch cfg.InstanceKey {
@@ -237,30 +274,41 @@ func (d *Driver) Allocate(ctx context.Context, req driver.AllocateRequest) (res 
 		a.keyName = cfg.InstanceKey
 	}
 
-	in := &ec2.RunInstancesInput{
-		MinCount:            awssdk.Int32(1),
-		MaxCount:            awssdk.Int32(1),
-		ImageId:             awssdk.String(img.ID),
-		InstanceType:        ec2types.InstanceType(o.InstanceType),
-		SubnetId:            awssdk.String(subnet.ID),
-		SecurityGroupIds:    groups,
-		UserData:            userData,
-		BlockDeviceMappings: bdm,
-		TagSpecifications: []ec2types.TagSpecification{
-			{ResourceType: ec2types.ResourceTypeInstance, Tags: tags},
-			{ResourceType: ec2types.ResourceTypeVolume, Tags: tags},
-		},
-	}
+	l.minCount, l.maxCount = 1, 1
+	l.imageID, l.subnetID = img.ID, subnet.ID
+	l.specs[0] = ec2types.TagSpecification{ResourceType: ec2types.ResourceTypeInstance, Tags: tags}
+	l.specs[1] = ec2types.TagSpecification{ResourceType: ec2types.ResourceTypeVolume, Tags: tags}
+	// Field by field: l is new and zeroed, and a composite literal would
+	// write all of the (large) input again.
+	in := &l.in
+	in.MinCount, in.MaxCount = &l.minCount, &l.maxCount
+	in.ImageId = &l.imageID
+	in.InstanceType = ec2types.InstanceType(o.InstanceType)
+	in.SubnetId = &l.subnetID
+	in.SecurityGroupIds = groups
+	in.UserData = userData
+	in.BlockDeviceMappings = bdm
+	in.TagSpecifications = l.specs[:]
 	if a.keyName != "" {
-		in.KeyName = awssdk.String(a.keyName)
+		l.keyName = a.keyName
+		in.KeyName = &l.keyName
 	}
 	if placement.Tenancy != "" {
 		in.Placement = placement
 	}
 	tokKey := tokenKey{req.ApplicationUID, pd.defHash}
-	var inst ec2types.Instance
+	// inst points to the launched instance (in RunInstances' answer: the
+	// Instance struct is large, and Allocate only reads it).
+	var inst *ec2types.Instance
 	for attempt := 0; ; attempt++ {
-		in.ClientToken = awssdk.String(clientTokenOf(req.ApplicationUID, pd.defHash, d.tokenGen(tokKey)))
+		tok := clientTokenOf(req.ApplicationUID, pd.defHash, d.tokenGen(tokKey))
+		if attempt == 0 {
+			l.token = tok
+			in.ClientToken = &l.token
+		} else {
+			// A new pointer: the value a previous call was given stays.
+			in.ClientToken = awssdk.String(tok)
+		}
 		var out *ec2.RunInstancesOutput
 		err = d.call(ctx, "ec2 RunInstances", func(ctx context.Context) error {
 			var e error
@@ -271,14 +319,16 @@ func (d *Driver) Allocate(ctx context.Context, req driver.AllocateRequest) (res 
 		case err != nil && ErrorCode(err) == "IdempotentParameterMismatch":
 			// An earlier attempt of this application launched with other
 			// parameters (e.g. another subnet): adopt its instance.
+			var byToken ec2types.Instance
 			var found bool
-			inst, found, err = d.instanceByToken(ctx, api, awssdk.ToString(in.ClientToken))
+			byToken, found, err = d.instanceByToken(ctx, api, awssdk.ToString(in.ClientToken))
 			if err != nil {
 				return nil, fmt.Errorf("aws allocate: %w", err)
 			}
 			if !found {
 				return nil, fmt.Errorf("aws allocate: client token %s is used but its instance is not found", awssdk.ToString(in.ClientToken))
 			}
+			inst = &byToken
 		case err != nil:
 			if !isAPIError(err) {
 				// No answer from AWS: the launch may have happened; rollback
@@ -289,9 +339,9 @@ func (d *Driver) Allocate(ctx context.Context, req driver.AllocateRequest) (res 
 		case len(out.Instances) != 1:
 			return nil, fmt.Errorf("aws allocate: RunInstances returned %d instances, want 1", len(out.Instances))
 		default:
-			inst = out.Instances[0]
+			inst = &out.Instances[0]
 		}
-		if !instanceGone(inst) {
+		if !stateGone(inst.State) {
 			break
 		}
 		// The token belongs to an instance an earlier attempt rolled back.
@@ -306,10 +356,12 @@ func (d *Driver) Allocate(ctx context.Context, req driver.AllocateRequest) (res 
 		a.bound = true
 	}
 	if awssdk.ToString(inst.PrivateIpAddress) == "" {
-		inst, err = d.describeInstance(ctx, api, a.instanceID)
+		var described ec2types.Instance
+		described, err = d.describeInstance(ctx, api, a.instanceID)
 		if err != nil {
 			return nil, fmt.Errorf("aws allocate: %w", err)
 		}
+		inst = &described
 	}
 	if err = d.tagDisks(ctx, api, a.instanceID, disks); err != nil {
 		return nil, fmt.Errorf("aws allocate: %w", err)
@@ -341,7 +393,8 @@ func (d *Driver) Allocate(ctx context.Context, req driver.AllocateRequest) (res 
 		DriverData:     ddJSON,
 		CreatedAt:      d.clk.Now().UTC(),
 	}
-	for _, ni := range inst.NetworkInterfaces {
+	for i := range inst.NetworkInterfaces {
+		ni := &inst.NetworkInterfaces[i] // (a large struct: not copied)
 		if res.HwAddr == "" || (ni.Attachment != nil && awssdk.ToInt32(ni.Attachment.DeviceIndex) == 0) {
 			res.HwAddr = awssdk.ToString(ni.MacAddress)
 		}
@@ -371,11 +424,14 @@ func isAPIError(err error) bool {
 	return errors.As(err, &apiErr)
 }
 
-func instanceGone(inst ec2types.Instance) bool {
-	if inst.State == nil {
+func instanceGone(inst ec2types.Instance) bool { return stateGone(inst.State) }
+
+// stateGone reports whether an instance in state s is gone (or going).
+func stateGone(s *ec2types.InstanceState) bool {
+	if s == nil {
 		return false
 	}
-	switch inst.State.Name {
+	switch s.Name {
 	case ec2types.InstanceStateNameTerminated, ec2types.InstanceStateNameShuttingDown:
 		return true
 	}
@@ -493,6 +549,9 @@ func (d *Driver) describeInstance(ctx context.Context, api Clients, id string) (
 
 // tagDisks puts each disk's label tags on its volume.
 func (d *Driver) tagDisks(ctx context.Context, api Clients, instanceID string, disks []diskSpec) error {
+	if !slices.ContainsFunc(disks, func(d diskSpec) bool { return len(d.Tags) > 0 }) {
+		return nil // the usual case: nothing to tag
+	}
 	want := map[string]map[string]string{}
 	for _, disk := range disks {
 		if len(disk.Tags) > 0 {
@@ -600,9 +659,18 @@ func (d *Driver) rollback(ctx context.Context, api Clients, a *allocation) {
 	}
 }
 
+// terminateInput is a TerminateInstances input of one instance with its id
+// list: one allocation per call instead of two.
+type terminateInput struct {
+	in  ec2.TerminateInstancesInput
+	ids [1]string
+}
+
 func (d *Driver) terminate(ctx context.Context, api Clients, id string) error {
+	t := &terminateInput{ids: [1]string{id}}
+	t.in.InstanceIds = t.ids[:]
 	err := d.call(ctx, "ec2 TerminateInstances", func(ctx context.Context) error {
-		_, e := api.EC2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{id}})
+		_, e := api.EC2.TerminateInstances(ctx, &t.in)
 		return e
 	})
 	if err != nil && !IsNotFound(err) {

@@ -87,7 +87,7 @@ func (d *Driver) AvailableCapacity(ctx context.Context, def core.Definition) (in
 			return 0, err
 		}
 		var n int64
-		for _, z := range subnetZones(cands) {
+		for _, z := range subnetZones(cands.list) {
 			n += byZone[z]
 		}
 		return n, nil
@@ -114,11 +114,7 @@ func (d *Driver) AvailableCapacity(ctx context.Context, def core.Definition) (in
 	if err != nil {
 		return 0, err
 	}
-	var freeIPs int64
-	for _, s := range cands {
-		freeIPs += s.FreeIPs
-	}
-	return max(min(byQuota, freeIPs), 0), nil
+	return max(min(byQuota, cands.freeIPs()), 0), nil
 }
 
 // quotaLimits returns vCPU quota values by code: AWS defaults overridden by

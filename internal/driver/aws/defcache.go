@@ -46,8 +46,9 @@ type defCache struct {
 func (c *defCache) lookup(cfg *Config, def *core.Definition) *parsedDef {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	// The map key already says the options are equal.
 	for _, p := range c.m[string(def.Options)] {
-		if p.cfg == cfg && defEqual(&p.def, def) {
+		if p.cfg == cfg && defEqualBesidesOptions(&p.def, def) {
 			return p
 		}
 	}
@@ -65,11 +66,11 @@ func (c *defCache) store(p *parsedDef) {
 	c.n++
 }
 
-// defEqual reports whether two definitions have the same fields (nil and
-// empty collections are equal: they marshal and validate alike).
-func defEqual(a, b *core.Definition) bool {
-	return a.Driver == b.Driver && bytes.Equal(a.Options, b.Options) &&
-		slices.Equal(a.Images, b.Images) &&
+// defEqualBesidesOptions reports whether two definitions have the same
+// fields apart from Options (nil and empty collections are equal: they
+// marshal and validate alike).
+func defEqualBesidesOptions(a, b *core.Definition) bool {
+	return a.Driver == b.Driver && slices.Equal(a.Images, b.Images) &&
 		resourcesEqual(&a.Resources, &b.Resources) &&
 		ptrEqual(a.Authentication, b.Authentication)
 }
@@ -86,7 +87,7 @@ func ptrEqual[T comparable](a, b *T) bool {
 	return *a == *b
 }
 
-// cloneDef deep-copies the fields of def that defEqual compares.
+// cloneDef deep-copies the fields of def that lookup compares.
 func cloneDef(def core.Definition) core.Definition {
 	c := def
 	c.Options = bytes.Clone(def.Options)
@@ -118,6 +119,11 @@ func (d *Driver) definition(def core.Definition) (*parsedDef, error) {
 	d.mu.RLock()
 	cfg := d.cfg
 	d.mu.RUnlock()
+	return d.definitionFor(cfg, def)
+}
+
+// definitionFor is definition with the config already read.
+func (d *Driver) definitionFor(cfg *Config, def core.Definition) (*parsedDef, error) {
 	if p := d.defs.lookup(cfg, &def); p != nil {
 		return p, nil
 	}
@@ -142,14 +148,30 @@ func (d *Driver) definition(def core.Definition) (*parsedDef, error) {
 // driver's own tags; Name stays user-settable. The result is sorted by key.
 // Static tags come from p (shared pointers: the SDK does not modify inputs).
 func (d *Driver) buildTags(p *parsedDef, appUID, labelName, labelUID string) []ec2types.Tag {
+	var v tagValues
+	return d.buildTagsInto(nil, &v, p, appUID, labelName, labelUID)
+}
+
+// tagValues holds the values of the per-call tags that buildTagsInto points
+// to (see launch).
+type tagValues struct {
+	appUID, labelUID, name string
+}
+
+// buildTagsInto is buildTags appending to buf (when it has room: Allocate
+// passes a buffer of its launch input) with the per-call values stored in v,
+// so the tags cost no allocation of their own beyond the Name string.
+func (d *Driver) buildTagsInto(buf []ec2types.Tag, v *tagValues, p *parsedDef, appUID, labelName, labelUID string) []ec2types.Tag {
 	// Per-call tags, in key order (AquariumApplication < AquariumLabel <
 	// AquariumNode < Name).
 	var dyn [4]ec2types.Tag
 	n := 0
-	dyn[n] = ec2types.Tag{Key: tagKeyApplication, Value: awssdk.String(appUID)}
+	v.appUID = appUID
+	dyn[n] = ec2types.Tag{Key: tagKeyApplication, Value: &v.appUID}
 	n++
 	if labelUID != "" {
-		dyn[n] = ec2types.Tag{Key: tagKeyLabel, Value: awssdk.String(labelUID)}
+		v.labelUID = labelUID
+		dyn[n] = ec2types.Tag{Key: tagKeyLabel, Value: &v.labelUID}
 		n++
 	}
 	if d.nodeName != "" {
@@ -157,14 +179,18 @@ func (d *Driver) buildTags(p *parsedDef, appUID, labelName, labelUID string) []e
 		n++
 	}
 	if !p.hasName {
-		name := "aquarium-" + appUID
 		if labelName != "" {
-			name = labelName + "-" + appUID
+			v.name = labelName + "-" + appUID
+		} else {
+			v.name = "aquarium-" + appUID
 		}
-		dyn[n] = ec2types.Tag{Key: tagKeyName, Value: awssdk.String(name)}
+		dyn[n] = ec2types.Tag{Key: tagKeyName, Value: &v.name}
 		n++
 	}
-	out := make([]ec2types.Tag, 0, len(p.tags)+n)
+	out := buf[:0]
+	if cap(out) < len(p.tags)+n {
+		out = make([]ec2types.Tag, 0, len(p.tags)+n)
+	}
 	i, j := 0, 0
 	for i < len(p.tags) || j < n {
 		switch {

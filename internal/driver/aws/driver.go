@@ -75,7 +75,7 @@ type Driver struct {
 	cancelRn context.CancelFunc
 
 	images    *ttlCache[imageInfo]
-	subnets   *ttlCache[[]subnetInfo]
+	subnets   *ttlCache[*subnetSet]
 	vpcs      *ttlCache[[]string]
 	groups    *ttlCache[[]string]
 	aliases   *ttlCache[map[string]string]
@@ -163,7 +163,7 @@ func New(name string, opts ...Option) *Driver {
 	d.log = d.log.With("driver", name)
 	d.nodeNamePtr = awssdk.String(d.nodeName)
 	d.images = newTTLCache[imageInfo](d.clk, d.cacheTTL)
-	d.subnets = newTTLCache[[]subnetInfo](d.clk, d.subnetTTL)
+	d.subnets = newTTLCache[*subnetSet](d.clk, d.subnetTTL)
 	d.vpcs = newTTLCache[[]string](d.clk, d.cacheTTL)
 	d.groups = newTTLCache[[]string](d.clk, d.cacheTTL)
 	d.aliases = newTTLCache[map[string]string](d.clk, d.cacheTTL)
@@ -325,6 +325,18 @@ func (d *Driver) state() (*Config, Clients, []string, error) {
 		return nil, Clients{}, nil, fmt.Errorf("aws driver %s: not prepared", d.name)
 	}
 	return d.cfg, d.api, d.trusted, nil
+}
+
+// allocState is state plus the pool managers, read under one lock for
+// Allocate (its config, definition and pool then agree). Prepare replaces
+// the pool map and never changes it, so it may be read after the unlock.
+func (d *Driver) allocState() (*Config, Clients, map[string]*pool.Manager, error) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if d.cfg == nil {
+		return nil, Clients{}, nil, fmt.Errorf("aws driver %s: not prepared", d.name)
+	}
+	return d.cfg, d.api, d.pools, nil
 }
 
 func (d *Driver) poolConfig(name string) *pool.Config {

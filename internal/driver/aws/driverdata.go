@@ -10,11 +10,25 @@ import (
 // accepts exactly what encoding/json does; anything else goes through
 // encoding/json.
 
+// jsonPlainByte[c] reports whether encoding/json writes byte c verbatim in
+// a string: printable ASCII except '"', '\\' and the HTML-escaped '<', '>',
+// '&'. A table lookup per byte is about a third faster than the comparisons,
+// and every id of every Allocate and Deallocate goes through it.
+var jsonPlainByte = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		switch c {
+		case '"', '\\', '<', '>', '&':
+		default:
+			t[c] = true
+		}
+	}
+	return t
+}()
+
 // jsonPlain reports whether encoding/json writes s verbatim between quotes.
 func jsonPlain(s string) bool {
 	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c < 0x20 || c >= 0x7f, c == '"', c == '\\', c == '<', c == '>', c == '&':
+		if !jsonPlainByte[s[i]] {
 			return false
 		}
 	}
@@ -23,46 +37,41 @@ func jsonPlain(s string) bool {
 
 // marshalDriverData is json.Marshal(dd).
 func marshalDriverData(dd DriverData) ([]byte, error) {
-	fields := [...]struct{ key, val string }{
-		{"key_name", dd.KeyName}, {"host_id", dd.HostID}, {"pool", dd.Pool},
-		{"zone", dd.Zone}, {"subnet", dd.Subnet},
+	if !jsonPlain(dd.KeyName) || !jsonPlain(dd.HostID) || !jsonPlain(dd.Pool) || !jsonPlain(dd.Zone) || !jsonPlain(dd.Subnet) {
+		return json.Marshal(dd)
 	}
-	n := 2
-	for _, f := range fields {
-		if !jsonPlain(f.val) {
-			return json.Marshal(dd)
-		}
-		n += len(f.key) + len(f.val) + 6
-	}
-	b := make([]byte, 0, n+len(`"key_generated":true,`))
+	// The longest form: {} + ,"key":"" per string + ,"key_generated":true.
+	const overhead = len(`{}`) + len(`,"key_name":""`) + len(`,"key_generated":true`) + len(`,"host_id":""`) +
+		len(`,"pool":""`) + len(`,"zone":""`) + len(`,"subnet":""`)
+	b := make([]byte, 0, overhead+len(dd.KeyName)+len(dd.HostID)+len(dd.Pool)+len(dd.Zone)+len(dd.Subnet))
 	b = append(b, '{')
-	add := func(key, val string, quote bool) {
+	b = appendPlainField(b, `"key_name":"`, dd.KeyName)
+	if dd.KeyGenerated {
 		if len(b) > 1 {
 			b = append(b, ',')
 		}
-		b = append(b, '"')
-		b = append(b, key...)
-		b = append(b, '"', ':')
-		if quote {
-			b = append(b, '"')
-		}
-		b = append(b, val...)
-		if quote {
-			b = append(b, '"')
-		}
+		b = append(b, `"key_generated":true`...)
 	}
-	if dd.KeyName != "" {
-		add("key_name", dd.KeyName, true)
-	}
-	if dd.KeyGenerated {
-		add("key_generated", "true", false)
-	}
-	for _, f := range fields[1:] {
-		if f.val != "" {
-			add(f.key, f.val, true)
-		}
-	}
+	b = appendPlainField(b, `"host_id":"`, dd.HostID)
+	b = appendPlainField(b, `"pool":"`, dd.Pool)
+	b = appendPlainField(b, `"zone":"`, dd.Zone)
+	b = appendPlainField(b, `"subnet":"`, dd.Subnet)
 	return append(b, '}'), nil
+}
+
+// appendPlainField appends the member keyOpen+val+`"` of a JSON object
+// being written to b (with a comma unless it is the first), unless val is
+// empty (omitempty). keyOpen is `"key":"`; val must be jsonPlain.
+func appendPlainField(b []byte, keyOpen, val string) []byte {
+	if val == "" {
+		return b
+	}
+	if len(b) > 1 {
+		b = append(b, ',')
+	}
+	b = append(b, keyOpen...)
+	b = append(b, val...)
+	return append(b, '"')
 }
 
 // unmarshalDriverData is json.Unmarshal(data, dd).

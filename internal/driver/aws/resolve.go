@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
@@ -33,6 +34,26 @@ type subnetInfo struct {
 	FreeIPs int64
 }
 
+// subnetSet is the cached answer for a network reference: its candidate
+// subnets, sorted by id. ID, VPC and Zone never change once cached; FreeIPs
+// is the cached view that pickSubnet books IPs into, in place under mu
+// (instead of a copy of the list per allocation).
+type subnetSet struct {
+	list []subnetInfo
+	mu   sync.Mutex // guards list[i].FreeIPs
+}
+
+// freeIPs sums the free IPs of the candidates.
+func (s *subnetSet) freeIPs() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var n int64
+	for i := range s.list {
+		n += s.list[i].FreeIPs
+	}
+	return n
+}
+
 // typeInfo holds the facts of an instance type.
 type typeInfo struct {
 	VCPUs int32
@@ -55,12 +76,13 @@ func (d *Driver) resolveImage(ctx context.Context, ref string) (imageInfo, error
 	if strings.HasPrefix(ref, "ami-") {
 		return imageInfo{ID: ref}, nil
 	}
+	// Only a prepared driver fills the cache: peek before taking the state.
+	if v, ok := d.images.peek(ref); ok {
+		return v, nil
+	}
 	_, api, trusted, err := d.state()
 	if err != nil {
 		return imageInfo{}, err
-	}
-	if v, ok := d.images.peek(ref); ok {
-		return v, nil
 	}
 	return d.images.get(ctx, ref, func(ctx context.Context) (imageInfo, error) {
 		in := &ec2.DescribeImagesInput{Owners: trusted, Filters: []ec2types.Filter{filter("state", "available")}}
@@ -98,15 +120,16 @@ func (d *Driver) resolveImage(ctx context.Context, ref string) (imageInfo, error
 }
 
 // resolveSubnets returns the candidate subnets of a network reference.
-func (d *Driver) resolveSubnets(ctx context.Context, network string) ([]subnetInfo, error) {
+func (d *Driver) resolveSubnets(ctx context.Context, network string) (*subnetSet, error) {
+	// Only a prepared driver fills the cache: peek before taking the state.
+	if v, ok := d.subnets.peek(network); ok {
+		return v, nil
+	}
 	_, api, trusted, err := d.state()
 	if err != nil {
 		return nil, err
 	}
-	if v, ok := d.subnets.peek(network); ok {
-		return v, nil
-	}
-	return d.subnets.get(ctx, network, func(ctx context.Context) ([]subnetInfo, error) {
+	return d.subnets.get(ctx, network, func(ctx context.Context) (*subnetSet, error) {
 		var vpcs []string
 		var subnetIn *ec2.DescribeSubnetsInput
 		switch {
@@ -161,7 +184,7 @@ func (d *Driver) resolveSubnets(ctx context.Context, network string) ([]subnetIn
 			return nil, fmt.Errorf("resources.network: no available subnet found for %q in trusted accounts", network)
 		}
 		slices.SortFunc(out, func(a, b subnetInfo) int { return strings.Compare(a.ID, b.ID) })
-		return out, nil
+		return &subnetSet{list: out}, nil
 	})
 }
 
@@ -201,31 +224,44 @@ func (d *Driver) findVpcs(ctx context.Context, api Clients, filters ...ec2types.
 
 // pickSubnet chooses the subnet with the most free IPs among candidates in
 // zones (nil = any) and books one IP in the cached view, so a burst of
-// allocations spreads over the subnets without new lookups.
-func (d *Driver) pickSubnet(network string, cands []subnetInfo, zones []string) (subnetInfo, error) {
+// allocations spreads over the subnets without new lookups. Choosing and
+// booking happen under one lock, so concurrent allocations see each other's
+// bookings. (A set that expired or was replaced meanwhile is no longer
+// served, so booking into it is harmless.)
+func (d *Driver) pickSubnet(network string, cands *subnetSet, zones []string) (subnetInfo, error) {
+	cands.mu.Lock()
+	defer cands.mu.Unlock()
+	list := cands.list
 	best := -1
-	for i, s := range cands {
-		if zones != nil && !slices.Contains(zones, s.Zone) {
+	for i := range list {
+		if zones != nil && !slices.Contains(zones, list[i].Zone) {
 			continue
 		}
-		if best < 0 || s.FreeIPs > cands[best].FreeIPs {
+		if best < 0 || list[i].FreeIPs > list[best].FreeIPs {
 			best = i
 		}
 	}
 	if best < 0 {
-		return subnetInfo{}, fmt.Errorf("resources.network: no subnet of %q in zones %v", network, zones)
+		// A copy, so that zones does not escape (callers pass stack arrays).
+		return subnetInfo{}, fmt.Errorf("resources.network: no subnet of %q in zones %v", network, slices.Clone(zones))
 	}
-	chosen := cands[best]
-	d.subnets.update(network, func(v []subnetInfo) []subnetInfo {
-		out := slices.Clone(v)
-		for i := range out {
-			if out[i].ID == chosen.ID && out[i].FreeIPs > 0 {
-				out[i].FreeIPs--
-			}
+	chosen := list[best]
+	for i := range list {
+		if list[i].ID == chosen.ID && list[i].FreeIPs > 0 {
+			list[i].FreeIPs--
 		}
-		return out
-	})
+	}
 	return chosen, nil
+}
+
+// allZonesIn reports whether every zone of zs has a candidate.
+func allZonesIn(cands []subnetInfo, zs []string) bool {
+	for _, z := range zs {
+		if !hasZone(cands, z) {
+			return false
+		}
+	}
+	return true
 }
 
 // hasZone reports whether a candidate is in zone z.
