@@ -133,9 +133,9 @@ type Manager struct {
 	lastDescribe time.Time
 	lastFull     time.Time
 	wantRefresh  bool
-	fullEvery    time.Duration   // current full refresh interval
-	surprises    int64           // view corrections made by refreshes
-	pollIDs      map[string]bool // pending hosts due for a check
+	fullEvery    time.Duration // current full refresh interval
+	surprises    int64         // view corrections made by refreshes
+	pollQ        []*host       // pending hosts due for a check by id (host.pollQueued)
 	scrubEst     time.Duration
 	scrubLearned bool
 	allocEst     time.Duration
@@ -145,7 +145,8 @@ type Manager struct {
 	image   cached
 	subnets map[string]cached
 
-	stats Stats // counters (APICalls guarded by mu too)
+	stats Stats      // counters (guarded by mu; APICalls/APIErrors unused, see calls)
+	calls callCounts // EC2 calls by action (guarded by mu)
 	wake  chan struct{}
 
 	afterRunPass func() // test hook: called by Run after each Reconcile
@@ -199,10 +200,8 @@ func New(cfg Config, api EC2API, opts Options) (*Manager, error) {
 		scrubEst:     defaultScrubEstimate,
 		allocEst:     defaultAllocEstimate,
 		subnets:      map[string]cached{},
-		pollIDs:      map[string]bool{},
 		fullEvery:    fullRefreshEvery,
 		wake:         make(chan struct{}, 1),
-		stats:        Stats{APICalls: map[string]int64{}},
 		scrubEnabled: IsMacType(cfg.Type) && cfg.ScrubbingDelay > 0,
 	}
 	m.tagList = m.buildHostTags()
@@ -259,7 +258,7 @@ func (m *Manager) Start(ctx context.Context) error {
 // describeType returns the vCPUs and first architecture of an instance type.
 func (m *Manager) describeType(ctx context.Context, t string) (int32, string, error) {
 	out, err := m.api.DescribeInstanceTypes(ctx, &ec2.DescribeInstanceTypesInput{InstanceTypes: []types.InstanceType{types.InstanceType(t)}})
-	m.recordCall("DescribeInstanceTypes", err)
+	m.recordCall(callDescribeInstanceTypes, err)
 	if err != nil {
 		return 0, "", fmt.Errorf("describe instance type %q: %w", t, err)
 	}
@@ -463,7 +462,7 @@ func (m *Manager) allocate(ctx context.Context, token string, zones []string) (P
 			ClientToken:       aws.String(clientToken("h", token, attempt)),
 			TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeDedicatedHost, Tags: m.hostTags()}},
 		})
-		m.recordCall("AllocateHosts", err)
+		m.recordCall(callAllocateHosts, err)
 		if err != nil {
 			if isHostCapacityErr(err) {
 				m.mu.Lock()
@@ -504,7 +503,7 @@ func (m *Manager) allocate(ctx context.Context, token string, zones []string) (P
 // describeHost fetches one host right after its allocation (not a refresh).
 func (m *Manager) describeHost(ctx context.Context, id string) (*types.Host, error) {
 	out, err := m.api.DescribeHosts(ctx, &ec2.DescribeHostsInput{HostIds: []string{id}})
-	m.recordCall("DescribeHosts", err)
+	m.recordCall(callDescribeHosts, err)
 	if err != nil {
 		return nil, err
 	}

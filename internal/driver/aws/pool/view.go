@@ -1,7 +1,6 @@
 package pool
 
 import (
-	"container/heap"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -69,6 +68,11 @@ type host struct {
 	used  []*slot
 
 	scrubPlacement *types.Placement // Placement of its scrub launches (read-only once built)
+	// scrubSlot is the slot of its scrub instance (in used while scrubbing):
+	// a host scrubs only when idle, so one slot per host is reused instead
+	// of allocating one per scrub.
+	scrubSlot  slot
+	pollQueued bool // in m.pollQ
 
 	releasing bool // ReleaseHosts in flight
 	scrubbing bool // scrub RunInstances/TerminateInstances in flight
@@ -112,65 +116,217 @@ func (h *host) removeSlot(s *slot) bool {
 	return false
 }
 
+// The three heaps below are binary min-heaps of hosts, each host knowing
+// its index in each. They are written out per heap (instead of going
+// through container/heap) so that the comparisons and swaps are direct,
+// inlinable calls: touch runs several times per Reconcile pass and per
+// placement. The algorithms are container/heap's (same sift order), so
+// hosts that compare equal come out in the same order as before.
+
 // freeHeap orders placeable hosts of one zone: the host whose release is
 // furthest away (the youngest) first, then by id for determinism.
 type freeHeap []*host
 
-func (f freeHeap) Len() int           { return len(f) }
-func (f freeHeap) Less(i, j int) bool { return f.lessHost(f[i], f[j]) }
-func (f freeHeap) Swap(i, j int) {
+func (f freeHeap) less(i, j int) bool { return f.lessHost(f[i], f[j]) }
+func (f freeHeap) swap(i, j int) {
 	f[i], f[j] = f[j], f[i]
 	f[i].freeIdx = i
 	f[j].freeIdx = j
 }
-func (f *freeHeap) Push(x any) { h := x.(*host); h.freeIdx = len(*f); *f = append(*f, h) }
-func (f *freeHeap) Pop() any {
+
+func (f *freeHeap) push(h *host) {
+	h.freeIdx = len(*f)
+	*f = append(*f, h)
+	f.up(len(*f) - 1)
+}
+
+func (f *freeHeap) remove(i int) {
+	n := len(*f) - 1
+	if n != i {
+		f.swap(i, n)
+		if !f.down(i, n) {
+			f.up(i)
+		}
+	}
 	old := *f
-	h := old[len(old)-1]
-	old[len(old)-1] = nil
-	*f = old[:len(old)-1]
-	h.freeIdx = -1
-	return h
+	old[n].freeIdx = -1
+	old[n] = nil
+	*f = old[:n]
+}
+
+func (f freeHeap) fix(i int) {
+	if !f.down(i, len(f)) {
+		f.up(i)
+	}
+}
+
+func (f freeHeap) up(j int) {
+	for j > 0 {
+		i := (j - 1) / 2 // parent
+		if !f.less(j, i) {
+			break
+		}
+		f.swap(i, j)
+		j = i
+	}
+}
+
+func (f freeHeap) down(i0, n int) bool {
+	i := i0
+	for {
+		j := 2*i + 1
+		if j >= n || j < 0 { // j < 0 after int overflow
+			break
+		}
+		if j2 := j + 1; j2 < n && f.less(j2, j) {
+			j = j2 // right child
+		}
+		if !f.less(j, i) {
+			break
+		}
+		f.swap(i, j)
+		i = j
+	}
+	return i > i0
 }
 
 // waitHeap orders available hosts that are not placeable yet by placeableAt.
 type waitHeap []*host
 
-func (w waitHeap) Len() int           { return len(w) }
-func (w waitHeap) Less(i, j int) bool { return w[i].placeableAt().Before(w[j].placeableAt()) }
-func (w waitHeap) Swap(i, j int) {
+func (w waitHeap) less(i, j int) bool { return w[i].placeableAt().Before(w[j].placeableAt()) }
+func (w waitHeap) swap(i, j int) {
 	w[i], w[j] = w[j], w[i]
 	w[i].waitIdx = i
 	w[j].waitIdx = j
 }
-func (w *waitHeap) Push(x any) { h := x.(*host); h.waitIdx = len(*w); *w = append(*w, h) }
-func (w *waitHeap) Pop() any {
+
+func (w *waitHeap) push(h *host) {
+	h.waitIdx = len(*w)
+	*w = append(*w, h)
+	w.up(len(*w) - 1)
+}
+
+func (w *waitHeap) remove(i int) {
+	n := len(*w) - 1
+	if n != i {
+		w.swap(i, n)
+		if !w.down(i, n) {
+			w.up(i)
+		}
+	}
 	old := *w
-	h := old[len(old)-1]
-	old[len(old)-1] = nil
-	*w = old[:len(old)-1]
-	h.waitIdx = -1
-	return h
+	old[n].waitIdx = -1
+	old[n] = nil
+	*w = old[:n]
+}
+
+func (w waitHeap) fix(i int) {
+	if !w.down(i, len(w)) {
+		w.up(i)
+	}
+}
+
+func (w waitHeap) up(j int) {
+	for j > 0 {
+		i := (j - 1) / 2
+		if !w.less(j, i) {
+			break
+		}
+		w.swap(i, j)
+		j = i
+	}
+}
+
+func (w waitHeap) down(i0, n int) bool {
+	i := i0
+	for {
+		j := 2*i + 1
+		if j >= n || j < 0 {
+			break
+		}
+		if j2 := j + 1; j2 < n && w.less(j2, j) {
+			j = j2
+		}
+		if !w.less(j, i) {
+			break
+		}
+		w.swap(i, j)
+		i = j
+	}
+	return i > i0
 }
 
 // dueHeap orders hosts by the next time Reconcile has something to decide.
 type dueHeap []*host
 
-func (d dueHeap) Len() int           { return len(d) }
-func (d dueHeap) Less(i, j int) bool { return d[i].due.Before(d[j].due) }
-func (d dueHeap) Swap(i, j int) {
+func (d dueHeap) less(i, j int) bool { return d[i].due.Before(d[j].due) }
+func (d dueHeap) swap(i, j int) {
 	d[i], d[j] = d[j], d[i]
 	d[i].dueIdx = i
 	d[j].dueIdx = j
 }
-func (d *dueHeap) Push(x any) { h := x.(*host); h.dueIdx = len(*d); *d = append(*d, h) }
-func (d *dueHeap) Pop() any {
-	old := *d
-	h := old[len(old)-1]
-	old[len(old)-1] = nil
-	*d = old[:len(old)-1]
-	h.dueIdx = -1
+
+func (d *dueHeap) push(h *host) {
+	h.dueIdx = len(*d)
+	*d = append(*d, h)
+	d.up(len(*d) - 1)
+}
+
+// pop removes and returns the host due first.
+func (d *dueHeap) pop() *host {
+	h := (*d)[0]
+	d.remove(0)
 	return h
+}
+
+func (d *dueHeap) remove(i int) {
+	n := len(*d) - 1
+	if n != i {
+		d.swap(i, n)
+		if !d.down(i, n) {
+			d.up(i)
+		}
+	}
+	old := *d
+	old[n].dueIdx = -1
+	old[n] = nil
+	*d = old[:n]
+}
+
+func (d dueHeap) fix(i int) {
+	if !d.down(i, len(d)) {
+		d.up(i)
+	}
+}
+
+func (d dueHeap) up(j int) {
+	for j > 0 {
+		i := (j - 1) / 2
+		if !d.less(j, i) {
+			break
+		}
+		d.swap(i, j)
+		j = i
+	}
+}
+
+func (d dueHeap) down(i0, n int) bool {
+	i := i0
+	for {
+		j := 2*i + 1
+		if j >= n || j < 0 {
+			break
+		}
+		if j2 := j + 1; j2 < n && d.less(j2, j) {
+			j = j2
+		}
+		if !d.less(j, i) {
+			break
+		}
+		d.swap(i, j)
+		i = j
+	}
+	return i > i0
 }
 
 // zoneView holds the placeable hosts of one zone.
@@ -194,12 +350,12 @@ func (m *Manager) touch(h *host, now time.Time) {
 	// free heap and zone counter
 	if ready {
 		if h.freeIdx < 0 {
-			heap.Push(&z.free, h)
+			z.free.push(h)
 		} else {
-			heap.Fix(&z.free, h.freeIdx)
+			z.free.fix(h.freeIdx)
 		}
 	} else if h.freeIdx >= 0 {
-		heap.Remove(&z.free, h.freeIdx)
+		z.free.remove(h.freeIdx)
 	}
 	counted := 0
 	if ready {
@@ -211,24 +367,24 @@ func (m *Manager) touch(h *host, now time.Time) {
 	// waiting heap
 	if placeable && !ready {
 		if h.waitIdx < 0 {
-			heap.Push(&m.waiting, h)
+			m.waiting.push(h)
 		} else {
-			heap.Fix(&m.waiting, h.waitIdx)
+			m.waiting.fix(h.waitIdx)
 		}
 	} else if h.waitIdx >= 0 {
-		heap.Remove(&m.waiting, h.waitIdx)
+		m.waiting.remove(h.waitIdx)
 	}
 
 	// due heap
 	h.due = m.computeDue(h)
 	if h.due.IsZero() {
 		if h.dueIdx >= 0 {
-			heap.Remove(&m.dueQ, h.dueIdx)
+			m.dueQ.remove(h.dueIdx)
 		}
 	} else if h.dueIdx < 0 {
-		heap.Push(&m.dueQ, h)
+		m.dueQ.push(h)
 	} else {
-		heap.Fix(&m.dueQ, h.dueIdx)
+		m.dueQ.fix(h.dueIdx)
 	}
 }
 
@@ -239,15 +395,15 @@ func (m *Manager) untrack(h *host) {
 		z = m.zone(h.zone)
 	}
 	if h.freeIdx >= 0 {
-		heap.Remove(&z.free, h.freeIdx)
+		z.free.remove(h.freeIdx)
 	}
 	z.freeSlots -= h.countedFree
 	h.countedFree = 0
 	if h.waitIdx >= 0 {
-		heap.Remove(&m.waiting, h.waitIdx)
+		m.waiting.remove(h.waitIdx)
 	}
 	if h.dueIdx >= 0 {
-		heap.Remove(&m.dueQ, h.dueIdx)
+		m.dueQ.remove(h.dueIdx)
 	}
 	for _, s := range h.used {
 		m.forgetSlot(s)
