@@ -110,9 +110,10 @@ type Manager struct {
 	scrubEnabled bool
 	mac          bool
 
-	recMu      sync.Mutex // one Reconcile/Start at a time
-	recScratch reconcileScratch
-	allocMu    sync.Mutex // one host allocation at a time (placement serialized per pool)
+	recMu        sync.Mutex // one Reconcile/Start at a time
+	recScratch   reconcileScratch
+	allocMu      sync.Mutex // one host allocation at a time (placement serialized per pool)
+	allocScratch allocScratch
 
 	mu         sync.Mutex
 	started    bool
@@ -154,6 +155,52 @@ type Manager struct {
 	tagList   []types.Tag // see hostTags
 	scrubTags []types.Tag
 	scrubTmpl ec2.RunInstancesInput // fixed fields of every scrub launch (read-only)
+
+	// request parts shared by every AllocateHosts call (read-only)
+	allocType  *string
+	allocQty   *int32
+	allocTags  []types.TagSpecification
+	zonePtr    map[string]*string // zone -> &zone, for the pool's zones
+	spareSlots []*slot            // freed slots for reuse (guarded by mu), see newSlot
+}
+
+// allocScratch are the request structs of allocate, reused between calls
+// (guarded by allocMu): EC2 clients do not keep a request after the call.
+type allocScratch struct {
+	token  string
+	in     ec2.AllocateHostsInput
+	descIn ec2.DescribeHostsInput
+	descID [1]string
+}
+
+// maxSpareSlots bounds the free list of slots.
+const maxSpareSlots = 1024
+
+// newSlot returns a slot set to v, reusing a freed one when there is one:
+// a placement then allocates nothing in steady state. Caller holds m.mu.
+func (m *Manager) newSlot(v slot) *slot {
+	if n := len(m.spareSlots); n > 0 {
+		s := m.spareSlots[n-1]
+		m.spareSlots[n-1] = nil
+		m.spareSlots = m.spareSlots[:n-1]
+		*s = v
+		return s
+	}
+	s := new(slot)
+	*s = v
+	return s
+}
+
+// recycleSlot keeps a slot for reuse by newSlot. Only for a slot that was
+// just removed from its host and forgotten (removeSlot + forgetSlot), so
+// nothing refers to it any more; never a host's embedded scrub slot.
+// Caller holds m.mu.
+func (m *Manager) recycleSlot(s *slot) {
+	if s == &s.host.scrubSlot || len(m.spareSlots) >= maxSpareSlots {
+		return
+	}
+	*s = slot{}
+	m.spareSlots = append(m.spareSlots, s)
 }
 
 type cached struct {
@@ -206,6 +253,13 @@ func New(cfg Config, api EC2API, opts Options) (*Manager, error) {
 	}
 	m.tagList = m.buildHostTags()
 	m.scrubTags = append(m.buildHostTags(), types.Tag{Key: aws.String("Name"), Value: aws.String("aquarium-scrub-" + cfg.Name)})
+	m.allocType = aws.String(cfg.Type)
+	m.allocQty = aws.Int32(1)
+	m.allocTags = []types.TagSpecification{{ResourceType: types.ResourceTypeDedicatedHost, Tags: m.tagList}}
+	m.zonePtr = make(map[string]*string, len(m.cfg.Zones))
+	for _, z := range m.cfg.Zones {
+		m.zonePtr[z] = aws.String(z)
+	}
 	m.scrubTmpl = ec2.RunInstancesInput{
 		InstanceType:      types.InstanceType(cfg.Type),
 		MinCount:          aws.Int32(1),
@@ -374,7 +428,7 @@ func (m *Manager) tryPlace(token string, zones []string) (p Placement, done bool
 		}
 	}
 	if best != nil {
-		s := &slot{kind: slotReserved, token: token, since: now, host: best}
+		s := m.newSlot(slot{kind: slotReserved, token: token, since: now, host: best})
 		best.used = append(best.used, s)
 		m.byToken[token] = s
 		m.touch(best, now)
@@ -454,14 +508,23 @@ func (m *Manager) allocate(ctx context.Context, token string, zones []string) (P
 		m.mu.Lock()
 		attempt := m.attempts[token] + 1
 		m.mu.Unlock()
-		out, err := m.api.AllocateHosts(ctx, &ec2.AllocateHostsInput{
-			AvailabilityZone:  aws.String(zn),
-			InstanceType:      aws.String(m.cfg.Type),
+		// the request struct and its fixed parts are reused (allocMu)
+		as := &m.allocScratch
+		as.token = clientToken("h", token, attempt)
+		zp := m.zonePtr[zn]
+		if zp == nil { // not a pool zone: zonesFor does not let it through
+			zp = aws.String(zn)
+		}
+		as.in = ec2.AllocateHostsInput{
+			AvailabilityZone:  zp,
+			InstanceType:      m.allocType,
 			AutoPlacement:     types.AutoPlacementOff,
-			Quantity:          aws.Int32(1),
-			ClientToken:       aws.String(clientToken("h", token, attempt)),
-			TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeDedicatedHost, Tags: m.hostTags()}},
-		})
+			Quantity:          m.allocQty,
+			ClientToken:       &as.token,
+			TagSpecifications: m.allocTags,
+		}
+		out, err := m.api.AllocateHosts(ctx, &as.in)
+		as.in = ec2.AllocateHostsInput{}
 		m.recordCall(callAllocateHosts, err)
 		if err != nil {
 			if isHostCapacityErr(err) {
@@ -501,8 +564,13 @@ func (m *Manager) allocate(ctx context.Context, token string, zones []string) (P
 }
 
 // describeHost fetches one host right after its allocation (not a refresh).
+// Caller holds m.allocMu.
 func (m *Manager) describeHost(ctx context.Context, id string) (*types.Host, error) {
-	out, err := m.api.DescribeHosts(ctx, &ec2.DescribeHostsInput{HostIds: []string{id}})
+	as := &m.allocScratch
+	as.descID[0] = id
+	as.descIn.HostIds = as.descID[:]
+	out, err := m.api.DescribeHosts(ctx, &as.descIn)
+	as.descIn.HostIds, as.descID[0] = nil, ""
 	m.recordCall(callDescribeHosts, err)
 	if err != nil {
 		return nil, err
@@ -550,7 +618,7 @@ func (m *Manager) adoptAllocated(id, zone string, th *types.Host, token string) 
 		m.countPlacement("error")
 		return Placement{}, fmt.Errorf("pool %s: allocated host %s has no free slot", m.cfg.Name, id)
 	}
-	s := &slot{kind: slotPromised, token: token, since: now, host: h}
+	s := m.newSlot(slot{kind: slotPromised, token: token, since: now, host: h})
 	h.used = append(h.used, s)
 	m.byToken[token] = s
 	if h.state == hostAvailable && !h.placeableAt().After(now) {
@@ -613,7 +681,7 @@ func (m *Manager) Bind(token, hostID, instanceID string) {
 			m.log.Warn("bind on a host the pool does not know", "host", hostID, "instance", instanceID)
 			return
 		}
-		s = &slot{kind: slotBound, token: token, host: h}
+		s = m.newSlot(slot{kind: slotBound, token: token, host: h})
 		if m.byToken[token] == nil {
 			m.byToken[token] = s
 		}
@@ -641,6 +709,7 @@ func (m *Manager) Unreserve(token, hostID string) {
 	h := s.host
 	h.removeSlot(s)
 	m.forgetSlot(s)
+	m.recycleSlot(s)
 	h.suspectUntil = now.Add(suspectBackoff)
 	m.wantRefresh = true
 	m.becameEmpty(h, now)
@@ -665,6 +734,7 @@ func (m *Manager) InstanceGone(hostID, instanceID string) {
 		if h := s.host; h.id != hostID {
 			m.afterInstanceGone(h, now)
 		}
+		m.recycleSlot(s)
 	}
 	if h := m.hosts[hostID]; h != nil {
 		m.afterInstanceGone(h, now)

@@ -55,10 +55,10 @@ func (m *Manager) Reconcile(ctx context.Context) (time.Time, error) {
 				sc.addTerminate(s)
 			}
 		} else if h.idle() && !h.retryAt.After(now) {
-			if !now.Before(m.releaseDue(h)) {
+			if rd := m.releaseDue(h); !now.Before(rd) {
 				h.releasing = true
 				sc.releases = append(sc.releases, h)
-			} else if sd := m.scrubDue(h); !sd.IsZero() && !now.Before(sd) {
+			} else if sd := m.scrubDueBefore(h, rd); !sd.IsZero() && !now.Before(sd) {
 				if h.placeableAt().After(now) {
 					h.retryAt = h.placeableAt()
 				} else {
@@ -126,12 +126,13 @@ func (m *Manager) Reconcile(ctx context.Context) (time.Time, error) {
 		m.metricCall(callDescribeHosts, pollErr)
 	}
 	m.mu.Lock()
+	now = m.clk.Now()
 	if len(sc.poll) > 0 && !fullNow {
-		if err := m.mergePoll(pollOut, pollErr, pollSeq); err != nil {
+		if err := m.mergePoll(pollOut, pollErr, pollSeq, now); err != nil {
 			errs = append(errs, fmt.Errorf("pool %s: poll pending hosts: %w", m.cfg.Name, err))
 		}
 	}
-	next := m.nextWake(m.clk.Now())
+	next := m.nextWake(now)
 	m.updateHostMetrics()
 	m.mu.Unlock()
 	return next, errors.Join(errs...)
@@ -146,11 +147,13 @@ type reconcileScratch struct {
 	terminates               []*slot  // scrub instances to terminate
 	ids                      []string // their instance ids (same order)
 	poll                     []string
+	relIDs                   []string // hosts to release
 
 	scrubToken string // ClientToken of the scrub launch in flight
 	runIn      ec2.RunInstancesInput
 	termIn     ec2.TerminateInstancesInput
 	pollIn     ec2.DescribeHostsInput
+	relIn      ec2.ReleaseHostsInput
 }
 
 // addTerminate queues a scrub instance for termination. Caller holds m.mu.
@@ -167,8 +170,9 @@ func (sc *reconcileScratch) reset() {
 	clear(sc.terminates)
 	clear(sc.ids)
 	clear(sc.poll)
+	clear(sc.relIDs)
 	sc.popped, sc.releases, sc.scrubs, sc.terminates = sc.popped[:0], sc.releases[:0], sc.scrubs[:0], sc.terminates[:0]
-	sc.ids, sc.poll = sc.ids[:0], sc.poll[:0]
+	sc.ids, sc.poll, sc.relIDs = sc.ids[:0], sc.poll[:0], sc.relIDs[:0]
 	sc.scrubToken = ""
 }
 
@@ -256,15 +260,21 @@ func (m *Manager) expirePromises(h *host, now time.Time) {
 }
 
 // release calls ReleaseHosts once for hosts marked releasing.
+// Runs inside Reconcile (recMu: uses recScratch).
 func (m *Manager) release(ctx context.Context, hosts []*host) error {
-	ids := make([]string, len(hosts))
-	for i, h := range hosts {
-		ids[i] = h.id
+	sc := &m.recScratch
+	ids := sc.relIDs[:0]
+	for _, h := range hosts {
+		ids = append(ids, h.id)
 	}
-	out, err := m.api.ReleaseHosts(ctx, &ec2.ReleaseHostsInput{HostIds: ids})
-	m.recordCall(callReleaseHosts, err)
+	sc.relIDs = ids
+	sc.relIn.HostIds = ids
+	out, err := m.api.ReleaseHosts(ctx, &sc.relIn)
+	sc.relIn.HostIds = nil
+	m.metricCall(callReleaseHosts, err)
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.countCall(callReleaseHosts, err)
 	now := m.clk.Now()
 	if err != nil {
 		for _, h := range hosts {
@@ -399,20 +409,20 @@ func (m *Manager) launchScrub(ctx context.Context, h *host) error {
 		return m.scrubFailed(h, err)
 	}
 	// the shared parts (counts, tags, cached image/subnet/placement pointers)
-	// are never written by the SDK or the world: only the token is new
-	t := &m.scrubTmpl
-	sc.runIn = ec2.RunInstancesInput{
-		ImageId:           image,
-		InstanceType:      t.InstanceType,
-		MinCount:          t.MinCount,
-		MaxCount:          t.MaxCount,
-		ClientToken:       &sc.scrubToken,
-		Placement:         pl,
-		SubnetId:          subnet,
-		TagSpecifications: t.TagSpecifications,
+	// are never written by the SDK or the world: only the token is new. The
+	// input struct is reused and only its varying fields are set: copying
+	// the whole (large) struct per call costs more than the call's
+	// bookkeeping when the GC's write barriers are on.
+	in := &sc.runIn
+	if in.ClientToken == nil {
+		t := &m.scrubTmpl
+		in.InstanceType, in.MinCount, in.MaxCount = t.InstanceType, t.MinCount, t.MaxCount
+		in.TagSpecifications = t.TagSpecifications
+		in.ClientToken = &sc.scrubToken
 	}
-	out, err := m.api.RunInstances(ctx, &sc.runIn)
-	sc.runIn = ec2.RunInstancesInput{}
+	in.ImageId, in.Placement, in.SubnetId = image, pl, subnet
+	out, err := m.api.RunInstances(ctx, in)
+	in.ImageId, in.Placement, in.SubnetId = nil, nil, nil
 	m.metricCall(callRunInstances, err)
 	if err == nil && len(out.Instances) == 0 {
 		err = errors.New("RunInstances returned no instance")
@@ -632,13 +642,12 @@ func (m *Manager) refresh(ctx context.Context) error {
 
 // mergePoll merges the answer of a DescribeHosts of pending hosts by id
 // (made by Reconcile) into the view. Caller holds m.mu.
-func (m *Manager) mergePoll(out *ec2.DescribeHostsOutput, err error, startSeq uint64) error {
+func (m *Manager) mergePoll(out *ec2.DescribeHostsOutput, err error, startSeq uint64, now time.Time) error {
 	m.countCall(callDescribeHosts, err)
 	if err != nil {
 		m.wantRefresh = true // e.g. a host vanished: the full refresh sorts it out
 		return err
 	}
-	now := m.clk.Now()
 	m.stats.Polls++
 	for i := range out.Hosts {
 		m.mergeHost(&out.Hosts[i], now, startSeq)

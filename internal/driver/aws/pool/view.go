@@ -64,8 +64,9 @@ type host struct {
 	emptiedAt    time.Time // last time its last instance left
 	retryAt      time.Time // backoff for scrub/release after a failure
 
-	slots int
-	used  []*slot
+	slots   int
+	used    []*slot
+	usedBuf [1]*slot // used's first backing array
 
 	scrubPlacement *types.Placement // Placement of its scrub launches (read-only once built)
 	// scrubSlot is the slot of its scrub instance (in used while scrubbing):
@@ -87,7 +88,9 @@ type host struct {
 }
 
 func newHost(id, zone string, slots int) *host {
-	return &host{id: id, zone: zone, slots: slots, freeIdx: -1, waitIdx: -1, dueIdx: -1}
+	h := &host{id: id, zone: zone, slots: slots, freeIdx: -1, waitIdx: -1, dueIdx: -1}
+	h.used = h.usedBuf[:0] // a mac host's only slot needs no slice of its own
+	return h
 }
 
 func (h *host) free() int { return h.slots - len(h.used) }
@@ -446,14 +449,16 @@ func (m *Manager) releaseDue(h *host) time.Time {
 	return due
 }
 
-// scrubDue is when an idle available mac host should be scrubbed (zero when
-// scrubbing does not apply).
-func (m *Manager) scrubDue(h *host) time.Time {
+// scrubDueBefore is when an idle available mac host whose releaseDue is
+// rd should be scrubbed (zero when scrubbing does not apply). Callers pass
+// the releaseDue they already have: time.Time.Add is not free and this
+// runs on every touch.
+func (m *Manager) scrubDueBefore(h *host, rd time.Time) time.Time {
 	if !m.scrubEnabled || h.state != hostAvailable || h.permanent {
 		return time.Time{}
 	}
 	t := h.idleSince.Add(m.cfg.ScrubbingDelay.D())
-	if !t.Before(m.releaseDue(h)) {
+	if !t.Before(rd) {
 		return time.Time{} // old enough to be released instead
 	}
 	return t
@@ -478,8 +483,9 @@ func (m *Manager) computeDue(h *host) time.Time {
 		return b
 	}
 	if h.idle() {
-		earliest(later(m.releaseDue(h), h.retryAt))
-		if sd := m.scrubDue(h); !sd.IsZero() {
+		rd := m.releaseDue(h)
+		earliest(later(rd, h.retryAt))
+		if sd := m.scrubDueBefore(h, rd); !sd.IsZero() {
 			earliest(later(sd, h.retryAt))
 		}
 	}
