@@ -112,7 +112,8 @@ type Manager struct {
 
 	recMu        sync.Mutex // one Reconcile/Start at a time
 	recScratch   reconcileScratch
-	allocMu      sync.Mutex // one host allocation at a time (placement serialized per pool)
+	refreshSeen  map[string]bool // refresh's scratch set (recMu)
+	allocMu      sync.Mutex      // one host allocation at a time (placement serialized per pool)
 	allocScratch allocScratch
 
 	mu         sync.Mutex

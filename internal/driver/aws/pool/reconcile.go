@@ -162,17 +162,34 @@ func (sc *reconcileScratch) addTerminate(s *slot) {
 	sc.ids = append(sc.ids, s.instanceID)
 }
 
-// reset empties the slices, keeping their capacity but no pointers.
+// reset empties the slices, keeping their capacity but no pointers. Most
+// passes use one or two of them: the empty ones are skipped.
 func (sc *reconcileScratch) reset() {
-	clear(sc.popped)
-	clear(sc.releases)
-	clear(sc.scrubs)
-	clear(sc.terminates)
-	clear(sc.ids)
-	clear(sc.poll)
-	clear(sc.relIDs)
-	sc.popped, sc.releases, sc.scrubs, sc.terminates = sc.popped[:0], sc.releases[:0], sc.scrubs[:0], sc.terminates[:0]
-	sc.ids, sc.poll, sc.relIDs = sc.ids[:0], sc.poll[:0], sc.relIDs[:0]
+	if len(sc.popped) > 0 {
+		clear(sc.popped)
+		sc.popped = sc.popped[:0]
+	}
+	if len(sc.releases) > 0 {
+		clear(sc.releases)
+		sc.releases = sc.releases[:0]
+	}
+	if len(sc.relIDs) > 0 {
+		clear(sc.relIDs)
+		sc.relIDs = sc.relIDs[:0]
+	}
+	if len(sc.scrubs) > 0 {
+		clear(sc.scrubs)
+		sc.scrubs = sc.scrubs[:0]
+	}
+	if len(sc.terminates) > 0 {
+		clear(sc.terminates)
+		clear(sc.ids)
+		sc.terminates, sc.ids = sc.terminates[:0], sc.ids[:0]
+	}
+	if len(sc.poll) > 0 {
+		clear(sc.poll)
+		sc.poll = sc.poll[:0]
+	}
 	sc.scrubToken = ""
 }
 
@@ -577,6 +594,7 @@ func (m *Manager) scrubSubnet(ctx context.Context, zone string, now time.Time) (
 }
 
 // refresh reads every host tagged for the pool and merges it into the view.
+// Caller holds recMu (Start, Reconcile).
 func (m *Manager) refresh(ctx context.Context) error {
 	m.mu.Lock()
 	startSeq := m.seq
@@ -599,6 +617,10 @@ func (m *Manager) refresh(ctx context.Context) error {
 			m.mu.Unlock()
 			return err
 		}
+		if all == nil && aws.ToString(out.NextToken) == "" {
+			all = out.Hosts // one page (the usual case): no copy of the records
+			break
+		}
 		all = append(all, out.Hosts...)
 		if aws.ToString(out.NextToken) == "" {
 			break
@@ -617,7 +639,12 @@ func (m *Manager) refresh(ctx context.Context) error {
 			m.fullEvery = fullRefreshEvery
 		}
 	}()
-	seen := make(map[string]bool, len(all))
+	// seen is kept between refreshes (they all run under recMu)
+	if m.refreshSeen == nil {
+		m.refreshSeen = make(map[string]bool, len(all))
+	}
+	seen := m.refreshSeen
+	defer clear(seen)
 	for i := range all {
 		th := &all[i]
 		id := aws.ToString(th.HostId)

@@ -260,24 +260,34 @@ func (w waitHeap) down(i0, n int) bool {
 }
 
 // dueHeap orders hosts by the next time Reconcile has something to decide.
-type dueHeap []*host
+// Each entry carries a copy of its host's due time (kept equal to h.due by
+// touch, the only writer), so the comparisons of a sift read the heap's
+// own contiguous array instead of one host struct per comparison; only
+// swaps touch the hosts (their dueIdx). It is the hottest heap: every
+// Reconcile pass pops its hosts and touch pushes them back.
+type dueHeap []dueEntry
+
+type dueEntry struct {
+	due time.Time
+	h   *host
+}
 
 func (d dueHeap) less(i, j int) bool { return d[i].due.Before(d[j].due) }
 func (d dueHeap) swap(i, j int) {
 	d[i], d[j] = d[j], d[i]
-	d[i].dueIdx = i
-	d[j].dueIdx = j
+	d[i].h.dueIdx = i
+	d[j].h.dueIdx = j
 }
 
 func (d *dueHeap) push(h *host) {
 	h.dueIdx = len(*d)
-	*d = append(*d, h)
+	*d = append(*d, dueEntry{due: h.due, h: h})
 	d.up(len(*d) - 1)
 }
 
 // pop removes and returns the host due first.
 func (d *dueHeap) pop() *host {
-	h := (*d)[0]
+	h := (*d)[0].h
 	d.remove(0)
 	return h
 }
@@ -291,12 +301,14 @@ func (d *dueHeap) remove(i int) {
 		}
 	}
 	old := *d
-	old[n].dueIdx = -1
-	old[n] = nil
+	old[n].h.dueIdx = -1
+	old[n] = dueEntry{}
 	*d = old[:n]
 }
 
+// fix restores the order after h.due changed (h is at index i).
 func (d dueHeap) fix(i int) {
+	d[i].due = d[i].h.due
 	if !d.down(i, len(d)) {
 		d.up(i)
 	}
@@ -386,7 +398,9 @@ func (m *Manager) touch(h *host, now time.Time) {
 		}
 	} else if h.dueIdx < 0 {
 		m.dueQ.push(h)
-	} else {
+	} else if m.dueQ[h.dueIdx].due != h.due {
+		// (an identical key needs no fix: it would not move. The common
+		// case when a refresh or a poll merges a host that did not change.)
 		m.dueQ.fix(h.dueIdx)
 	}
 }
