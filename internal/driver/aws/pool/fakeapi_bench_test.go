@@ -192,14 +192,22 @@ func fakePool(b *testing.B, maxHosts, n int, stagger time.Duration) (*Manager, *
 	if err := m.Start(ctx); err != nil {
 		b.Fatal(err)
 	}
-	for i := range n {
-		tok := fmt.Sprintf("idle-%d", i)
-		p, err := m.Place(ctx, PlaceRequest{Token: tok})
+	toks := make([]string, n)
+	hostIDs := make([]string, n)
+	for i := range n { // all reserved: n hosts
+		toks[i] = fmt.Sprintf("idle-%d", i)
+		p, err := m.Place(ctx, PlaceRequest{Token: toks[i]})
 		if err != nil {
 			b.Fatal(err)
 		}
-		m.Unreserve(tok, p.HostID)
+		hostIDs[i] = p.HostID
+	}
+	for i := range n {
+		m.Unreserve(toks[i], hostIDs[i])
 		clk.Advance(stagger)
+	}
+	if st := m.Stats(); st.Hosts != n {
+		b.Fatalf("%d hosts, want %d", st.Hosts, n)
 	}
 	return m, api, clk
 }
@@ -244,6 +252,7 @@ func BenchmarkPoolOnlyScrubCycles(b *testing.B) {
 	b.ReportMetric(float64(mallocs)/float64(passes), "allocs/reconcile")
 	b.ReportMetric(float64(mallocs)/float64(scrubs), "allocs/scrub")
 	b.ReportMetric(float64(passes)/float64(scrubs), "reconciles/scrub")
+	b.ReportMetric(float64(scrubs)/float64(b.N), "scrubs/op")
 }
 
 // BenchmarkPoolOnlyJobs drives a simulator-like mix on the fake EC2 (max
