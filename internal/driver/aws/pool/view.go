@@ -272,7 +272,6 @@ type dueEntry struct {
 	h   *host
 }
 
-func (d dueHeap) less(i, j int) bool { return d[i].due.Before(d[j].due) }
 func (d dueHeap) swap(i, j int) {
 	d[i], d[j] = d[j], d[i]
 	d[i].h.dueIdx = i
@@ -314,32 +313,45 @@ func (d dueHeap) fix(i int) {
 	}
 }
 
+// up and down move the entry along a "hole" instead of swapping at each
+// level (half the writes); the entries end where the swapping sift of
+// container/heap puts them, with the same comparisons.
 func (d dueHeap) up(j int) {
+	e := d[j]
 	for j > 0 {
-		i := (j - 1) / 2
-		if !d.less(j, i) {
+		i := (j - 1) / 2 // parent
+		if !e.due.Before(d[i].due) {
 			break
 		}
-		d.swap(i, j)
+		d[j] = d[i]
+		d[j].h.dueIdx = j
 		j = i
 	}
+	d[j] = e
+	e.h.dueIdx = j
 }
 
 func (d dueHeap) down(i0, n int) bool {
+	e := d[i0]
 	i := i0
 	for {
 		j := 2*i + 1
-		if j >= n || j < 0 {
+		if j >= n || j < 0 { // j < 0 after int overflow
 			break
 		}
-		if j2 := j + 1; j2 < n && d.less(j2, j) {
-			j = j2
+		if j2 := j + 1; j2 < n && d[j2].due.Before(d[j].due) {
+			j = j2 // right child
 		}
-		if !d.less(j, i) {
+		if !d[j].due.Before(e.due) {
 			break
 		}
-		d.swap(i, j)
+		d[i] = d[j]
+		d[i].h.dueIdx = i
 		i = j
+	}
+	if i > i0 {
+		d[i] = e
+		e.h.dueIdx = i
 	}
 	return i > i0
 }
