@@ -599,6 +599,7 @@ func (m *Manager) adoptAllocated(id, zone string, th *types.Host, token string) 
 		h = newHost(id, zone, m.slotsPer)
 		h.allocatedAt = now
 		m.hosts[id] = h
+		h.tracked = true
 		m.stats.Allocations++
 		if th != nil {
 			m.setPending(h, now, false)

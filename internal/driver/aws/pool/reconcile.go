@@ -99,7 +99,7 @@ func (m *Manager) Reconcile(ctx context.Context) (time.Time, error) {
 		for i, h := range m.pollQ {
 			h.pollQueued = false
 			m.pollQ[i] = nil
-			if _, ok := m.hosts[h.id]; ok {
+			if h.tracked || m.hosts[h.id] != nil { // (tracked: no map lookup)
 				sc.poll = append(sc.poll, h.id)
 			}
 		}
@@ -384,7 +384,7 @@ func (m *Manager) scrub(ctx context.Context) error {
 		}
 		h.removeSlot(s)
 		m.forgetSlot(s)
-		if m.hosts[h.id] == h && h.state == hostAvailable {
+		if h.tracked && h.state == hostAvailable { // (tracked: m.hosts[h.id] == h)
 			m.setPending(h, now, true)
 		}
 		m.becameEmpty(h, now)
@@ -711,6 +711,7 @@ func (m *Manager) mergeHost(th *types.Host, now time.Time, startSeq uint64) {
 		h.expectAvail = now.Add(pendingPoll) // we do not know when it went pending
 		h.pendingKnown = false
 		m.hosts[id] = h
+		h.tracked = true
 		m.applyAWS(h, th, now, true)
 		if m.started {
 			m.surprises++

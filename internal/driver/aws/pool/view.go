@@ -74,6 +74,7 @@ type host struct {
 	// of allocating one per scrub.
 	scrubSlot  slot
 	pollQueued bool // in m.pollQ
+	tracked    bool // in m.hosts (m.hosts[h.id] == h), set and cleared with it
 
 	releasing bool // ReleaseHosts in flight
 	scrubbing bool // scrub RunInstances/TerminateInstances in flight
@@ -439,6 +440,7 @@ func (m *Manager) untrack(h *host) {
 	}
 	h.used = nil
 	delete(m.hosts, h.id)
+	h.tracked = false
 	m.seq++
 }
 
