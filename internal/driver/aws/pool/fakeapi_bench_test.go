@@ -30,14 +30,13 @@ type fakeEC2 struct {
 	inst      map[string]*fakeHost // instance id -> host
 	allocated int
 
-	hostsOut types.Host // scratch
-	descOut  ec2.DescribeHostsOutput
-	termOut  ec2.TerminateInstancesOutput
-	relOut   ec2.ReleaseHostsOutput
-	images   ec2.DescribeImagesOutput
-	vpcs     ec2.DescribeVpcsOutput
-	subnets  ec2.DescribeSubnetsOutput
-	types    ec2.DescribeInstanceTypesOutput
+	descOut ec2.DescribeHostsOutput
+	termOut ec2.TerminateInstancesOutput
+	relOut  ec2.ReleaseHostsOutput
+	images  ec2.DescribeImagesOutput
+	vpcs    ec2.DescribeVpcsOutput
+	subnets ec2.DescribeSubnetsOutput
+	types   ec2.DescribeInstanceTypesOutput
 }
 
 type fakeHost struct {

@@ -153,7 +153,7 @@ type Manager struct {
 
 	afterRunPass func() // test hook: called by Run after each Reconcile
 
-	tagList   []types.Tag // see hostTags
+	tagList   []types.Tag // see buildHostTags
 	scrubTags []types.Tag
 	scrubTmpl ec2.RunInstancesInput // fixed fields of every scrub launch (read-only)
 
@@ -638,15 +638,9 @@ func (m *Manager) adoptAllocated(id, zone string, th *types.Host, token string) 
 	return Placement{}, capacityErr("pool %s: host %s allocated, not available yet", m.cfg.Name, id)
 }
 
-// hostTags are the tags of pool hosts (and scrub instances): computed once,
-// never mutated (the SDK and the world only read them).
-func (m *Manager) hostTags() []types.Tag {
-	if m.tagList == nil {
-		m.tagList = m.buildHostTags()
-	}
-	return m.tagList
-}
-
+// buildHostTags are the tags of pool hosts (and scrub instances): built
+// once by New (m.tagList), never mutated (the SDK and the world only read
+// them).
 func (m *Manager) buildHostTags() []types.Tag {
 	keys := make([]string, 0, len(m.tags))
 	for k := range m.tags {
