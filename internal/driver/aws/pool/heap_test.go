@@ -30,8 +30,13 @@ func (r *refDue) Pop() any {
 }
 
 func TestDueHeapMatchesContainerHeap(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	const n = 64
+	for seed := range uint64(8) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { testDueHeap(t, seed, 1+int(seed)*9) })
+	}
+}
+
+func testDueHeap(t *testing.T, seed uint64, n int) {
+	rng := rand.New(rand.NewPCG(seed, 2))
 	// two hosts per id: one in the typed heap, one in the reference
 	mine, ref := make([]*host, n), make([]*host, n)
 	for i := range n {

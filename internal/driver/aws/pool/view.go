@@ -285,10 +285,21 @@ func (d *dueHeap) push(h *host) {
 	d.up(len(*d) - 1)
 }
 
-// pop removes and returns the host due first.
+// pop removes and returns the host due first: the last entry takes the
+// root's place and sifts down (remove(0) without its swap).
 func (d *dueHeap) pop() *host {
-	h := (*d)[0].h
-	d.remove(0)
+	old := *d
+	h := old[0].h
+	h.dueIdx = -1
+	n := len(old) - 1
+	e := old[n]
+	old[n] = dueEntry{}
+	*d = old[:n]
+	if n > 0 {
+		old[0] = e
+		e.h.dueIdx = 0
+		d.down(0, n)
+	}
 	return h
 }
 
