@@ -441,13 +441,13 @@ func (m *Manager) launchScrub(ctx context.Context, h *host) error {
 	out, err := m.api.RunInstances(ctx, in)
 	in.ImageId, in.Placement, in.SubnetId = nil, nil, nil
 	m.metricCall(callRunInstances, err)
-	if err == nil && len(out.Instances) == 0 {
-		err = errors.New("RunInstances returned no instance")
-		m.recordCall(callRunInstances, nil)
-		return m.scrubFailed(h, err)
-	}
-	if err != nil {
-		m.recordCall(callRunInstances, err)
+	if err != nil || len(out.Instances) == 0 {
+		m.mu.Lock()
+		m.countCall(callRunInstances, err)
+		m.mu.Unlock()
+		if err == nil {
+			err = errors.New("RunInstances returned no instance")
+		}
 		return m.scrubFailed(h, err)
 	}
 	id := aws.ToString(out.Instances[0].InstanceId)

@@ -2,11 +2,16 @@ package pool
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/aquarium-fish/aquarium-fish/internal/clock"
+	"github.com/aquarium-fish/aquarium-fish/internal/core"
 )
 
 // value reads a counter or gauge.
@@ -106,5 +111,69 @@ func TestMetrics(t *testing.T) {
 	st := f.m.Stats()
 	if st.APICalls["ReleaseHosts"] != 1 || st.Releases != 1 {
 		t.Errorf("stats = %+v", st)
+	}
+}
+
+// failingRuns is a fake EC2 whose RunInstances fails every other call and
+// answers no instance on the others' half.
+type failingRuns struct {
+	*fakeEC2
+	n int
+}
+
+func (f *failingRuns) RunInstances(ctx context.Context, in *ec2.RunInstancesInput, o ...func(*ec2.Options)) (*ec2.RunInstancesOutput, error) {
+	f.n++
+	switch f.n % 4 {
+	case 1:
+		return nil, errors.New("boom")
+	case 2:
+		return &ec2.RunInstancesOutput{}, nil
+	}
+	return f.fakeEC2.RunInstances(ctx, in, o...)
+}
+
+// The call counters of Stats and of the metrics agree, failed scrub
+// launches (an error, or no instance in the answer) included.
+func TestCallCountersAgreeWithMetrics(t *testing.T) {
+	mt, err := NewMetrics(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := clock.NewVirtual(t0)
+	api := &failingRuns{fakeEC2: newFakeEC2(clk, 90*time.Minute)}
+	cfg := Config{Name: "macs", Type: "mac2.metal", Zones: []string{"us-west-2a"}, Max: 3, ScrubbingDelay: core.Duration(5 * time.Minute)}
+	m, err := New(cfg, api, Options{Clock: clk, Metrics: mt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []string{"a", "b", "c"} {
+		p, err := m.Place(ctx, PlaceRequest{Token: tok})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Unreserve(tok, p.HostID)
+	}
+	for until := t0.Add(12 * time.Hour); clk.Now().Before(until); {
+		next, _ := m.Reconcile(ctx) // failed scrubs are errors
+		clk.Set(next)
+	}
+	st := m.Stats()
+	if st.ScrubFailures == 0 || st.Scrubs == 0 {
+		t.Fatalf("want failed and successful scrubs: %+v", st)
+	}
+	for a := range numAPIActions {
+		name := a.String()
+		ok := value(t, mt.APICalls.WithLabelValues("macs", name, "ok"))
+		bad := value(t, mt.APICalls.WithLabelValues("macs", name, "error"))
+		if int64(ok+bad) != st.APICalls[name] || int64(bad) != st.APIErrors[name] {
+			t.Errorf("%s: metrics %v ok + %v errors, stats %d calls, %d errors", name, ok, bad, st.APICalls[name], st.APIErrors[name])
+		}
+	}
+	if st.APIErrors["RunInstances"] == 0 || st.APICalls["RunInstances"] <= st.APIErrors["RunInstances"] {
+		t.Errorf("RunInstances: %d calls, %d errors", st.APICalls["RunInstances"], st.APIErrors["RunInstances"])
 	}
 }
