@@ -64,7 +64,11 @@ const (
 )
 
 // EC2API is the subset of the EC2 client the pool uses, with the SDK's exact
-// signatures: *ec2.Client and *awsemu.World satisfy it.
+// signatures: *ec2.Client and *awsemu.World satisfy it. The manager reuses
+// its request structs (and the slices and fixed pointers in them) from one
+// call to the next, so an implementation must not keep a request after the
+// call returns, nor write to it; neither the SDK nor the world does. The
+// manager does not keep or modify answers either.
 type EC2API interface {
 	AllocateHosts(ctx context.Context, in *ec2.AllocateHostsInput, optFns ...func(*ec2.Options)) (*ec2.AllocateHostsOutput, error)
 	DescribeHosts(ctx context.Context, in *ec2.DescribeHostsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeHostsOutput, error)
