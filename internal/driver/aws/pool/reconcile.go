@@ -104,8 +104,10 @@ func (m *Manager) Reconcile(ctx context.Context) (time.Time, error) {
 			}
 		}
 		m.pollQ = m.pollQ[:0]
-		slices.Sort(sc.poll)
-		sc.poll = slices.Compact(sc.poll) // the queue is a set of ids
+		if len(sc.poll) > 1 { // (usually one host)
+			slices.Sort(sc.poll)
+			sc.poll = slices.Compact(sc.poll) // the queue is a set of ids
+		}
 		if len(sc.poll) > 0 {
 			pollSeq = m.seq
 			m.lastDescribe = now
