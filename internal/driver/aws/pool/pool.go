@@ -172,6 +172,7 @@ type Manager struct {
 // allocScratch are the request structs of allocate, reused between calls
 // (guarded by allocMu): EC2 clients do not keep a request after the call.
 type allocScratch struct {
+	zones  []string // open zones of the allocation in progress
 	token  string
 	in     ec2.AllocateHostsInput
 	descIn ec2.DescribeHostsInput
@@ -473,9 +474,10 @@ func (m *Manager) anyOpenZone(zones []string, now time.Time) bool {
 	return false
 }
 
-// openZones are the zones not in capacity backoff. Caller holds m.mu.
-func (m *Manager) openZones(zones []string, now time.Time) []string {
-	out := make([]string, 0, len(zones))
+// openZones are the zones not in capacity backoff, appended to out[:0].
+// Caller holds m.mu.
+func (m *Manager) openZones(out, zones []string, now time.Time) []string {
+	out = out[:0]
 	for _, z := range zones {
 		if until, ok := m.zoneBusy[z]; ok && now.Before(until) {
 			continue
@@ -496,7 +498,9 @@ func (m *Manager) allocate(ctx context.Context, token string, zones []string) (P
 		m.mu.Unlock()
 		return Placement{}, capacityErr("pool %s: max %d hosts reached", m.cfg.Name, m.cfg.Max)
 	}
-	try := m.openZones(zones, now)
+	as := &m.allocScratch // (allocMu)
+	try := m.openZones(as.zones, zones, now)
+	as.zones = try
 	m.allocating++
 	m.mu.Unlock()
 	defer func() {
@@ -514,7 +518,6 @@ func (m *Manager) allocate(ctx context.Context, token string, zones []string) (P
 		attempt := m.attempts[token] + 1
 		m.mu.Unlock()
 		// the request struct and its fixed parts are reused (allocMu)
-		as := &m.allocScratch
 		as.token = clientToken("h", token, attempt)
 		zp := m.zonePtr[zn]
 		if zp == nil { // not a pool zone: zonesFor does not let it through
