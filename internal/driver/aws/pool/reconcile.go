@@ -380,6 +380,13 @@ func (m *Manager) scrub(ctx context.Context) error {
 		h := s.host
 		h.scrubbing = false
 		if err != nil {
+			// the instance stays: refreshes and polls must know it is ours.
+			// A scrub instance is registered only here: between its launch
+			// and its termination (one Reconcile pass, recMu) no refresh or
+			// poll runs, and the driver cannot name it in Bind or
+			// InstanceGone, so a successful scrub skips a map insert and
+			// delete.
+			m.byInstance[s.instanceID] = s
 			h.retryAt = now.Add(pendingPoll)
 			m.touch(h, now)
 			continue
@@ -457,8 +464,9 @@ func (m *Manager) launchScrub(ctx context.Context, h *host) error {
 	m.countCall(callRunInstances, nil)
 	for _, s := range h.used {
 		if s.kind == slotScrub && s.instanceID == "" {
+			// (registered in byInstance only if its termination fails,
+			// see scrub: nothing else can look this id up before that)
 			s.instanceID = id
-			m.byInstance[id] = s
 			break
 		}
 	}

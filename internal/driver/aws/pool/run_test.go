@@ -177,3 +177,64 @@ func TestCallCountersAgreeWithMetrics(t *testing.T) {
 		t.Errorf("RunInstances: %d calls, %d errors", st.APICalls["RunInstances"], st.APIErrors["RunInstances"])
 	}
 }
+
+// failingTerminate is a fake EC2 whose first TerminateInstances fails.
+type failingTerminate struct {
+	*fakeEC2
+	failed bool
+}
+
+func (f *failingTerminate) TerminateInstances(ctx context.Context, in *ec2.TerminateInstancesInput, o ...func(*ec2.Options)) (*ec2.TerminateInstancesOutput, error) {
+	if !f.failed {
+		f.failed = true
+		return nil, errors.New("throttled")
+	}
+	return f.fakeEC2.TerminateInstances(ctx, in, o...)
+}
+
+// A scrub instance whose termination failed is known as the pool's own:
+// a refresh that sees it on the host neither adopts it as a stranger nor
+// counts a surprise, and the next pass terminates it.
+func TestScrubInstanceLeftByFailedTerminate(t *testing.T) {
+	clk := clock.NewVirtual(t0)
+	api := &failingTerminate{fakeEC2: newFakeEC2(clk, 90*time.Minute)}
+	cfg := Config{Name: "macs", Type: "mac2.metal", Zones: []string{"us-west-2a"}, Max: 1, ScrubbingDelay: core.Duration(5 * time.Minute)}
+	m, err := New(cfg, api, Options{Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p, err := m.Place(ctx, PlaceRequest{Token: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Unreserve("a", p.HostID)
+	for !api.failed {
+		next, _ := m.Reconcile(ctx)
+		clk.Set(next)
+	}
+	h := m.hosts[p.HostID]
+	if s := scrubInstance(h); s == nil || m.byInstance[s.instanceID] != s {
+		t.Fatalf("the scrub instance is not known after the failed terminate: %+v", h.used)
+	}
+	before := m.surprises
+	m.mu.Lock()
+	m.lastFull = time.Time{} // a full refresh in the next pass, which also retries the terminate
+	m.mu.Unlock()
+	if err := m.refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.used) != 1 || h.used[0].kind != slotScrub || m.surprises != before {
+		t.Fatalf("after a refresh: %d slots (%v), %d surprises", len(h.used), h.used[0].kind, m.surprises-before)
+	}
+	clk.Set(h.retryAt)
+	if _, err := m.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := m.Stats(); st.Scrubs != 1 || len(h.used) != 0 || len(m.byInstance) != 0 {
+		t.Fatalf("after the retry: %+v, %d slots, %d instances known", st, len(h.used), len(m.byInstance))
+	}
+}
