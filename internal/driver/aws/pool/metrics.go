@@ -2,7 +2,6 @@ package pool
 
 import (
 	"fmt"
-	"maps"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -30,8 +29,45 @@ type Stats struct {
 	RefusedReleases          int64            // ReleaseHosts items AWS refused (should stay 0)
 	Refreshes                int64            // full DescribeHosts refreshes (tag filter)
 	Polls                    int64            // DescribeHosts of pending hosts by id
-	APICalls                 map[string]int64 // EC2 calls by action
-	APIErrors                map[string]int64 // failed EC2 calls by action
+	APICalls                 map[string]int64 // EC2 calls by action (Stats fills it)
+	APIErrors                map[string]int64 // failed EC2 calls by action (Stats fills it)
+}
+
+// apiAction is an EC2 call the pool makes. Calls are counted in arrays
+// indexed by action (no string-keyed map update per call); Stats turns
+// them into the maps of Stats.APICalls/APIErrors.
+type apiAction uint8
+
+const (
+	callAllocateHosts apiAction = iota
+	callDescribeHosts
+	callReleaseHosts
+	callRunInstances
+	callTerminateInstances
+	callDescribeImages
+	callDescribeInstanceTypes
+	callDescribeSubnets
+	callDescribeVpcs
+	numAPIActions
+)
+
+var apiActionNames = [numAPIActions]string{
+	callAllocateHosts:         "AllocateHosts",
+	callDescribeHosts:         "DescribeHosts",
+	callReleaseHosts:          "ReleaseHosts",
+	callRunInstances:          "RunInstances",
+	callTerminateInstances:    "TerminateInstances",
+	callDescribeImages:        "DescribeImages",
+	callDescribeInstanceTypes: "DescribeInstanceTypes",
+	callDescribeSubnets:       "DescribeSubnets",
+	callDescribeVpcs:          "DescribeVpcs",
+}
+
+func (a apiAction) String() string { return apiActionNames[a] }
+
+// callCounts are the EC2 call counters (guarded by m.mu).
+type callCounts struct {
+	calls, errors [numAPIActions]int64
 }
 
 // Stats returns a snapshot of the counters.
@@ -39,10 +75,17 @@ func (m *Manager) Stats() Stats {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := m.stats
-	s.APICalls = maps.Clone(m.stats.APICalls)
-	s.APIErrors = maps.Clone(m.stats.APIErrors)
-	if s.APIErrors == nil {
-		s.APIErrors = map[string]int64{}
+	s.APICalls = map[string]int64{}
+	s.APIErrors = map[string]int64{}
+	for a, n := range m.calls.calls {
+		if n > 0 {
+			s.APICalls[apiActionNames[a]] = n
+		}
+	}
+	for a, n := range m.calls.errors {
+		if n > 0 {
+			s.APIErrors[apiActionNames[a]] = n
+		}
 	}
 	s.Allocating = m.allocating
 	s.ScrubEstimate = m.scrubEst.String()
@@ -67,23 +110,32 @@ func (m *Manager) Stats() Stats {
 	return s
 }
 
-// recordCall counts one EC2 call. Safe without m.mu held.
-func (m *Manager) recordCall(action string, err error) {
+// recordCall counts one EC2 call. Safe without m.mu held (it takes it).
+func (m *Manager) recordCall(a apiAction, err error) {
 	m.mu.Lock()
-	m.stats.APICalls[action]++
-	if err != nil {
-		if m.stats.APIErrors == nil {
-			m.stats.APIErrors = map[string]int64{}
-		}
-		m.stats.APIErrors[action]++
-	}
+	m.countCall(a, err)
 	m.mu.Unlock()
+	m.metricCall(a, err)
+}
+
+// countCall counts one EC2 call in the stats. Caller holds m.mu; the hot
+// paths count their call in the locked section that follows it anyway
+// (and call metricCall outside the lock).
+func (m *Manager) countCall(a apiAction, err error) {
+	m.calls.calls[a]++
+	if err != nil {
+		m.calls.errors[a]++
+	}
+}
+
+// metricCall counts one EC2 call in the prometheus metrics (if any).
+func (m *Manager) metricCall(a apiAction, err error) {
 	if m.metrics != nil {
 		result := "ok"
 		if err != nil {
 			result = "error"
 		}
-		m.metrics.APICalls.WithLabelValues(m.cfg.Name, action, result).Inc()
+		m.metrics.APICalls.WithLabelValues(m.cfg.Name, a.String(), result).Inc()
 	}
 }
 

@@ -64,7 +64,11 @@ const (
 )
 
 // EC2API is the subset of the EC2 client the pool uses, with the SDK's exact
-// signatures: *ec2.Client and *awsemu.World satisfy it.
+// signatures: *ec2.Client and *awsemu.World satisfy it. The manager reuses
+// its request structs (and the slices and fixed pointers in them) from one
+// call to the next, so an implementation must not keep a request after the
+// call returns, nor write to it; neither the SDK nor the world does. The
+// manager does not keep or modify answers either.
 type EC2API interface {
 	AllocateHosts(ctx context.Context, in *ec2.AllocateHostsInput, optFns ...func(*ec2.Options)) (*ec2.AllocateHostsOutput, error)
 	DescribeHosts(ctx context.Context, in *ec2.DescribeHostsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeHostsOutput, error)
@@ -110,9 +114,11 @@ type Manager struct {
 	scrubEnabled bool
 	mac          bool
 
-	recMu      sync.Mutex // one Reconcile/Start at a time
-	recScratch reconcileScratch
-	allocMu    sync.Mutex // one host allocation at a time (placement serialized per pool)
+	recMu        sync.Mutex // one Reconcile/Start at a time
+	recScratch   reconcileScratch
+	refreshSeen  map[string]bool // refresh's scratch set (recMu)
+	allocMu      sync.Mutex      // one host allocation at a time (placement serialized per pool)
+	allocScratch allocScratch
 
 	mu         sync.Mutex
 	started    bool
@@ -133,9 +139,9 @@ type Manager struct {
 	lastDescribe time.Time
 	lastFull     time.Time
 	wantRefresh  bool
-	fullEvery    time.Duration   // current full refresh interval
-	surprises    int64           // view corrections made by refreshes
-	pollIDs      map[string]bool // pending hosts due for a check
+	fullEvery    time.Duration // current full refresh interval
+	surprises    int64         // view corrections made by refreshes
+	pollQ        []*host       // pending hosts due for a check by id (host.pollQueued)
 	scrubEst     time.Duration
 	scrubLearned bool
 	allocEst     time.Duration
@@ -145,14 +151,62 @@ type Manager struct {
 	image   cached
 	subnets map[string]cached
 
-	stats Stats // counters (APICalls guarded by mu too)
+	stats Stats      // counters (guarded by mu; APICalls/APIErrors unused, see calls)
+	calls callCounts // EC2 calls by action (guarded by mu)
 	wake  chan struct{}
 
 	afterRunPass func() // test hook: called by Run after each Reconcile
 
-	tagList   []types.Tag // see hostTags
+	tagList   []types.Tag // see buildHostTags
 	scrubTags []types.Tag
 	scrubTmpl ec2.RunInstancesInput // fixed fields of every scrub launch (read-only)
+
+	// request parts shared by every AllocateHosts call (read-only)
+	allocType  *string
+	allocQty   *int32
+	allocTags  []types.TagSpecification
+	zonePtr    map[string]*string // zone -> &zone, for the pool's zones
+	spareSlots []*slot            // freed slots for reuse (guarded by mu), see newSlot
+}
+
+// allocScratch are the request structs of allocate, reused between calls
+// (guarded by allocMu): EC2 clients do not keep a request after the call.
+type allocScratch struct {
+	zones  []string // open zones of the allocation in progress
+	token  string
+	in     ec2.AllocateHostsInput
+	descIn ec2.DescribeHostsInput
+	descID [1]string
+}
+
+// maxSpareSlots bounds the free list of slots.
+const maxSpareSlots = 1024
+
+// newSlot returns a slot set to v, reusing a freed one when there is one:
+// a placement then allocates nothing in steady state. Caller holds m.mu.
+func (m *Manager) newSlot(v slot) *slot {
+	if n := len(m.spareSlots); n > 0 {
+		s := m.spareSlots[n-1]
+		m.spareSlots[n-1] = nil
+		m.spareSlots = m.spareSlots[:n-1]
+		*s = v
+		return s
+	}
+	s := new(slot)
+	*s = v
+	return s
+}
+
+// recycleSlot keeps a slot for reuse by newSlot. Only for a slot that was
+// just removed from its host and forgotten (removeSlot + forgetSlot), so
+// nothing refers to it any more; never a host's embedded scrub slot.
+// Caller holds m.mu.
+func (m *Manager) recycleSlot(s *slot) {
+	if s == &s.host.scrubSlot || len(m.spareSlots) >= maxSpareSlots {
+		return
+	}
+	*s = slot{}
+	m.spareSlots = append(m.spareSlots, s)
 }
 
 type cached struct {
@@ -199,14 +253,19 @@ func New(cfg Config, api EC2API, opts Options) (*Manager, error) {
 		scrubEst:     defaultScrubEstimate,
 		allocEst:     defaultAllocEstimate,
 		subnets:      map[string]cached{},
-		pollIDs:      map[string]bool{},
 		fullEvery:    fullRefreshEvery,
 		wake:         make(chan struct{}, 1),
-		stats:        Stats{APICalls: map[string]int64{}},
 		scrubEnabled: IsMacType(cfg.Type) && cfg.ScrubbingDelay > 0,
 	}
 	m.tagList = m.buildHostTags()
 	m.scrubTags = append(m.buildHostTags(), types.Tag{Key: aws.String("Name"), Value: aws.String("aquarium-scrub-" + cfg.Name)})
+	m.allocType = aws.String(cfg.Type)
+	m.allocQty = aws.Int32(1)
+	m.allocTags = []types.TagSpecification{{ResourceType: types.ResourceTypeDedicatedHost, Tags: m.tagList}}
+	m.zonePtr = make(map[string]*string, len(m.cfg.Zones))
+	for _, z := range m.cfg.Zones {
+		m.zonePtr[z] = aws.String(z)
+	}
 	m.scrubTmpl = ec2.RunInstancesInput{
 		InstanceType:      types.InstanceType(cfg.Type),
 		MinCount:          aws.Int32(1),
@@ -259,7 +318,7 @@ func (m *Manager) Start(ctx context.Context) error {
 // describeType returns the vCPUs and first architecture of an instance type.
 func (m *Manager) describeType(ctx context.Context, t string) (int32, string, error) {
 	out, err := m.api.DescribeInstanceTypes(ctx, &ec2.DescribeInstanceTypesInput{InstanceTypes: []types.InstanceType{types.InstanceType(t)}})
-	m.recordCall("DescribeInstanceTypes", err)
+	m.recordCall(callDescribeInstanceTypes, err)
 	if err != nil {
 		return 0, "", fmt.Errorf("describe instance type %q: %w", t, err)
 	}
@@ -375,7 +434,7 @@ func (m *Manager) tryPlace(token string, zones []string) (p Placement, done bool
 		}
 	}
 	if best != nil {
-		s := &slot{kind: slotReserved, token: token, since: now, host: best}
+		s := m.newSlot(slot{kind: slotReserved, token: token, since: now, host: best})
 		best.used = append(best.used, s)
 		m.byToken[token] = s
 		m.touch(best, now)
@@ -415,9 +474,10 @@ func (m *Manager) anyOpenZone(zones []string, now time.Time) bool {
 	return false
 }
 
-// openZones are the zones not in capacity backoff. Caller holds m.mu.
-func (m *Manager) openZones(zones []string, now time.Time) []string {
-	out := make([]string, 0, len(zones))
+// openZones are the zones not in capacity backoff, appended to out[:0].
+// Caller holds m.mu.
+func (m *Manager) openZones(out, zones []string, now time.Time) []string {
+	out = out[:0]
 	for _, z := range zones {
 		if until, ok := m.zoneBusy[z]; ok && now.Before(until) {
 			continue
@@ -438,7 +498,9 @@ func (m *Manager) allocate(ctx context.Context, token string, zones []string) (P
 		m.mu.Unlock()
 		return Placement{}, capacityErr("pool %s: max %d hosts reached", m.cfg.Name, m.cfg.Max)
 	}
-	try := m.openZones(zones, now)
+	as := &m.allocScratch // (allocMu)
+	try := m.openZones(as.zones, zones, now)
+	as.zones = try
 	m.allocating++
 	m.mu.Unlock()
 	defer func() {
@@ -455,15 +517,23 @@ func (m *Manager) allocate(ctx context.Context, token string, zones []string) (P
 		m.mu.Lock()
 		attempt := m.attempts[token] + 1
 		m.mu.Unlock()
-		out, err := m.api.AllocateHosts(ctx, &ec2.AllocateHostsInput{
-			AvailabilityZone:  aws.String(zn),
-			InstanceType:      aws.String(m.cfg.Type),
+		// the request struct and its fixed parts are reused (allocMu)
+		as.token = clientToken("h", token, attempt)
+		zp := m.zonePtr[zn]
+		if zp == nil { // not a pool zone: zonesFor does not let it through
+			zp = aws.String(zn)
+		}
+		as.in = ec2.AllocateHostsInput{
+			AvailabilityZone:  zp,
+			InstanceType:      m.allocType,
 			AutoPlacement:     types.AutoPlacementOff,
-			Quantity:          aws.Int32(1),
-			ClientToken:       aws.String(clientToken("h", token, attempt)),
-			TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeDedicatedHost, Tags: m.hostTags()}},
-		})
-		m.recordCall("AllocateHosts", err)
+			Quantity:          m.allocQty,
+			ClientToken:       &as.token,
+			TagSpecifications: m.allocTags,
+		}
+		out, err := m.api.AllocateHosts(ctx, &as.in)
+		as.in = ec2.AllocateHostsInput{}
+		m.recordCall(callAllocateHosts, err)
 		if err != nil {
 			if isHostCapacityErr(err) {
 				m.mu.Lock()
@@ -502,9 +572,14 @@ func (m *Manager) allocate(ctx context.Context, token string, zones []string) (P
 }
 
 // describeHost fetches one host right after its allocation (not a refresh).
+// Caller holds m.allocMu.
 func (m *Manager) describeHost(ctx context.Context, id string) (*types.Host, error) {
-	out, err := m.api.DescribeHosts(ctx, &ec2.DescribeHostsInput{HostIds: []string{id}})
-	m.recordCall("DescribeHosts", err)
+	as := &m.allocScratch
+	as.descID[0] = id
+	as.descIn.HostIds = as.descID[:]
+	out, err := m.api.DescribeHosts(ctx, &as.descIn)
+	as.descIn.HostIds, as.descID[0] = nil, ""
+	m.recordCall(callDescribeHosts, err)
 	if err != nil {
 		return nil, err
 	}
@@ -531,6 +606,7 @@ func (m *Manager) adoptAllocated(id, zone string, th *types.Host, token string) 
 		h = newHost(id, zone, m.slotsPer)
 		h.allocatedAt = now
 		m.hosts[id] = h
+		h.tracked = true
 		m.stats.Allocations++
 		if th != nil {
 			m.setPending(h, now, false)
@@ -551,7 +627,7 @@ func (m *Manager) adoptAllocated(id, zone string, th *types.Host, token string) 
 		m.countPlacement("error")
 		return Placement{}, fmt.Errorf("pool %s: allocated host %s has no free slot", m.cfg.Name, id)
 	}
-	s := &slot{kind: slotPromised, token: token, since: now, host: h}
+	s := m.newSlot(slot{kind: slotPromised, token: token, since: now, host: h})
 	h.used = append(h.used, s)
 	m.byToken[token] = s
 	if h.state == hostAvailable && !h.placeableAt().After(now) {
@@ -569,15 +645,9 @@ func (m *Manager) adoptAllocated(id, zone string, th *types.Host, token string) 
 	return Placement{}, capacityErr("pool %s: host %s allocated, not available yet", m.cfg.Name, id)
 }
 
-// hostTags are the tags of pool hosts (and scrub instances): computed once,
-// never mutated (the SDK and the world only read them).
-func (m *Manager) hostTags() []types.Tag {
-	if m.tagList == nil {
-		m.tagList = m.buildHostTags()
-	}
-	return m.tagList
-}
-
+// buildHostTags are the tags of pool hosts (and scrub instances): built
+// once by New (m.tagList), never mutated (the SDK and the world only read
+// them).
 func (m *Manager) buildHostTags() []types.Tag {
 	keys := make([]string, 0, len(m.tags))
 	for k := range m.tags {
@@ -614,7 +684,7 @@ func (m *Manager) Bind(token, hostID, instanceID string) {
 			m.log.Warn("bind on a host the pool does not know", "host", hostID, "instance", instanceID)
 			return
 		}
-		s = &slot{kind: slotBound, token: token, host: h}
+		s = m.newSlot(slot{kind: slotBound, token: token, host: h})
 		if m.byToken[token] == nil {
 			m.byToken[token] = s
 		}
@@ -642,6 +712,7 @@ func (m *Manager) Unreserve(token, hostID string) {
 	h := s.host
 	h.removeSlot(s)
 	m.forgetSlot(s)
+	m.recycleSlot(s)
 	h.suspectUntil = now.Add(suspectBackoff)
 	m.wantRefresh = true
 	m.becameEmpty(h, now)
@@ -666,6 +737,7 @@ func (m *Manager) InstanceGone(hostID, instanceID string) {
 		if h := s.host; h.id != hostID {
 			m.afterInstanceGone(h, now)
 		}
+		m.recycleSlot(s)
 	}
 	if h := m.hosts[hostID]; h != nil {
 		m.afterInstanceGone(h, now)

@@ -1,7 +1,6 @@
 package pool
 
 import (
-	"container/heap"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -65,10 +64,17 @@ type host struct {
 	emptiedAt    time.Time // last time its last instance left
 	retryAt      time.Time // backoff for scrub/release after a failure
 
-	slots int
-	used  []*slot
+	slots   int
+	used    []*slot
+	usedBuf [1]*slot // used's first backing array
 
 	scrubPlacement *types.Placement // Placement of its scrub launches (read-only once built)
+	// scrubSlot is the slot of its scrub instance (in used while scrubbing):
+	// a host scrubs only when idle, so one slot per host is reused instead
+	// of allocating one per scrub.
+	scrubSlot  slot
+	pollQueued bool // in m.pollQ
+	tracked    bool // in m.hosts (m.hosts[h.id] == h), set and cleared with it
 
 	releasing bool // ReleaseHosts in flight
 	scrubbing bool // scrub RunInstances/TerminateInstances in flight
@@ -83,7 +89,9 @@ type host struct {
 }
 
 func newHost(id, zone string, slots int) *host {
-	return &host{id: id, zone: zone, slots: slots, freeIdx: -1, waitIdx: -1, dueIdx: -1}
+	h := &host{id: id, zone: zone, slots: slots, freeIdx: -1, waitIdx: -1, dueIdx: -1}
+	h.used = h.usedBuf[:0] // a mac host's only slot needs no slice of its own
+	return h
 }
 
 func (h *host) free() int { return h.slots - len(h.used) }
@@ -112,65 +120,252 @@ func (h *host) removeSlot(s *slot) bool {
 	return false
 }
 
+// The three heaps below are binary min-heaps of hosts, each host knowing
+// its index in each. They are written out per heap (instead of going
+// through container/heap) so that the comparisons and swaps are direct,
+// inlinable calls: touch runs several times per Reconcile pass and per
+// placement. The algorithms are container/heap's (same sift order), so
+// hosts that compare equal come out in the same order as before.
+
 // freeHeap orders placeable hosts of one zone: the host whose release is
 // furthest away (the youngest) first, then by id for determinism.
 type freeHeap []*host
 
-func (f freeHeap) Len() int           { return len(f) }
-func (f freeHeap) Less(i, j int) bool { return f.lessHost(f[i], f[j]) }
-func (f freeHeap) Swap(i, j int) {
+func (f freeHeap) less(i, j int) bool { return f.lessHost(f[i], f[j]) }
+func (f freeHeap) swap(i, j int) {
 	f[i], f[j] = f[j], f[i]
 	f[i].freeIdx = i
 	f[j].freeIdx = j
 }
-func (f *freeHeap) Push(x any) { h := x.(*host); h.freeIdx = len(*f); *f = append(*f, h) }
-func (f *freeHeap) Pop() any {
+
+func (f *freeHeap) push(h *host) {
+	h.freeIdx = len(*f)
+	*f = append(*f, h)
+	f.up(len(*f) - 1)
+}
+
+func (f *freeHeap) remove(i int) {
+	n := len(*f) - 1
+	if n != i {
+		f.swap(i, n)
+		if !f.down(i, n) {
+			f.up(i)
+		}
+	}
 	old := *f
-	h := old[len(old)-1]
-	old[len(old)-1] = nil
-	*f = old[:len(old)-1]
-	h.freeIdx = -1
-	return h
+	old[n].freeIdx = -1
+	old[n] = nil
+	*f = old[:n]
+}
+
+func (f freeHeap) fix(i int) {
+	if !f.down(i, len(f)) {
+		f.up(i)
+	}
+}
+
+func (f freeHeap) up(j int) {
+	for j > 0 {
+		i := (j - 1) / 2 // parent
+		if !f.less(j, i) {
+			break
+		}
+		f.swap(i, j)
+		j = i
+	}
+}
+
+func (f freeHeap) down(i0, n int) bool {
+	i := i0
+	for {
+		j := 2*i + 1
+		if j >= n || j < 0 { // j < 0 after int overflow
+			break
+		}
+		if j2 := j + 1; j2 < n && f.less(j2, j) {
+			j = j2 // right child
+		}
+		if !f.less(j, i) {
+			break
+		}
+		f.swap(i, j)
+		i = j
+	}
+	return i > i0
 }
 
 // waitHeap orders available hosts that are not placeable yet by placeableAt.
 type waitHeap []*host
 
-func (w waitHeap) Len() int           { return len(w) }
-func (w waitHeap) Less(i, j int) bool { return w[i].placeableAt().Before(w[j].placeableAt()) }
-func (w waitHeap) Swap(i, j int) {
+func (w waitHeap) less(i, j int) bool { return w[i].placeableAt().Before(w[j].placeableAt()) }
+func (w waitHeap) swap(i, j int) {
 	w[i], w[j] = w[j], w[i]
 	w[i].waitIdx = i
 	w[j].waitIdx = j
 }
-func (w *waitHeap) Push(x any) { h := x.(*host); h.waitIdx = len(*w); *w = append(*w, h) }
-func (w *waitHeap) Pop() any {
+
+func (w *waitHeap) push(h *host) {
+	h.waitIdx = len(*w)
+	*w = append(*w, h)
+	w.up(len(*w) - 1)
+}
+
+func (w *waitHeap) remove(i int) {
+	n := len(*w) - 1
+	if n != i {
+		w.swap(i, n)
+		if !w.down(i, n) {
+			w.up(i)
+		}
+	}
 	old := *w
-	h := old[len(old)-1]
-	old[len(old)-1] = nil
-	*w = old[:len(old)-1]
-	h.waitIdx = -1
-	return h
+	old[n].waitIdx = -1
+	old[n] = nil
+	*w = old[:n]
+}
+
+func (w waitHeap) fix(i int) {
+	if !w.down(i, len(w)) {
+		w.up(i)
+	}
+}
+
+func (w waitHeap) up(j int) {
+	for j > 0 {
+		i := (j - 1) / 2
+		if !w.less(j, i) {
+			break
+		}
+		w.swap(i, j)
+		j = i
+	}
+}
+
+func (w waitHeap) down(i0, n int) bool {
+	i := i0
+	for {
+		j := 2*i + 1
+		if j >= n || j < 0 {
+			break
+		}
+		if j2 := j + 1; j2 < n && w.less(j2, j) {
+			j = j2
+		}
+		if !w.less(j, i) {
+			break
+		}
+		w.swap(i, j)
+		i = j
+	}
+	return i > i0
 }
 
 // dueHeap orders hosts by the next time Reconcile has something to decide.
-type dueHeap []*host
+// Each entry carries a copy of its host's due time (kept equal to h.due by
+// touch, the only writer), so the comparisons of a sift read the heap's
+// own contiguous array instead of one host struct per comparison; only
+// swaps touch the hosts (their dueIdx). It is the hottest heap: every
+// Reconcile pass pops its hosts and touch pushes them back.
+type dueHeap []dueEntry
 
-func (d dueHeap) Len() int           { return len(d) }
-func (d dueHeap) Less(i, j int) bool { return d[i].due.Before(d[j].due) }
-func (d dueHeap) Swap(i, j int) {
-	d[i], d[j] = d[j], d[i]
-	d[i].dueIdx = i
-	d[j].dueIdx = j
+type dueEntry struct {
+	due time.Time
+	h   *host
 }
-func (d *dueHeap) Push(x any) { h := x.(*host); h.dueIdx = len(*d); *d = append(*d, h) }
-func (d *dueHeap) Pop() any {
+
+func (d dueHeap) swap(i, j int) {
+	d[i], d[j] = d[j], d[i]
+	d[i].h.dueIdx = i
+	d[j].h.dueIdx = j
+}
+
+func (d *dueHeap) push(h *host) {
+	h.dueIdx = len(*d)
+	*d = append(*d, dueEntry{due: h.due, h: h})
+	d.up(len(*d) - 1)
+}
+
+// pop removes and returns the host due first: the last entry takes the
+// root's place and sifts down (remove(0) without its swap).
+func (d *dueHeap) pop() *host {
 	old := *d
-	h := old[len(old)-1]
-	old[len(old)-1] = nil
-	*d = old[:len(old)-1]
+	h := old[0].h
 	h.dueIdx = -1
+	n := len(old) - 1
+	e := old[n]
+	old[n] = dueEntry{}
+	*d = old[:n]
+	if n > 0 {
+		old[0] = e
+		e.h.dueIdx = 0
+		d.down(0, n)
+	}
 	return h
+}
+
+func (d *dueHeap) remove(i int) {
+	n := len(*d) - 1
+	if n != i {
+		d.swap(i, n)
+		if !d.down(i, n) {
+			d.up(i)
+		}
+	}
+	old := *d
+	old[n].h.dueIdx = -1
+	old[n] = dueEntry{}
+	*d = old[:n]
+}
+
+// fix restores the order after h.due changed (h is at index i).
+func (d dueHeap) fix(i int) {
+	d[i].due = d[i].h.due
+	if !d.down(i, len(d)) {
+		d.up(i)
+	}
+}
+
+// up and down move the entry along a "hole" instead of swapping at each
+// level (half the writes); the entries end where the swapping sift of
+// container/heap puts them, with the same comparisons.
+func (d dueHeap) up(j int) {
+	e := d[j]
+	for j > 0 {
+		i := (j - 1) / 2 // parent
+		if !e.due.Before(d[i].due) {
+			break
+		}
+		d[j] = d[i]
+		d[j].h.dueIdx = j
+		j = i
+	}
+	d[j] = e
+	e.h.dueIdx = j
+}
+
+func (d dueHeap) down(i0, n int) bool {
+	e := d[i0]
+	i := i0
+	for {
+		j := 2*i + 1
+		if j >= n || j < 0 { // j < 0 after int overflow
+			break
+		}
+		if j2 := j + 1; j2 < n && d[j2].due.Before(d[j].due) {
+			j = j2 // right child
+		}
+		if !d[j].due.Before(e.due) {
+			break
+		}
+		d[i] = d[j]
+		d[i].h.dueIdx = i
+		i = j
+	}
+	if i > i0 {
+		d[i] = e
+		e.h.dueIdx = i
+	}
+	return i > i0
 }
 
 // zoneView holds the placeable hosts of one zone.
@@ -194,12 +389,12 @@ func (m *Manager) touch(h *host, now time.Time) {
 	// free heap and zone counter
 	if ready {
 		if h.freeIdx < 0 {
-			heap.Push(&z.free, h)
+			z.free.push(h)
 		} else {
-			heap.Fix(&z.free, h.freeIdx)
+			z.free.fix(h.freeIdx)
 		}
 	} else if h.freeIdx >= 0 {
-		heap.Remove(&z.free, h.freeIdx)
+		z.free.remove(h.freeIdx)
 	}
 	counted := 0
 	if ready {
@@ -211,24 +406,26 @@ func (m *Manager) touch(h *host, now time.Time) {
 	// waiting heap
 	if placeable && !ready {
 		if h.waitIdx < 0 {
-			heap.Push(&m.waiting, h)
+			m.waiting.push(h)
 		} else {
-			heap.Fix(&m.waiting, h.waitIdx)
+			m.waiting.fix(h.waitIdx)
 		}
 	} else if h.waitIdx >= 0 {
-		heap.Remove(&m.waiting, h.waitIdx)
+		m.waiting.remove(h.waitIdx)
 	}
 
 	// due heap
 	h.due = m.computeDue(h)
 	if h.due.IsZero() {
 		if h.dueIdx >= 0 {
-			heap.Remove(&m.dueQ, h.dueIdx)
+			m.dueQ.remove(h.dueIdx)
 		}
 	} else if h.dueIdx < 0 {
-		heap.Push(&m.dueQ, h)
-	} else {
-		heap.Fix(&m.dueQ, h.dueIdx)
+		m.dueQ.push(h)
+	} else if m.dueQ[h.dueIdx].due != h.due {
+		// (an identical key needs no fix: it would not move. The common
+		// case when a refresh or a poll merges a host that did not change.)
+		m.dueQ.fix(h.dueIdx)
 	}
 }
 
@@ -239,21 +436,22 @@ func (m *Manager) untrack(h *host) {
 		z = m.zone(h.zone)
 	}
 	if h.freeIdx >= 0 {
-		heap.Remove(&z.free, h.freeIdx)
+		z.free.remove(h.freeIdx)
 	}
 	z.freeSlots -= h.countedFree
 	h.countedFree = 0
 	if h.waitIdx >= 0 {
-		heap.Remove(&m.waiting, h.waitIdx)
+		m.waiting.remove(h.waitIdx)
 	}
 	if h.dueIdx >= 0 {
-		heap.Remove(&m.dueQ, h.dueIdx)
+		m.dueQ.remove(h.dueIdx)
 	}
 	for _, s := range h.used {
 		m.forgetSlot(s)
 	}
 	h.used = nil
 	delete(m.hosts, h.id)
+	h.tracked = false
 	m.seq++
 }
 
@@ -290,14 +488,16 @@ func (m *Manager) releaseDue(h *host) time.Time {
 	return due
 }
 
-// scrubDue is when an idle available mac host should be scrubbed (zero when
-// scrubbing does not apply).
-func (m *Manager) scrubDue(h *host) time.Time {
+// scrubDueBefore is when an idle available mac host whose releaseDue is
+// rd should be scrubbed (zero when scrubbing does not apply). Callers pass
+// the releaseDue they already have: time.Time.Add is not free and this
+// runs on every touch.
+func (m *Manager) scrubDueBefore(h *host, rd time.Time) time.Time {
 	if !m.scrubEnabled || h.state != hostAvailable || h.permanent {
 		return time.Time{}
 	}
 	t := h.idleSince.Add(m.cfg.ScrubbingDelay.D())
-	if !t.Before(m.releaseDue(h)) {
+	if !t.Before(rd) {
 		return time.Time{} // old enough to be released instead
 	}
 	return t
@@ -322,8 +522,9 @@ func (m *Manager) computeDue(h *host) time.Time {
 		return b
 	}
 	if h.idle() {
-		earliest(later(m.releaseDue(h), h.retryAt))
-		if sd := m.scrubDue(h); !sd.IsZero() {
+		rd := m.releaseDue(h)
+		earliest(later(rd, h.retryAt))
+		if sd := m.scrubDueBefore(h, rd); !sd.IsZero() {
 			earliest(later(sd, h.retryAt))
 		}
 	}
