@@ -7,6 +7,7 @@ package clock
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -22,39 +23,47 @@ type Real struct{}
 func (Real) Now() time.Time { return time.Now() }
 
 // Virtual is a manually driven clock, safe for concurrent use.
+//
+// Now is read millions of times per simulated year (every emulated AWS call
+// and every pool decision), so it is one atomic load of an immutable
+// time.Time; Set and Advance publish a new value (writers are serialized).
 type Virtual struct {
-	mu  sync.RWMutex
-	now time.Time
+	mu  sync.Mutex // serializes writers
+	now atomic.Pointer[time.Time]
 }
 
 // NewVirtual returns a virtual clock stopped at start.
-func NewVirtual(start time.Time) *Virtual { return &Virtual{now: start} }
+func NewVirtual(start time.Time) *Virtual {
+	v := &Virtual{}
+	v.now.Store(&start)
+	return v
+}
 
 // Now returns the virtual time.
-func (v *Virtual) Now() time.Time {
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	return v.now
-}
+func (v *Virtual) Now() time.Time { return *v.now.Load() }
 
 // Advance moves the clock forward by d (negative d is ignored).
 func (v *Virtual) Advance(d time.Duration) time.Time {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	now := *v.now.Load()
 	if d > 0 {
-		v.now = v.now.Add(d)
+		now = now.Add(d)
+		v.now.Store(&now)
 	}
-	return v.now
+	return now
 }
 
 // Set moves the clock to t if t is not before the current time.
 func (v *Virtual) Set(t time.Time) time.Time {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if t.After(v.now) {
-		v.now = t
+	now := *v.now.Load()
+	if t.After(now) {
+		v.now.Store(&t)
+		return t
 	}
-	return v.now
+	return now
 }
 
 // Scaled runs Factor times faster than the wall clock, starting at Start.
