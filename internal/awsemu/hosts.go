@@ -435,8 +435,8 @@ func (w *World) DescribeHosts(ctx context.Context, in *ec2.DescribeHostsInput, _
 			items, next = collect(w.hosts.all(p.after), p, func(h *host) bool { return w.matches(h, fs) })
 		}
 		if len(items) == 1 { // the pool's poll of one host: one allocation
-			r := &describeHostsOutput1{}
-			r.out = ec2.DescribeHostsOutput{NextToken: next, Hosts: r.hosts[:]}
+			r := w.hostOuts.next()
+			r.out.NextToken, r.out.Hosts = next, r.hosts[:]
 			items[0].fillSDK(&r.hosts[0], &r.parts, w)
 			return &r.out, nil
 		}

@@ -255,8 +255,10 @@ func (w *World) tokenOutput(rt *runToken) *ec2.RunInstancesOutput {
 
 func (w *World) reservationOutput(resID string, insts []*instance) *ec2.RunInstancesOutput {
 	if len(insts) == 1 {
-		r := &runOutput1{strs: [2]string{resID, w.spec.AccountID}}
-		r.out = ec2.RunInstancesOutput{ReservationId: &r.strs[0], OwnerId: &r.strs[1], Groups: []types.GroupIdentifier{}, Instances: r.inst[:]}
+		r := w.runOuts.next()
+		// (field stores: r is fresh zeroed memory, see fillInstanceSDK)
+		r.strs[0], r.strs[1] = resID, w.spec.AccountID
+		r.out.ReservationId, r.out.OwnerId, r.out.Groups, r.out.Instances = &r.strs[0], &r.strs[1], []types.GroupIdentifier{}, r.inst[:]
 		w.fillInstanceSDK(&r.inst[0], &r.parts, insts[0])
 		return &r.out
 	}
@@ -734,7 +736,7 @@ func (w *World) TerminateInstances(ctx context.Context, in *ec2.TerminateInstanc
 				return nil, Errorf("OperationNotPermitted", "The instance '%s' may not be terminated. Modify its 'disableApiTermination' instance attribute and try again.", inst.id)
 			}
 		}
-		out, changes, parts := terminateOutput(len(insts))
+		out, changes, parts := w.terminateOutput(len(insts))
 		for i, inst := range insts {
 			prev := inst.state(w.now)
 			if inst.termAt.IsZero() {
@@ -771,9 +773,9 @@ type terminateOutput1 struct {
 
 // terminateOutput allocates an output for n state changes; the caller fills
 // changes[i] with parts[i].
-func terminateOutput(n int) (*ec2.TerminateInstancesOutput, []types.InstanceStateChange, []stateChangeParts) {
+func (w *World) terminateOutput(n int) (*ec2.TerminateInstancesOutput, []types.InstanceStateChange, []stateChangeParts) {
 	if n == 1 {
-		r := &terminateOutput1{}
+		r := w.termOuts.next()
 		r.out.TerminatingInstances = r.changes[:]
 		return &r.out, r.changes[:], r.parts[:]
 	}

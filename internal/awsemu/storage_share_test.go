@@ -207,3 +207,57 @@ func TestRunHashStable(t *testing.T) {
 		t.Fatalf("changed user data keeps the hash")
 	}
 }
+
+// TestSlabOutputsIndependent: the usual one-item outputs are carved from
+// shared arrays (slab); every call must still get memory of its own, so
+// that a caller keeping or mutating one output never sees another change.
+func TestSlabOutputsIndependent(t *testing.T) {
+	w, _ := newTestWorld(t, nil)
+	var runs []*ec2.RunInstancesOutput
+	var terms []*ec2.TerminateInstancesOutput
+	var descs []*ec2.DescribeHostsOutput
+	hid := allocHost(t, w, "m5.large", "us-west-2a", false)
+	for range 300 { // more than one slab of each output
+		out := runLinux(t, w, nil)
+		runs = append(runs, out)
+		id := aws.ToString(out.Instances[0].InstanceId)
+		term, err := w.TerminateInstances(bg, &ec2.TerminateInstancesInput{InstanceIds: []string{id}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		terms = append(terms, term)
+		d, err := w.DescribeHosts(bg, &ec2.DescribeHostsInput{HostIds: []string{hid}})
+		if err != nil || len(d.Hosts) != 1 {
+			t.Fatal(err)
+		}
+		descs = append(descs, d)
+	}
+	want := make([]string, len(runs))
+	for i := range runs {
+		want[i] = aws.ToString(runs[i].Instances[0].InstanceId)
+		// callers may write through what they were given
+		*runs[i].ReservationId = "mutated"
+		*runs[i].Instances[0].Placement.AvailabilityZone = "mutated"
+		*terms[i].TerminatingInstances[0].CurrentState.Code = -1
+		*descs[i].Hosts[0].HostId = "mutated"
+		descs[i].Hosts[0].Tags = append(descs[i].Hosts[0].Tags, types.Tag{Key: aws.String("k")})
+	}
+	for i := range runs {
+		if got := aws.ToString(runs[i].Instances[0].InstanceId); got != want[i] {
+			t.Fatalf("output %d: instance id %q, want %q", i, got, want[i])
+		}
+		if got := aws.ToString(terms[i].TerminatingInstances[0].InstanceId); got != want[i] {
+			t.Fatalf("terminate output %d: instance id %q, want %q", i, got, want[i])
+		}
+		if got := len(descs[i].Hosts[0].Tags); got != 1 {
+			t.Fatalf("host output %d: %d tags", i, got)
+		}
+	}
+	d, err := w.DescribeHosts(bg, &ec2.DescribeHostsInput{HostIds: []string{hid}})
+	if err != nil || aws.ToString(d.Hosts[0].HostId) != hid || len(d.Hosts[0].Tags) != 0 {
+		t.Fatalf("world changed by callers: %v %+v", err, d)
+	}
+	if got := describeInstance(t, w, want[0]); aws.ToString(got.Placement.AvailabilityZone) == "mutated" || *got.State.Code != 48 && *got.State.Code != 32 {
+		t.Fatalf("world changed by callers: %+v", got)
+	}
+}

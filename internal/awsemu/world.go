@@ -19,6 +19,7 @@ import (
 	"sort"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/aquarium-fish/aquarium-fish/internal/clock"
 )
@@ -33,6 +34,11 @@ type World struct {
 	fbuf []string  // scratch for filter values (used under mu only)
 	ubuf []byte    // scratch for decoding user data (used under mu only)
 	plan runPlan   // scratch for RunInstances (used under mu only)
+
+	// slabs of the usual one-item outputs (used under mu only, see slab)
+	runOuts  slab[runOutput1]
+	termOuts slab[terminateOutput1]
+	hostOuts slab[describeHostsOutput1]
 
 	lastImage  *image        // image of the last launch (a lookup cache, checked with live)
 	lastSubnet *subnet       // explicit subnet of the last launch (same)
@@ -106,6 +112,29 @@ func (w *World) callStats(action string) *ActionStats {
 	w.callCache[w.callNext] = callSlot{action, st}
 	w.callNext = (w.callNext + 1) % len(w.callCache)
 	return st
+}
+
+// slab hands out fresh zeroed values of T carved from arrays of about
+// slabBytes. Each value is handed out once and never reused, so a caller
+// owns its output exactly as if it had its own allocation; the price is
+// retention: an array stays in memory while any of its values is reachable
+// (at most slabBytes per output a caller keeps). Why: the one-item outputs
+// of the simulator's hottest calls are 0.2-2.4 KB each, and their size
+// classes hold only a few objects per span, so most such allocations had to
+// refill the allocator's span cache; one ~32 KB array per dozens of outputs
+// spends that cost once. Not safe for concurrent use (the world lock).
+type slab[T any] struct{ free []T }
+
+const slabBytes = 32 << 10
+
+func (s *slab[T]) next() *T {
+	if len(s.free) == 0 {
+		var zero T
+		s.free = make([]T, max(1, slabBytes/int(unsafe.Sizeof(zero))))
+	}
+	v := &s.free[0]
+	s.free = s.free[1:]
+	return v
 }
 
 // purgeItem is an object to purge at a time (the object itself rather than
