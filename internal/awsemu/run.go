@@ -599,12 +599,18 @@ func (w *World) launch(p *runPlan, resID, token string, idx int32, in *ec2.RunIn
 		resID = names[:resEnd]
 	}
 
-	inst := &instance{objBase: objBase{seq: seq, id: names[resEnd:idEnd]}, reservation: resID, itype: p.it, imageID: p.img.id, arch: p.img.arch, platform: p.img.platform,
-		zone: p.zone, subnet: p.sn, tenancy: p.tenancy, keyName: p.keyName, userData: p.userData,
-		rootDevice:  p.img.rootDevice,
-		clientToken: token, launchIndex: idx, launchedAt: w.now, runningAt: w.now.Add(w.bootTime(p.it)),
-		ebsOpt: aws.ToBool(in.EbsOptimized), noTerminate: aws.ToBool(in.DisableApiTermination), noStop: aws.ToBool(in.DisableApiStop),
-		shutdown: in.InstanceInitiatedShutdownBehavior}
+	// Instances come from a slab too (see slab): an instance lives from its
+	// launch to its purge, and launches and purges both follow the clock,
+	// so a slab's instances mostly go together. Field stores: inst is fresh
+	// zeroed memory (see fillInstanceSDK).
+	inst := w.instSlab.next()
+	inst.seq, inst.id, inst.reservation = seq, names[resEnd:idEnd], resID
+	inst.itype, inst.imageID, inst.arch, inst.platform = p.it, p.img.id, p.img.arch, p.img.platform
+	inst.zone, inst.subnet, inst.tenancy, inst.keyName, inst.userData = p.zone, p.sn, p.tenancy, p.keyName, p.userData
+	inst.rootDevice = p.img.rootDevice
+	inst.clientToken, inst.launchIndex, inst.launchedAt, inst.runningAt = token, idx, w.now, w.now.Add(w.bootTime(p.it))
+	inst.ebsOpt, inst.noTerminate, inst.noStop = aws.ToBool(in.EbsOptimized), aws.ToBool(in.DisableApiTermination), aws.ToBool(in.DisableApiStop)
+	inst.shutdown = in.InstanceInitiatedShutdownBehavior
 	inst.tags = ownTags(inst.tagBuf[:], p.tags[0])
 	// the plan's groups are scratch: copy them (inline for one group)
 	switch len(p.groups) {

@@ -39,6 +39,7 @@ type World struct {
 	runOuts  slab[runOutput1]
 	termOuts slab[terminateOutput1]
 	hostOuts slab[describeHostsOutput1]
+	instSlab slab[instance]
 
 	lastImage  *image        // image of the last launch (a lookup cache, checked with live)
 	lastSubnet *subnet       // explicit subnet of the last launch (same)
