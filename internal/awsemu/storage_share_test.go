@@ -1,6 +1,7 @@
 package awsemu
 
 import (
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -259,5 +260,37 @@ func TestSlabOutputsIndependent(t *testing.T) {
 	}
 	if got := describeInstance(t, w, want[0]); aws.ToString(got.Placement.AvailabilityZone) == "mutated" || *got.State.Code != 48 && *got.State.Code != 32 {
 		t.Fatalf("world changed by callers: %+v", got)
+	}
+}
+
+// TestDescribeHostsByIDFastPath: the poll path (ids only) answers exactly
+// what the general path (forced with a filter every host matches) answers,
+// errors included.
+func TestDescribeHostsByIDFastPath(t *testing.T) {
+	w, clk := newTestWorld(t, nil)
+	var h []string
+	for range 10 {
+		h = append(h, allocHost(t, w, "mac2.metal", "us-west-2a", false))
+	}
+	if _, err := runOnHost(w, h[2], "mac2.metal", macArmImage); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(25 * time.Hour)
+	if out, err := w.ReleaseHosts(bg, &ec2.ReleaseHostsInput{HostIds: []string{h[5]}}); err != nil || len(out.Successful) != 1 {
+		t.Fatalf("release: %v %+v", err, out)
+	}
+	all := []types.Filter{{Name: aws.String("availability-zone"), Values: []string{"us-west-2a"}}}
+	for _, ids := range [][]string{
+		{h[3]}, {h[2], h[0]}, {h[4], h[1], h[4], h[5]}, h[:9], h, // (h[:9]: more than the fast path holds)
+		{h[0], "h-0123456789abcdef0", "h-00000000"}, {"h-0123456789abcdef0"}, {h[1], "h-xyz"},
+	} {
+		fast, ferr := w.DescribeHosts(bg, &ec2.DescribeHostsInput{HostIds: slices.Clone(ids)})
+		gen, gerr := w.DescribeHosts(bg, &ec2.DescribeHostsInput{HostIds: slices.Clone(ids), Filter: all})
+		if (ferr == nil) != (gerr == nil) || (ferr != nil && ferr.Error() != gerr.Error()) {
+			t.Fatalf("%v: errors differ: %v / %v", ids, ferr, gerr)
+		}
+		if !reflect.DeepEqual(fast, gen) {
+			t.Fatalf("%v: outputs differ:\n%+v\n%+v", ids, fast, gen)
+		}
 	}
 }

@@ -21,6 +21,9 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
 	"github.com/aquarium-fish/aquarium-fish/internal/clock"
 )
 
@@ -39,7 +42,11 @@ type World struct {
 	runOuts  slab[runOutput1]
 	termOuts slab[terminateOutput1]
 	hostOuts slab[describeHostsOutput1]
-	instSlab slab[instance]
+	// DescribeHosts outputs of several hosts
+	hostListOuts slab[ec2.DescribeHostsOutput]
+	hostSDKs     slab[types.Host]
+	hostParts    slab[hostParts]
+	instSlab     slab[instance]
 
 	lastImage  *image        // image of the last launch (a lookup cache, checked with live)
 	lastSubnet *subnet       // explicit subnet of the last launch (same)
@@ -135,6 +142,23 @@ func (s *slab[T]) next() *T {
 	}
 	v := &s.free[0]
 	s.free = s.free[1:]
+	return v
+}
+
+// take hands out n consecutive fresh values as a slice capped at n (an
+// append by the caller reallocates instead of reaching the next values).
+// A request larger than a quarter of a slab gets its own allocation.
+func (s *slab[T]) take(n int) []T {
+	var zero T
+	per := max(1, slabBytes/int(unsafe.Sizeof(zero)))
+	if n > per/4 {
+		return make([]T, n)
+	}
+	if len(s.free) < n {
+		s.free = make([]T, per)
+	}
+	v := s.free[:n:n]
+	s.free = s.free[n:]
 	return v
 }
 
