@@ -583,7 +583,7 @@ func (w *World) launch(p *runPlan, resID, token string, idx int32, in *ec2.RunIn
 		nb = w.appendID(nb, "r")
 		resEnd = len(nb)
 	}
-	nb = w.appendID(nb, "i")
+	nb, idNum := w.appendIDNum(nb, "i")
 	idEnd, seq := len(nb), w.seq
 	ip, _ := p.sn.allocIP()
 	nb, ends := w.appendNetNames(nb, seq, ip)
@@ -663,7 +663,7 @@ func (w *World) launch(p *runPlan, resID, token string, idx int32, in *ec2.RunIn
 		w.volumes.add(v)
 		inst.volumes = append(inst.volumes, v)
 	}
-	inst.led = w.ledger.addInstance(inst.id, p.it.name, w.now)
+	inst.led = w.ledger.addInstance(inst.id, idNum, p.it.name, w.now)
 	inst.liveCtrs = w.ledger.instUp(p.zone, p.it)
 	if p.it.quota != "" && p.tenancy != types.TenancyHost {
 		w.vcpuUsage[p.it.quota] += int(p.it.vcpus)

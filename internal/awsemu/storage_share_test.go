@@ -294,3 +294,18 @@ func TestDescribeHostsByIDFastPath(t *testing.T) {
 		}
 	}
 }
+
+// TestLaunchLedgerIDNumber: launch gives the ledger the number of the
+// instance id it generated (instead of parsing the id): both must agree.
+func TestLaunchLedgerIDNumber(t *testing.T) {
+	w, _ := newTestWorld(t, nil)
+	for range 50 {
+		out := runLinux(t, w, nil)
+		id := aws.ToString(out.Instances[0].InstanceId)
+		inst, ok := w.instances.get(id)
+		want, parsed := parseInstID(id)
+		if !ok || !parsed || w.ledger.instances[inst.led].id != want {
+			t.Fatalf("%s: ledger id %x, want %x (%v %v)", id, w.ledger.instances[inst.led].id, want, ok, parsed)
+		}
+	}
+}

@@ -250,8 +250,16 @@ func (w *World) newID(prefix string) string {
 
 // appendID appends a fresh id (see newID) to b.
 func (w *World) appendID(b []byte, prefix string) []byte {
+	b, _ = w.appendIDNum(b, prefix)
+	return b
+}
+
+// appendIDNum appends a fresh id (see newID) to b and returns the number
+// its 17 hex digits spell.
+func (w *World) appendIDNum(b []byte, prefix string) ([]byte, uint64) {
 	w.seq++
 	v := w.idBase + w.seq*0x9e3 + uint64(w.idRng.IntN(0x9e3))
+	num := v
 	const hexd = "0123456789abcdef"
 	b = append(b, prefix...)
 	b = append(b, '-')
@@ -261,7 +269,7 @@ func (w *World) appendID(b []byte, prefix string) []byte {
 		b[i] = hexd[v&0xf]
 		v >>= 4
 	}
-	return b
+	return b, num
 }
 
 // enter starts serving action: it records the call, refreshes lazily
