@@ -184,8 +184,8 @@ func (h *host) fillSDK(dst *types.Host, parts *hostParts, w *World) {
 		out.AllowsMultipleInstanceTypes = types.AllowsMultipleInstanceTypesOn
 	}
 	if !h.released {
-		parts.ac = types.AvailableCapacity{AvailableVCpus: a.i32(h.hostVCPUs - h.usedVCPUs)}
 		ac := &parts.ac
+		ac.AvailableVCpus = a.i32(h.hostVCPUs - h.usedVCPUs)
 		var kinds []*instanceType
 		if h.itype != nil {
 			kinds = []*instanceType{h.itype}
@@ -198,22 +198,18 @@ func (h *host) fillSDK(dst *types.Host, parts *hostParts, w *World) {
 			if total <= 0 {
 				continue
 			}
-			ac.AvailableInstanceCapacity = append(ac.AvailableInstanceCapacity, types.InstanceCapacity{
-				InstanceType:      a.str(t.name),
-				TotalCapacity:     a.i32(total),
-				AvailableCapacity: a.i32(h.freeSlots(t)),
-			})
+			ac.AvailableInstanceCapacity = append(ac.AvailableInstanceCapacity, types.InstanceCapacity{})
+			c := &ac.AvailableInstanceCapacity[len(ac.AvailableInstanceCapacity)-1]
+			c.InstanceType, c.TotalCapacity, c.AvailableCapacity = a.str(t.name), a.i32(total), a.i32(h.freeSlots(t))
 		}
 		out.AvailableCapacity = ac
 		if len(h.instances) == 1 {
 			out.Instances = parts.inst[:0:1]
 		}
 		for _, in := range h.instances {
-			out.Instances = append(out.Instances, types.HostInstance{
-				InstanceId:   a.str(in.id),
-				InstanceType: a.str(in.itype.name),
-				OwnerId:      a.str(w.spec.AccountID),
-			})
+			out.Instances = append(out.Instances, types.HostInstance{})
+			hi := &out.Instances[len(out.Instances)-1]
+			hi.InstanceId, hi.InstanceType, hi.OwnerId = a.str(in.id), a.str(in.itype.name), a.str(w.spec.AccountID)
 		}
 	}
 }
