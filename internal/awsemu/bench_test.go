@@ -194,3 +194,25 @@ func BenchmarkDescribeHostByID(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDescribeHosts1to3IDs: DescribeHosts naming 1, 2 or 3 hosts (in
+// turn) among 500, like the pool's polls of its pending hosts.
+func BenchmarkDescribeHosts1to3IDs(b *testing.B) {
+	w, _, hosts := benchWorld(b, 500)
+	var ids [3]string
+	in := &ec2.DescribeHostsInput{}
+	b.ReportAllocs()
+	cpu := startCPU(b)
+	defer cpu.stop()
+	for i := 0; b.Loop(); i++ {
+		n := 1 + i%3
+		for k := range n {
+			ids[k] = hosts[(i*7+k*131)%len(hosts)]
+		}
+		in.HostIds = ids[:n]
+		out, err := w.DescribeHosts(bg, in)
+		if err != nil || len(out.Hosts) != n {
+			b.Fatal(err)
+		}
+	}
+}

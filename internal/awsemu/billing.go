@@ -365,9 +365,13 @@ func parseInstID(id string) (uint64, bool) {
 	return v, true
 }
 
-func (l *ledger) addInstance(id, typ string, start time.Time) int {
+// addInstance opens the ledger entry of instance id; num is the number its
+// id spells when known (launch has it: no parsing), else 0.
+func (l *ledger) addInstance(id string, num uint64, typ string, start time.Time) int {
 	e := instLedger{start: start.UnixNano(), end: openEnd}
-	if v, ok := parseInstID(id); ok {
+	if num != 0 {
+		e.id = num
+	} else if v, ok := parseInstID(id); ok {
 		e.id = v
 	} else {
 		l.oddIDs = append(l.oddIDs, id)

@@ -71,7 +71,8 @@ func (t tagSet) sdkInto(buf []types.Tag, a *outAlloc) []types.Tag {
 		out = make([]types.Tag, len(t))
 	}
 	for i, x := range t {
-		out[i] = types.Tag{Key: a.str(x.k), Value: a.str(x.v)}
+		// (field stores: out is fresh zeroed memory, see fillInstanceSDK)
+		out[i].Key, out[i].Value = a.str(x.k), a.str(x.v)
 	}
 	return out
 }

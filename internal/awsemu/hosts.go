@@ -184,8 +184,8 @@ func (h *host) fillSDK(dst *types.Host, parts *hostParts, w *World) {
 		out.AllowsMultipleInstanceTypes = types.AllowsMultipleInstanceTypesOn
 	}
 	if !h.released {
-		parts.ac = types.AvailableCapacity{AvailableVCpus: a.i32(h.hostVCPUs - h.usedVCPUs)}
 		ac := &parts.ac
+		ac.AvailableVCpus = a.i32(h.hostVCPUs - h.usedVCPUs)
 		var kinds []*instanceType
 		if h.itype != nil {
 			kinds = []*instanceType{h.itype}
@@ -198,22 +198,18 @@ func (h *host) fillSDK(dst *types.Host, parts *hostParts, w *World) {
 			if total <= 0 {
 				continue
 			}
-			ac.AvailableInstanceCapacity = append(ac.AvailableInstanceCapacity, types.InstanceCapacity{
-				InstanceType:      a.str(t.name),
-				TotalCapacity:     a.i32(total),
-				AvailableCapacity: a.i32(h.freeSlots(t)),
-			})
+			ac.AvailableInstanceCapacity = append(ac.AvailableInstanceCapacity, types.InstanceCapacity{})
+			c := &ac.AvailableInstanceCapacity[len(ac.AvailableInstanceCapacity)-1]
+			c.InstanceType, c.TotalCapacity, c.AvailableCapacity = a.str(t.name), a.i32(total), a.i32(h.freeSlots(t))
 		}
 		out.AvailableCapacity = ac
 		if len(h.instances) == 1 {
 			out.Instances = parts.inst[:0:1]
 		}
 		for _, in := range h.instances {
-			out.Instances = append(out.Instances, types.HostInstance{
-				InstanceId:   a.str(in.id),
-				InstanceType: a.str(in.itype.name),
-				OwnerId:      a.str(w.spec.AccountID),
-			})
+			out.Instances = append(out.Instances, types.HostInstance{})
+			hi := &out.Instances[len(out.Instances)-1]
+			hi.InstanceId, hi.InstanceType, hi.OwnerId = a.str(in.id), a.str(in.itype.name), a.str(w.spec.AccountID)
 		}
 	}
 }
@@ -407,6 +403,11 @@ func (w *World) liveHostsIn(zone, kind string) int {
 // DescribeHosts lists Dedicated Hosts (released ones stay listed for a while).
 func (w *World) DescribeHosts(ctx context.Context, in *ec2.DescribeHostsInput, _ ...func(*ec2.Options)) (*ec2.DescribeHostsOutput, error) {
 	return serve(ctx, w, "DescribeHosts", in, func(in *ec2.DescribeHostsInput) (*ec2.DescribeHostsOutput, error) {
+		if len(in.HostIds) > 0 && len(in.Filter) == 0 && in.MaxResults == nil && aws.ToString(in.NextToken) == "" {
+			if out, ok, err := w.describeHostsByID(in.HostIds); ok {
+				return out, err
+			}
+		}
 		fs, err := compileFilters(in.Filter, hostFilters)
 		if err != nil {
 			return nil, err
@@ -434,19 +435,67 @@ func (w *World) DescribeHosts(ctx context.Context, in *ec2.DescribeHostsInput, _
 		} else {
 			items, next = collect(w.hosts.all(p.after), p, func(h *host) bool { return w.matches(h, fs) })
 		}
-		if len(items) == 1 { // the pool's poll of one host: one allocation
-			r := &describeHostsOutput1{}
-			r.out = ec2.DescribeHostsOutput{NextToken: next, Hosts: r.hosts[:]}
-			items[0].fillSDK(&r.hosts[0], &r.parts, w)
-			return &r.out, nil
-		}
-		out := &ec2.DescribeHostsOutput{NextToken: next, Hosts: make([]types.Host, len(items))}
-		parts := make([]hostParts, len(items)) // one allocation for all the nested parts
-		for i, h := range items {
-			h.fillSDK(&out.Hosts[i], &parts[i], w)
-		}
-		return out, nil
+		return w.hostsOutput(items, next), nil
 	})
+}
+
+// describeHostsByID answers the pool's polls: a few host ids, no filters, no
+// paging parameters. It gives the answer and the errors of the general path
+// (checked in the same order) without compiling filters, sorting, or
+// picking through closures; ok is false when the general path must answer
+// (more ids than the fast path holds, or more hosts than a default page).
+func (w *World) describeHostsByID(ids []string) (out *ec2.DescribeHostsOutput, ok bool, err error) {
+	var buf [8]*host // (stays on the stack)
+	if len(ids) > len(buf) {
+		return nil, false, nil
+	}
+	if err := checkIDs("InvalidHostID.Malformed", "h", ids); err != nil {
+		return nil, true, err
+	}
+	items := buf[:0]
+	var missing []string
+	for i, id := range ids {
+		if slices.Contains(ids[:i], id) {
+			continue // duplicates are answered once
+		}
+		h, found := w.hosts.get(id)
+		if !found {
+			missing = append(missing, id)
+			continue
+		}
+		// insert in creation order (the order of every listing)
+		j := len(items)
+		items = append(items, h)
+		for ; j > 0 && items[j-1].seq > h.seq; j-- {
+			items[j] = items[j-1]
+		}
+		items[j] = h
+	}
+	if len(missing) > 0 {
+		return nil, true, notFound("InvalidHostID.NotFound", "host ID", missing)
+	}
+	if limit := w.spec.DefaultPageSize; limit > 0 && len(items) > limit {
+		return nil, false, nil // a default page with a next token
+	}
+	return w.hostsOutput(items, nil), true, nil
+}
+
+// hostsOutput builds a DescribeHosts output: its hosts and their parts are
+// carved from slabs (one allocation per many outputs, see slab).
+func (w *World) hostsOutput(items []*host, next *string) *ec2.DescribeHostsOutput {
+	if len(items) == 1 { // the pool's poll of one host: one slot
+		r := w.hostOuts.next()
+		r.out.NextToken, r.out.Hosts = next, r.hosts[:]
+		items[0].fillSDK(&r.hosts[0], &r.parts, w)
+		return &r.out
+	}
+	out := w.hostListOuts.next()
+	out.NextToken, out.Hosts = next, w.hostSDKs.take(len(items))
+	parts := w.hostParts.take(len(items))
+	for i, h := range items {
+		h.fillSDK(&out.Hosts[i], &parts[i], w)
+	}
+	return out
 }
 
 // ReleaseHosts releases Dedicated Hosts; per-host failures are reported as

@@ -255,8 +255,10 @@ func (w *World) tokenOutput(rt *runToken) *ec2.RunInstancesOutput {
 
 func (w *World) reservationOutput(resID string, insts []*instance) *ec2.RunInstancesOutput {
 	if len(insts) == 1 {
-		r := &runOutput1{strs: [2]string{resID, w.spec.AccountID}}
-		r.out = ec2.RunInstancesOutput{ReservationId: &r.strs[0], OwnerId: &r.strs[1], Groups: []types.GroupIdentifier{}, Instances: r.inst[:]}
+		r := w.runOuts.next()
+		// (field stores: r is fresh zeroed memory, see fillInstanceSDK)
+		r.strs[0], r.strs[1] = resID, w.spec.AccountID
+		r.out.ReservationId, r.out.OwnerId, r.out.Groups, r.out.Instances = &r.strs[0], &r.strs[1], []types.GroupIdentifier{}, r.inst[:]
 		w.fillInstanceSDK(&r.inst[0], &r.parts, insts[0])
 		return &r.out
 	}
@@ -581,7 +583,7 @@ func (w *World) launch(p *runPlan, resID, token string, idx int32, in *ec2.RunIn
 		nb = w.appendID(nb, "r")
 		resEnd = len(nb)
 	}
-	nb = w.appendID(nb, "i")
+	nb, idNum := w.appendIDNum(nb, "i")
 	idEnd, seq := len(nb), w.seq
 	ip, _ := p.sn.allocIP()
 	nb, ends := w.appendNetNames(nb, seq, ip)
@@ -597,12 +599,18 @@ func (w *World) launch(p *runPlan, resID, token string, idx int32, in *ec2.RunIn
 		resID = names[:resEnd]
 	}
 
-	inst := &instance{objBase: objBase{seq: seq, id: names[resEnd:idEnd]}, reservation: resID, itype: p.it, imageID: p.img.id, arch: p.img.arch, platform: p.img.platform,
-		zone: p.zone, subnet: p.sn, tenancy: p.tenancy, keyName: p.keyName, userData: p.userData,
-		rootDevice:  p.img.rootDevice,
-		clientToken: token, launchIndex: idx, launchedAt: w.now, runningAt: w.now.Add(w.bootTime(p.it)),
-		ebsOpt: aws.ToBool(in.EbsOptimized), noTerminate: aws.ToBool(in.DisableApiTermination), noStop: aws.ToBool(in.DisableApiStop),
-		shutdown: in.InstanceInitiatedShutdownBehavior}
+	// Instances come from a slab too (see slab): an instance lives from its
+	// launch to its purge, and launches and purges both follow the clock,
+	// so a slab's instances mostly go together. Field stores: inst is fresh
+	// zeroed memory (see fillInstanceSDK).
+	inst := w.instSlab.next()
+	inst.seq, inst.id, inst.reservation = seq, names[resEnd:idEnd], resID
+	inst.itype, inst.imageID, inst.arch, inst.platform = p.it, p.img.id, p.img.arch, p.img.platform
+	inst.zone, inst.subnet, inst.tenancy, inst.keyName, inst.userData = p.zone, p.sn, p.tenancy, p.keyName, p.userData
+	inst.rootDevice = p.img.rootDevice
+	inst.clientToken, inst.launchIndex, inst.launchedAt, inst.runningAt = token, idx, w.now, w.now.Add(w.bootTime(p.it))
+	inst.ebsOpt, inst.noTerminate, inst.noStop = aws.ToBool(in.EbsOptimized), aws.ToBool(in.DisableApiTermination), aws.ToBool(in.DisableApiStop)
+	inst.shutdown = in.InstanceInitiatedShutdownBehavior
 	inst.tags = ownTags(inst.tagBuf[:], p.tags[0])
 	// the plan's groups are scratch: copy them (inline for one group)
 	switch len(p.groups) {
@@ -655,7 +663,7 @@ func (w *World) launch(p *runPlan, resID, token string, idx int32, in *ec2.RunIn
 		w.volumes.add(v)
 		inst.volumes = append(inst.volumes, v)
 	}
-	inst.led = w.ledger.addInstance(inst.id, p.it.name, w.now)
+	inst.led = w.ledger.addInstance(inst.id, idNum, p.it.name, w.now)
 	inst.liveCtrs = w.ledger.instUp(p.zone, p.it)
 	if p.it.quota != "" && p.tenancy != types.TenancyHost {
 		w.vcpuUsage[p.it.quota] += int(p.it.vcpus)
@@ -734,7 +742,7 @@ func (w *World) TerminateInstances(ctx context.Context, in *ec2.TerminateInstanc
 				return nil, Errorf("OperationNotPermitted", "The instance '%s' may not be terminated. Modify its 'disableApiTermination' instance attribute and try again.", inst.id)
 			}
 		}
-		out, changes, parts := terminateOutput(len(insts))
+		out, changes, parts := w.terminateOutput(len(insts))
 		for i, inst := range insts {
 			prev := inst.state(w.now)
 			if inst.termAt.IsZero() {
@@ -771,9 +779,9 @@ type terminateOutput1 struct {
 
 // terminateOutput allocates an output for n state changes; the caller fills
 // changes[i] with parts[i].
-func terminateOutput(n int) (*ec2.TerminateInstancesOutput, []types.InstanceStateChange, []stateChangeParts) {
+func (w *World) terminateOutput(n int) (*ec2.TerminateInstancesOutput, []types.InstanceStateChange, []stateChangeParts) {
 	if n == 1 {
-		r := &terminateOutput1{}
+		r := w.termOuts.next()
 		r.out.TerminatingInstances = r.changes[:]
 		return &r.out, r.changes[:], r.parts[:]
 	}

@@ -1,6 +1,7 @@
 package awsemu
 
 import (
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -205,5 +206,106 @@ func TestRunHashStable(t *testing.T) {
 	}
 	if runHash(mk("QUFB", "v")) == runHash(mk(long, "v")) {
 		t.Fatalf("changed user data keeps the hash")
+	}
+}
+
+// TestSlabOutputsIndependent: the usual one-item outputs are carved from
+// shared arrays (slab); every call must still get memory of its own, so
+// that a caller keeping or mutating one output never sees another change.
+func TestSlabOutputsIndependent(t *testing.T) {
+	w, _ := newTestWorld(t, nil)
+	var runs []*ec2.RunInstancesOutput
+	var terms []*ec2.TerminateInstancesOutput
+	var descs []*ec2.DescribeHostsOutput
+	hid := allocHost(t, w, "m5.large", "us-west-2a", false)
+	for range 300 { // more than one slab of each output
+		out := runLinux(t, w, nil)
+		runs = append(runs, out)
+		id := aws.ToString(out.Instances[0].InstanceId)
+		term, err := w.TerminateInstances(bg, &ec2.TerminateInstancesInput{InstanceIds: []string{id}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		terms = append(terms, term)
+		d, err := w.DescribeHosts(bg, &ec2.DescribeHostsInput{HostIds: []string{hid}})
+		if err != nil || len(d.Hosts) != 1 {
+			t.Fatal(err)
+		}
+		descs = append(descs, d)
+	}
+	want := make([]string, len(runs))
+	for i := range runs {
+		want[i] = aws.ToString(runs[i].Instances[0].InstanceId)
+		// callers may write through what they were given
+		*runs[i].ReservationId = "mutated"
+		*runs[i].Instances[0].Placement.AvailabilityZone = "mutated"
+		*terms[i].TerminatingInstances[0].CurrentState.Code = -1
+		*descs[i].Hosts[0].HostId = "mutated"
+		descs[i].Hosts[0].Tags = append(descs[i].Hosts[0].Tags, types.Tag{Key: aws.String("k")})
+	}
+	for i := range runs {
+		if got := aws.ToString(runs[i].Instances[0].InstanceId); got != want[i] {
+			t.Fatalf("output %d: instance id %q, want %q", i, got, want[i])
+		}
+		if got := aws.ToString(terms[i].TerminatingInstances[0].InstanceId); got != want[i] {
+			t.Fatalf("terminate output %d: instance id %q, want %q", i, got, want[i])
+		}
+		if got := len(descs[i].Hosts[0].Tags); got != 1 {
+			t.Fatalf("host output %d: %d tags", i, got)
+		}
+	}
+	d, err := w.DescribeHosts(bg, &ec2.DescribeHostsInput{HostIds: []string{hid}})
+	if err != nil || aws.ToString(d.Hosts[0].HostId) != hid || len(d.Hosts[0].Tags) != 0 {
+		t.Fatalf("world changed by callers: %v %+v", err, d)
+	}
+	if got := describeInstance(t, w, want[0]); aws.ToString(got.Placement.AvailabilityZone) == "mutated" || *got.State.Code != 48 && *got.State.Code != 32 {
+		t.Fatalf("world changed by callers: %+v", got)
+	}
+}
+
+// TestDescribeHostsByIDFastPath: the poll path (ids only) answers exactly
+// what the general path (forced with a filter every host matches) answers,
+// errors included.
+func TestDescribeHostsByIDFastPath(t *testing.T) {
+	w, clk := newTestWorld(t, nil)
+	var h []string
+	for range 10 {
+		h = append(h, allocHost(t, w, "mac2.metal", "us-west-2a", false))
+	}
+	if _, err := runOnHost(w, h[2], "mac2.metal", macArmImage); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(25 * time.Hour)
+	if out, err := w.ReleaseHosts(bg, &ec2.ReleaseHostsInput{HostIds: []string{h[5]}}); err != nil || len(out.Successful) != 1 {
+		t.Fatalf("release: %v %+v", err, out)
+	}
+	all := []types.Filter{{Name: aws.String("availability-zone"), Values: []string{"us-west-2a"}}}
+	for _, ids := range [][]string{
+		{h[3]}, {h[2], h[0]}, {h[4], h[1], h[4], h[5]}, h[:9], h, // (h[:9]: more than the fast path holds)
+		{h[0], "h-0123456789abcdef0", "h-00000000"}, {"h-0123456789abcdef0"}, {h[1], "h-xyz"},
+	} {
+		fast, ferr := w.DescribeHosts(bg, &ec2.DescribeHostsInput{HostIds: slices.Clone(ids)})
+		gen, gerr := w.DescribeHosts(bg, &ec2.DescribeHostsInput{HostIds: slices.Clone(ids), Filter: all})
+		if (ferr == nil) != (gerr == nil) || (ferr != nil && ferr.Error() != gerr.Error()) {
+			t.Fatalf("%v: errors differ: %v / %v", ids, ferr, gerr)
+		}
+		if !reflect.DeepEqual(fast, gen) {
+			t.Fatalf("%v: outputs differ:\n%+v\n%+v", ids, fast, gen)
+		}
+	}
+}
+
+// TestLaunchLedgerIDNumber: launch gives the ledger the number of the
+// instance id it generated (instead of parsing the id): both must agree.
+func TestLaunchLedgerIDNumber(t *testing.T) {
+	w, _ := newTestWorld(t, nil)
+	for range 50 {
+		out := runLinux(t, w, nil)
+		id := aws.ToString(out.Instances[0].InstanceId)
+		inst, ok := w.instances.get(id)
+		want, parsed := parseInstID(id)
+		if !ok || !parsed || w.ledger.instances[inst.led].id != want {
+			t.Fatalf("%s: ledger id %x, want %x (%v %v)", id, w.ledger.instances[inst.led].id, want, ok, parsed)
+		}
 	}
 }

@@ -19,6 +19,10 @@ import (
 	"sort"
 	"sync"
 	"time"
+	"unsafe"
+
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/aquarium-fish/aquarium-fish/internal/clock"
 )
@@ -33,6 +37,16 @@ type World struct {
 	fbuf []string  // scratch for filter values (used under mu only)
 	ubuf []byte    // scratch for decoding user data (used under mu only)
 	plan runPlan   // scratch for RunInstances (used under mu only)
+
+	// slabs of the usual one-item outputs (used under mu only, see slab)
+	runOuts  slab[runOutput1]
+	termOuts slab[terminateOutput1]
+	hostOuts slab[describeHostsOutput1]
+	// DescribeHosts outputs of several hosts
+	hostListOuts slab[ec2.DescribeHostsOutput]
+	hostSDKs     slab[types.Host]
+	hostParts    slab[hostParts]
+	instSlab     slab[instance]
 
 	lastImage  *image        // image of the last launch (a lookup cache, checked with live)
 	lastSubnet *subnet       // explicit subnet of the last launch (same)
@@ -106,6 +120,46 @@ func (w *World) callStats(action string) *ActionStats {
 	w.callCache[w.callNext] = callSlot{action, st}
 	w.callNext = (w.callNext + 1) % len(w.callCache)
 	return st
+}
+
+// slab hands out fresh zeroed values of T carved from arrays of about
+// slabBytes. Each value is handed out once and never reused, so a caller
+// owns its output exactly as if it had its own allocation; the price is
+// retention: an array stays in memory while any of its values is reachable
+// (at most slabBytes per output a caller keeps). Why: the one-item outputs
+// of the simulator's hottest calls are 0.2-2.4 KB each, and their size
+// classes hold only a few objects per span, so most such allocations had to
+// refill the allocator's span cache; one ~32 KB array per dozens of outputs
+// spends that cost once. Not safe for concurrent use (the world lock).
+type slab[T any] struct{ free []T }
+
+const slabBytes = 32 << 10
+
+func (s *slab[T]) next() *T {
+	if len(s.free) == 0 {
+		var zero T
+		s.free = make([]T, max(1, slabBytes/int(unsafe.Sizeof(zero))))
+	}
+	v := &s.free[0]
+	s.free = s.free[1:]
+	return v
+}
+
+// take hands out n consecutive fresh values as a slice capped at n (an
+// append by the caller reallocates instead of reaching the next values).
+// A request larger than a quarter of a slab gets its own allocation.
+func (s *slab[T]) take(n int) []T {
+	var zero T
+	per := max(1, slabBytes/int(unsafe.Sizeof(zero)))
+	if n > per/4 {
+		return make([]T, n)
+	}
+	if len(s.free) < n {
+		s.free = make([]T, per)
+	}
+	v := s.free[:n:n]
+	s.free = s.free[n:]
+	return v
 }
 
 // purgeItem is an object to purge at a time (the object itself rather than
@@ -196,8 +250,16 @@ func (w *World) newID(prefix string) string {
 
 // appendID appends a fresh id (see newID) to b.
 func (w *World) appendID(b []byte, prefix string) []byte {
+	b, _ = w.appendIDNum(b, prefix)
+	return b
+}
+
+// appendIDNum appends a fresh id (see newID) to b and returns the number
+// its 17 hex digits spell.
+func (w *World) appendIDNum(b []byte, prefix string) ([]byte, uint64) {
 	w.seq++
 	v := w.idBase + w.seq*0x9e3 + uint64(w.idRng.IntN(0x9e3))
+	num := v
 	const hexd = "0123456789abcdef"
 	b = append(b, prefix...)
 	b = append(b, '-')
@@ -207,7 +269,7 @@ func (w *World) appendID(b []byte, prefix string) []byte {
 		b[i] = hexd[v&0xf]
 		v >>= 4
 	}
-	return b
+	return b, num
 }
 
 // enter starts serving action: it records the call, refreshes lazily
