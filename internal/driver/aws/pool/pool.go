@@ -764,6 +764,7 @@ func (m *Manager) setPending(h *host, now time.Time, scrub bool) {
 		est = m.scrubEst
 	}
 	h.expectAvail = now.Add(est)
+	h.pollDeferred = false
 }
 
 // becameEmpty starts the idle period of a host that just lost its last slot.

@@ -47,7 +47,7 @@ func (m *Manager) Reconcile(ctx context.Context) (time.Time, error) {
 		m.expirePromises(h, now)
 		if h.state == hostPending && !h.expectAvail.After(now) {
 			m.queuePoll(h)
-			h.expectAvail = now.Add(pendingPoll)
+			h.expectAvail = nextPoll(h, now)
 		}
 		if s := scrubInstance(h); s != nil {
 			if !h.retryAt.After(now) && !h.busyWithAction() {
@@ -226,10 +226,19 @@ func (m *Manager) NextWake() time.Time {
 }
 
 // nextWake is the earliest time anything is due. Caller holds m.mu.
+//
+// A pending host whose only business at its due (expectAvail) is to be
+// queued for a poll does not count at that time when the describe gap
+// holds the poll back anyway: the pass would only queue it, and the poll
+// would wait for a second pass at lastDescribe+minDescribeGap. It counts at
+// that gate instead (or at its next other business, if earlier), and the
+// pass that pops it late queues it as the skipped pass would have (see
+// nextPoll): same polls at the same times, one pass fewer. See dueWake.
 func (m *Manager) nextWake(now time.Time) time.Time {
 	next := m.lastFull.Add(m.fullEvery)
+	gate := m.lastDescribe.Add(minDescribeGap)
 	if m.wantRefresh || len(m.pollQ) > 0 {
-		t := m.lastDescribe.Add(minDescribeGap)
+		t := gate
 		if t.Before(now) {
 			t = now
 		}
@@ -238,10 +247,60 @@ func (m *Manager) nextWake(now time.Time) time.Time {
 		}
 	}
 	if len(m.dueQ) > 0 && m.dueQ[0].due.Before(next) {
-		next = m.dueQ[0].due
+		next = m.dueWake(0, gate, next)
 	}
 	if len(m.waiting) > 0 && m.waiting[0].placeableAt().Before(next) {
 		next = m.waiting[0].placeableAt()
+	}
+	return next
+}
+
+// dueWake is the earliest wake-up the due heap's subtree at i asks for, if
+// before best (else best). A poll-only pending host due before gate (the
+// end of the describe gap) asks for min(gate, its other business) instead
+// of its due, and is marked pollDeferred; the search then looks at its
+// children, which may be due earlier than that. Any other entry asks for
+// its due, and its children (due no earlier) need no look. The search
+// only visits entries due before best, so it stops at the first entry
+// that is not poll-only (the heap top in most calls), or at most visits
+// the hosts due within the gap. Caller holds m.mu.
+func (m *Manager) dueWake(i int, gate, best time.Time) time.Time {
+	if i >= len(m.dueQ) {
+		return best
+	}
+	e := &m.dueQ[i]
+	if !e.due.Before(best) {
+		return best
+	}
+	h := e.h
+	if !h.pollOnly || !e.due.Before(gate) {
+		return e.due
+	}
+	h.pollDeferred = true
+	t := gate
+	if !h.dueRest.IsZero() && h.dueRest.Before(t) {
+		t = h.dueRest
+	}
+	if t.Before(best) {
+		best = t
+	}
+	best = m.dueWake(2*i+1, gate, best)
+	return m.dueWake(2*i+2, gate, best)
+}
+
+// nextPoll is a pending host's next expectAvail once its expectAvail has
+// come (it is queued for a poll now): a pendingPoll later. Counted from
+// the pass time, unless nextWake skipped the wake-up at expectAvail (the
+// describe gap held the poll back): then from expectAvail, the time of the
+// skipped pass, so that the host is polled on the same times as if that
+// pass had run. Caller holds m.mu.
+func nextPoll(h *host, now time.Time) time.Time {
+	next := now.Add(pendingPoll)
+	if h.pollDeferred {
+		h.pollDeferred = false
+		if t := h.expectAvail.Add(pendingPoll); t.After(now) {
+			next = t
+		}
 	}
 	return next
 }

@@ -75,6 +75,13 @@ type host struct {
 	scrubSlot  slot
 	pollQueued bool // in m.pollQ
 	tracked    bool // in m.hosts (m.hosts[h.id] == h), set and cleared with it
+	// pollOnly: the host's due is its expectAvail and nothing else is due
+	// then (set by touch); such a host only needs a poll at its due, which
+	// the describe gap may hold back (see dueWake).
+	pollOnly bool
+	// pollDeferred: nextWake did not report this host's expectAvail because
+	// its poll had to wait for the describe gap anyway (see nextPoll).
+	pollDeferred bool
 
 	releasing bool // ReleaseHosts in flight
 	scrubbing bool // scrub RunInstances/TerminateInstances in flight
@@ -86,6 +93,7 @@ type host struct {
 	waitIdx     int       // index in the waiting heap, -1 if absent
 	dueIdx      int       // index in the due heap, -1 if absent
 	due         time.Time
+	dueRest     time.Time // due without the pending poll (zero = none); meaningful when pollOnly
 }
 
 func newHost(id, zone string, slots int) *host {
@@ -415,7 +423,10 @@ func (m *Manager) touch(h *host, now time.Time) {
 	}
 
 	// due heap
-	h.due = m.computeDue(h)
+	h.due, h.dueRest = m.computeDue(h)
+	// (then h.due is h.expectAvail)
+	h.pollOnly = h.state == hostPending && !h.expectAvail.IsZero() &&
+		(h.dueRest.IsZero() || h.expectAvail.Before(h.dueRest))
 	if h.due.IsZero() {
 		if h.dueIdx >= 0 {
 			m.dueQ.remove(h.dueIdx)
@@ -504,12 +515,12 @@ func (m *Manager) scrubDueBefore(h *host, rd time.Time) time.Time {
 }
 
 // computeDue is the next time Reconcile must look at a host (zero = never
-// on its own; a refresh or a driver call will change it).
-func (m *Manager) computeDue(h *host) time.Time {
+// on its own; a refresh or a driver call will change it), and the same
+// without the poll of a pending host (rest).
+func (m *Manager) computeDue(h *host) (due, rest time.Time) {
 	if h.busyWithAction() {
-		return time.Time{}
+		return time.Time{}, time.Time{}
 	}
-	var due time.Time
 	earliest := func(t time.Time) {
 		if !t.IsZero() && (due.IsZero() || t.Before(due)) {
 			due = t
@@ -528,9 +539,6 @@ func (m *Manager) computeDue(h *host) time.Time {
 			earliest(later(sd, h.retryAt))
 		}
 	}
-	if h.state == hostPending {
-		earliest(h.expectAvail)
-	}
 	for _, s := range h.used {
 		if s.kind == slotPromised && h.state == hostAvailable {
 			earliest(later(s.since, h.placeableAt()).Add(promiseGrace))
@@ -539,5 +547,9 @@ func (m *Manager) computeDue(h *host) time.Time {
 			earliest(h.retryAt) // terminate the scrub instance again
 		}
 	}
-	return due
+	rest = due
+	if h.state == hostPending {
+		earliest(h.expectAvail)
+	}
+	return due, rest
 }
