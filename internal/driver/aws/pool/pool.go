@@ -142,6 +142,9 @@ type Manager struct {
 	fullEvery    time.Duration // current full refresh interval
 	surprises    int64         // view corrections made by refreshes
 	pollQ        []*host       // pending hosts due for a check by id (host.pollQueued)
+	// hosts of m.hosts by category (see touch); [catNone] counts nothing
+	// useful (untracked hosts enter and leave it)
+	hostCount    [numHostCats]int
 	scrubEst     time.Duration
 	scrubLearned bool
 	allocEst     time.Duration

@@ -83,6 +83,8 @@ type host struct {
 	// its poll had to wait for the describe gap anyway (see nextPoll).
 	pollDeferred bool
 
+	cat hostCat // category counted in m.hostCount (catNone when not counted)
+
 	releasing bool // ReleaseHosts in flight
 	scrubbing bool // scrub RunInstances/TerminateInstances in flight
 	seq       uint64
@@ -382,11 +384,47 @@ type zoneView struct {
 	freeSlots int
 }
 
+// hostCat is how Stats and the hosts gauge count a host.
+type hostCat uint8
+
+const (
+	catNone hostCat = iota // not counted (untracked)
+	catPending
+	catFailed
+	catBusy
+	catIdle
+	numHostCats
+)
+
+// category is the host's hostCat by its current fields.
+func (h *host) category() hostCat {
+	switch {
+	case h.state == hostPending:
+		return catPending
+	case h.state == hostFailed:
+		return catFailed
+	case len(h.used) > 0 || h.busyWithAction():
+		return catBusy
+	default:
+		return catIdle
+	}
+}
+
 // touch recomputes a host's membership in the free/waiting/due heaps and the
 // zone's free-slot count after any change. Caller holds m.mu.
 func (m *Manager) touch(h *host, now time.Time) {
 	m.seq++
 	h.seq = m.seq
+	// host counts by category, kept up to date here (every change of a
+	// host's state, slots or actions is followed by a touch) so that
+	// Stats and the hosts gauge need no scan of every host
+	if h.tracked {
+		if c := h.category(); c != h.cat {
+			m.hostCount[h.cat]--
+			m.hostCount[c]++
+			h.cat = c
+		}
+	}
 	if h.zv == nil {
 		h.zv = m.zone(h.zone)
 	}
@@ -463,6 +501,8 @@ func (m *Manager) untrack(h *host) {
 	h.used = nil
 	delete(m.hosts, h.id)
 	h.tracked = false
+	m.hostCount[h.cat]--
+	h.cat = catNone
 	m.seq++
 }
 

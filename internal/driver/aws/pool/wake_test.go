@@ -171,6 +171,7 @@ func runScript(t *testing.T, cfg Config, legacy bool, jobs []scriptJob, until ti
 			} else {
 				f.terminate(placed[e.job].HostID, inst[e.job])
 			}
+			checkHostCounts(t, f.m)
 			pass = wakeAt(f.m.NextWake(), pass)
 			continue
 		}
@@ -182,6 +183,7 @@ func runScript(t *testing.T, cfg Config, legacy bool, jobs []scriptJob, until ti
 		next := f.reconcile()
 		out.passes = append(out.passes, pass)
 		out.views[pass] = f.m.hostsView()
+		checkHostCounts(t, f.m)
 		if len(rec.log) == n {
 			out.idle++
 		}
@@ -302,4 +304,24 @@ func sortedHosts(calls []string) []string {
 	ids := []string{hostOf(calls, 0), hostOf(calls, 1)}
 	slices.Sort(ids)
 	return ids
+}
+
+// checkHostCounts compares the host counts kept by touch with a scan of
+// every host.
+func checkHostCounts(t testing.TB, m *Manager) {
+	t.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var scan [numHostCats]int
+	for _, h := range m.hosts {
+		scan[h.category()]++
+		if h.cat != h.category() {
+			t.Fatalf("host %s counted as %d, is %d", h.id, h.cat, h.category())
+		}
+	}
+	for c := catPending; c < numHostCats; c++ {
+		if scan[c] != m.hostCount[c] {
+			t.Fatalf("host counts %v, a scan finds %v", m.hostCount[1:], scan[1:])
+		}
+	}
 }
