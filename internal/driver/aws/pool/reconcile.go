@@ -40,7 +40,8 @@ func (m *Manager) Reconcile(ctx context.Context) (time.Time, error) {
 	// scratch owned by Reconcile (recMu), emptied again on return
 	sc := &m.recScratch
 	defer sc.reset()
-	for len(m.dueQ) > 0 && !m.dueQ[0].due.After(now) {
+	nowNs := now.UnixNano() // (the due heap's keys, see dueHeap)
+	for len(m.dueQ) > 0 && m.dueQ[0].at <= nowNs {
 		sc.popped = append(sc.popped, m.dueQ.pop())
 	}
 	for _, h := range sc.popped {
@@ -246,7 +247,7 @@ func (m *Manager) nextWake(now time.Time) time.Time {
 			next = t
 		}
 	}
-	if len(m.dueQ) > 0 && m.dueQ[0].due.Before(next) {
+	if len(m.dueQ) > 0 && m.dueQ[0].h.due.Before(next) {
 		next = m.dueWake(0, gate, next)
 	}
 	if len(m.waiting) > 0 && m.waiting[0].placeableAt().Before(next) {
@@ -268,13 +269,14 @@ func (m *Manager) dueWake(i int, gate, best time.Time) time.Time {
 	if i >= len(m.dueQ) {
 		return best
 	}
-	e := &m.dueQ[i]
-	if !e.due.Before(best) {
+	// (compared as times: best and gate may be far from the keys' range
+	// before Start)
+	h := m.dueQ[i].h
+	if !h.due.Before(best) {
 		return best
 	}
-	h := e.h
-	if !h.pollOnly || !e.due.Before(gate) {
-		return e.due
+	if !h.pollOnly || !h.due.Before(gate) {
+		return h.due
 	}
 	h.pollDeferred = true
 	t := gate

@@ -77,8 +77,8 @@ func (m *Manager) legacyNextWake() time.Time {
 			next = t
 		}
 	}
-	if len(m.dueQ) > 0 && m.dueQ[0].due.Before(next) {
-		next = m.dueQ[0].due
+	if len(m.dueQ) > 0 && m.dueQ[0].h.due.Before(next) {
+		next = m.dueQ[0].h.due
 	}
 	if len(m.waiting) > 0 && m.waiting[0].placeableAt().Before(next) {
 		next = m.waiting[0].placeableAt()
