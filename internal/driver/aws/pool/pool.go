@@ -613,7 +613,7 @@ func (m *Manager) adoptAllocated(id, zone string, th *types.Host, token string) 
 		m.stats.Allocations++
 		if th != nil {
 			m.setPending(h, now, false)
-			m.applyAWS(h, th, now, false)
+			_ = m.applyAWS(h, th, now, false) // (touched below)
 		} else {
 			h.state = hostAvailable
 			h.usableAt = now.Add(m.cfg.PendingToAvailableDelay.D())

@@ -783,7 +783,7 @@ func (m *Manager) mergeHost(th *types.Host, now time.Time, startSeq uint64) {
 		h.pendingKnown = false
 		m.hosts[id] = h
 		h.tracked = true
-		m.applyAWS(h, th, now, true)
+		_ = m.applyAWS(h, th, now, true) // (touched below anyway)
 		if m.started {
 			m.surprises++
 		}
@@ -794,22 +794,36 @@ func (m *Manager) mergeHost(th *types.Host, now time.Time, startSeq uint64) {
 	if h.seq > startSeq || h.busyWithAction() {
 		return
 	}
-	m.applyAWS(h, th, now, false)
+	if !m.applyAWS(h, th, now, false) && h.state == hostPending {
+		// nothing changed on a host that stays pending (most polls):
+		// touch would recompute the same indexes (a pending host is in
+		// none but the due heap, whose key is unchanged). Only its change
+		// sequence moves, as touch would move it.
+		m.seq++
+		h.seq = m.seq
+		return
+	}
 	m.touch(h, now)
 }
 
-// applyAWS updates a host from its DescribeHosts record. Caller holds m.mu.
-func (m *Manager) applyAWS(h *host, th *types.Host, now time.Time, adopt bool) {
+// applyAWS updates a host from its DescribeHosts record and reports
+// whether anything the indexes depend on changed (then the caller must
+// touch the host). Caller holds m.mu.
+func (m *Manager) applyAWS(h *host, th *types.Host, now time.Time, adopt bool) (changed bool) {
 	if t := th.AllocationTime; t != nil && !t.IsZero() {
+		changed = changed || !h.allocatedAt.Equal(*t)
 		h.allocatedAt = *t
 	}
 	if h.zone == "" {
 		h.zone = aws.ToString(th.AvailabilityZone)
+		changed = true
 	}
 	if ac := th.AvailableCapacity; ac != nil {
 		for _, c := range ac.AvailableInstanceCapacity {
 			if aws.ToString(c.InstanceType) == m.cfg.Type && aws.ToInt32(c.TotalCapacity) > 0 {
-				h.slots = int(aws.ToInt32(c.TotalCapacity))
+				n := int(aws.ToInt32(c.TotalCapacity))
+				changed = changed || h.slots != n
+				h.slots = n
 				m.slotsPer = h.slots
 			}
 		}
@@ -861,6 +875,7 @@ func (m *Manager) applyAWS(h *host, th *types.Host, now time.Time, adopt bool) {
 		s := &slot{kind: slotAdopted, instanceID: iid, since: now, host: h}
 		h.used = append(h.used, s)
 		m.byInstance[iid] = s
+		changed = true
 		if !adopt {
 			m.surprises++
 		}
@@ -869,6 +884,7 @@ func (m *Manager) applyAWS(h *host, th *types.Host, now time.Time, adopt bool) {
 	switch th.State {
 	case types.AllocationStateAvailable:
 		if h.state != hostAvailable || h.permanent {
+			changed = true
 			if h.state == hostPending && h.pendingKnown && !adopt {
 				m.learn(h, now)
 			}
@@ -881,11 +897,13 @@ func (m *Manager) applyAWS(h *host, th *types.Host, now time.Time, adopt bool) {
 		if !h.permanent {
 			m.surprises++
 		}
+		changed = changed || h.state != hostFailed || !h.permanent
 		h.state = hostFailed
 		h.permanent = true
 	case types.AllocationStateUnderAssessment:
 		if h.state != hostFailed {
 			m.surprises++
+			changed = true
 		}
 		h.state = hostFailed
 	default: // pending, configuring, unknown: not usable yet
@@ -893,11 +911,14 @@ func (m *Manager) applyAWS(h *host, th *types.Host, now time.Time, adopt bool) {
 			m.setPending(h, now, m.mac)
 			h.pendingKnown = false // it went pending some time before this refresh
 			m.surprises++
+			changed = true
 		}
 	}
 	if removed {
 		m.becameEmpty(h, now)
+		changed = true
 	}
+	return changed
 }
 
 // learn updates the expected pending duration from an observed transition.

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
+	"github.com/aquarium-fish/aquarium-fish/internal/clock"
 )
 
 // callLog records every EC2 call that changes or reads hosts, with its
@@ -307,7 +309,7 @@ func sortedHosts(calls []string) []string {
 }
 
 // checkHostCounts compares the host counts kept by touch with a scan of
-// every host.
+// every host, and each host's due heap entry with its fields.
 func checkHostCounts(t testing.TB, m *Manager) {
 	t.Helper()
 	m.mu.Lock()
@@ -318,10 +320,66 @@ func checkHostCounts(t testing.TB, m *Manager) {
 		if h.cat != h.category() {
 			t.Fatalf("host %s counted as %d, is %d", h.id, h.cat, h.category())
 		}
+		// the due heap agrees with the host's fields (touch skipped for
+		// unchanged pending hosts must not leave a stale key)
+		due, rest := m.computeDue(h)
+		if !due.Equal(h.due) || !rest.Equal(h.dueRest) {
+			t.Fatalf("host %s: due %v (rest %v), its fields say %v (%v)", h.id, h.due, h.dueRest, due, rest)
+		}
+		if due.IsZero() != (h.dueIdx < 0) || (h.dueIdx >= 0 && (m.dueQ[h.dueIdx].h != h || m.dueQ[h.dueIdx].at != due.UnixNano())) {
+			t.Fatalf("host %s: due heap entry %d does not match due %v", h.id, h.dueIdx, due)
+		}
 	}
 	for c := catPending; c < numHostCats; c++ {
 		if scan[c] != m.hostCount[c] {
 			t.Fatalf("host counts %v, a scan finds %v", m.hostCount[1:], scan[1:])
 		}
 	}
+}
+
+// shiftedAllocation answers polls (DescribeHosts by id) after `from` with
+// an allocation time an hour earlier than the world's: a change the view
+// must take in although the host stays pending.
+type shiftedAllocation struct {
+	EC2API
+	clk  *clock.Virtual
+	from time.Time
+}
+
+func (s *shiftedAllocation) DescribeHosts(ctx context.Context, in *ec2.DescribeHostsInput, opts ...func(*ec2.Options)) (*ec2.DescribeHostsOutput, error) {
+	out, err := s.EC2API.DescribeHosts(ctx, in, opts...)
+	if err != nil || len(in.HostIds) == 0 || s.clk.Now().Before(s.from) {
+		return out, err
+	}
+	cp := *out
+	cp.Hosts = slices.Clone(out.Hosts)
+	for i := range cp.Hosts {
+		if t := cp.Hosts[i].AllocationTime; t != nil {
+			earlier := t.Add(-time.Hour)
+			cp.Hosts[i].AllocationTime = &earlier
+		}
+	}
+	return &cp, nil
+}
+
+// TestPollOfAPendingHostTakesChanges: a poll that changes a host that
+// stays pending (here its allocation time) updates its due times.
+func TestPollOfAPendingHostTakesChanges(t *testing.T) {
+	cfg := macConfig(1)
+	cfg.Zones = []string{"us-west-2a"}
+	f := newFixture(t, cfg, nil)
+	f.api = &shiftedAllocation{EC2API: f.world, clk: f.clk, from: t0.Add(80 * time.Minute)}
+	f.m = f.start()
+	p, inst := f.placeRun("job")
+	f.advance(t0.Add(10 * time.Minute))
+	f.terminate(p.HostID, inst) // scrubbing for 90m, polled from 70m
+	f.advance(t0.Add(85 * time.Minute))
+	f.m.mu.Lock()
+	h := f.m.hosts[p.HostID]
+	state, alloc := h.state, h.allocatedAt
+	f.m.mu.Unlock()
+	if state != hostPending || !alloc.Equal(t0.Add(-time.Hour)) {
+		t.Fatalf("host %s allocated at %v, want %v (pending: %v)", h.id, alloc.Sub(t0), -time.Hour, state == hostPending)
+	}
+	checkHostCounts(t, f.m)
 }
