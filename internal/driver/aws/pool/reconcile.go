@@ -487,13 +487,17 @@ func (m *Manager) launchScrub(ctx context.Context, h *host) error {
 	}
 	zone := h.zone
 	m.mu.Unlock()
-	image, err := m.scrubImage(ctx, arch, now)
-	if err != nil {
-		return m.scrubFailed(h, err)
+	image, subnet := m.cachedScrubTargets(zone, now)
+	var err error
+	if image == nil {
+		if image, err = m.scrubImage(ctx, arch, now); err != nil {
+			return m.scrubFailed(h, err)
+		}
 	}
-	subnet, err := m.scrubSubnet(ctx, zone, now)
-	if err != nil {
-		return m.scrubFailed(h, err)
+	if subnet == nil {
+		if subnet, err = m.scrubSubnet(ctx, zone, now); err != nil {
+			return m.scrubFailed(h, err)
+		}
 	}
 	// the shared parts (counts, tags, cached image/subnet/placement pointers)
 	// are never written by the SDK or the world: only the token is new. The
@@ -562,6 +566,21 @@ func (m *Manager) scrubFailed(h *host, err error) error {
 	m.touch(h, m.clk.Now())
 	m.stats.ScrubFailures++
 	return fmt.Errorf("pool %s: scrub host %s: %w", m.cfg.Name, h.id, err)
+}
+
+// cachedScrubTargets returns the cached scrub image and subnet of zone
+// that are still fresh (nil for either when it is missing or expired):
+// one cacheMu round trip for the usual case of both cached.
+func (m *Manager) cachedScrubTargets(zone string, now time.Time) (image, subnet *string) {
+	m.cacheMu.Lock()
+	defer m.cacheMu.Unlock()
+	if c := m.image; c.value != "" && now.Before(c.expires) {
+		image = c.ptr
+	}
+	if c, ok := m.subnets[zone]; ok && now.Before(c.expires) {
+		subnet = c.ptr
+	}
+	return image, subnet
 }
 
 // scrubImage is a recent Amazon public image of the host architecture (cached).
