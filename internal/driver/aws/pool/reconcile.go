@@ -237,9 +237,8 @@ func (m *Manager) NextWake() time.Time {
 // nextPoll): same polls at the same times, one pass fewer. See dueWake.
 func (m *Manager) nextWake(now time.Time) time.Time {
 	next := m.lastFull.Add(m.fullEvery)
-	gate := m.lastDescribe.Add(minDescribeGap)
 	if m.wantRefresh || len(m.pollQ) > 0 {
-		t := gate
+		t := m.lastDescribe.Add(minDescribeGap)
 		if t.Before(now) {
 			t = now
 		}
@@ -247,8 +246,18 @@ func (m *Manager) nextWake(now time.Time) time.Time {
 			next = t
 		}
 	}
-	if len(m.dueQ) > 0 && m.dueQ[0].h.due.Before(next) {
-		next = m.dueWake(0, gate, next)
+	if len(m.dueQ) > 0 {
+		if top := m.dueQ[0].h; top.due.Before(next) {
+			gate := time.Time{} // (computed only for a poll-only top)
+			if top.pollOnly {
+				gate = m.lastDescribe.Add(minDescribeGap)
+			}
+			if top.pollOnly && top.due.Before(gate) {
+				next = m.dueWake(0, gate, next)
+			} else {
+				next = top.due // (the usual case, without dueWake's call)
+			}
+		}
 	}
 	if len(m.waiting) > 0 && m.waiting[0].placeableAt().Before(next) {
 		next = m.waiting[0].placeableAt()

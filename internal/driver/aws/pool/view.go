@@ -96,6 +96,9 @@ type host struct {
 	dueIdx      int       // index in the due heap, -1 if absent
 	due         time.Time
 	dueRest     time.Time // due without the pending poll (zero = none); meaningful when pollOnly
+
+	relMemo            releaseMemo // see releaseDue
+	scrubFrom, scrubAt time.Time   // scrubAt = scrubFrom + scrubbing_delay, scrubFrom the idleSince it was computed for
 }
 
 func newHost(id, zone string, slots int) *host {
@@ -534,7 +537,17 @@ func (m *Manager) promote(now time.Time) {
 func (h *host) idle() bool { return len(h.used) == 0 && !h.busyWithAction() }
 
 // releaseDue is when an idle host may be released.
+//
+// It runs several times per touch and per pass (~2.5 M times in the
+// simulated year) while its inputs rarely change, and time.Time.Add is
+// not cheap: the result is memoized in the host together with the inputs
+// it was computed from (compared as values, so no writer of those fields
+// has to remember to invalidate it).
 func (m *Manager) releaseDue(h *host) time.Time {
+	c := &h.relMemo
+	if c.ok && c.alloc == h.allocatedAt && c.emptied == h.emptiedAt && c.permanent == h.permanent {
+		return c.due
+	}
 	due := h.allocatedAt.Add(m.releaseAge)
 	if h.permanent {
 		due = h.allocatedAt.Add(m.cfg.minReleaseAge())
@@ -544,7 +557,16 @@ func (m *Manager) releaseDue(h *host) time.Time {
 	if settled := h.emptiedAt.Add(releaseSettle); settled.After(due) {
 		due = settled
 	}
+	*c = releaseMemo{ok: true, alloc: h.allocatedAt, emptied: h.emptiedAt, permanent: h.permanent, due: due}
 	return due
+}
+
+// releaseMemo is the last releaseDue of a host and its inputs.
+type releaseMemo struct {
+	ok             bool
+	permanent      bool
+	alloc, emptied time.Time
+	due            time.Time
 }
 
 // scrubDueBefore is when an idle available mac host whose releaseDue is
@@ -555,7 +577,10 @@ func (m *Manager) scrubDueBefore(h *host, rd time.Time) time.Time {
 	if !m.scrubEnabled || h.state != hostAvailable || h.permanent {
 		return time.Time{}
 	}
-	t := h.idleSince.Add(m.cfg.ScrubbingDelay.D())
+	if h.scrubFrom != h.idleSince || h.scrubAt.IsZero() { // (memoized like releaseDue)
+		h.scrubFrom, h.scrubAt = h.idleSince, h.idleSince.Add(m.cfg.ScrubbingDelay.D())
+	}
+	t := h.scrubAt
 	if !t.Before(rd) {
 		return time.Time{} // old enough to be released instead
 	}
