@@ -476,6 +476,7 @@ func (m *Manager) touch(h *host, now time.Time) {
 	// (then h.due is h.expectAvail)
 	h.pollOnly = h.state == hostPending && !h.expectAvail.IsZero() &&
 		(h.dueRest.IsZero() || h.expectAvail.Before(h.dueRest))
+	h.pollDeferred = h.pollDeferred && h.pollOnly // (nextWake reports it again otherwise)
 	if h.due.IsZero() {
 		if h.dueIdx >= 0 {
 			m.dueQ.remove(h.dueIdx)
