@@ -138,6 +138,11 @@ type Manager struct {
 
 	lastDescribe time.Time
 	lastFull     time.Time
+	// describeGate = lastDescribe + minDescribeGap and fullDue = lastFull +
+	// fullEvery, kept with them (see described, setFullEvery): nextWake
+	// and Reconcile read them on every call, time.Time.Add is not free
+	describeGate time.Time
+	fullDue      time.Time
 	wantRefresh  bool
 	fullEvery    time.Duration // current full refresh interval
 	surprises    int64         // view corrections made by refreshes
@@ -260,6 +265,8 @@ func New(cfg Config, api EC2API, opts Options) (*Manager, error) {
 		wake:         make(chan struct{}, 1),
 		scrubEnabled: IsMacType(cfg.Type) && cfg.ScrubbingDelay > 0,
 	}
+	m.describeGate = m.lastDescribe.Add(minDescribeGap)
+	m.fullDue = m.lastFull.Add(m.fullEvery)
 	m.tagList = m.buildHostTags()
 	m.scrubTags = append(m.buildHostTags(), types.Tag{Key: aws.String("Name"), Value: aws.String("aquarium-scrub-" + cfg.Name)})
 	m.allocType = aws.String(cfg.Type)

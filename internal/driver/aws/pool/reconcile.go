@@ -93,8 +93,8 @@ func (m *Manager) Reconcile(ctx context.Context) (time.Time, error) {
 	}
 	m.mu.Lock()
 	now = m.clk.Now()
-	gapOK := !now.Before(m.lastDescribe.Add(minDescribeGap))
-	fullNow := (m.wantRefresh && gapOK) || !now.Before(m.lastFull.Add(m.fullEvery))
+	gapOK := !now.Before(m.describeGate)
+	fullNow := (m.wantRefresh && gapOK) || !now.Before(m.fullDue)
 	var pollSeq uint64
 	if !fullNow && gapOK && len(m.pollQ) > 0 {
 		for i, h := range m.pollQ {
@@ -111,7 +111,7 @@ func (m *Manager) Reconcile(ctx context.Context) (time.Time, error) {
 		}
 		if len(sc.poll) > 0 {
 			pollSeq = m.seq
-			m.lastDescribe = now
+			m.described(now, false)
 		}
 	}
 	m.mu.Unlock()
@@ -196,6 +196,17 @@ func (sc *reconcileScratch) reset() {
 	sc.scrubToken = ""
 }
 
+// described records a DescribeHosts of pending hosts, or a full refresh,
+// started at now. Caller holds m.mu.
+func (m *Manager) described(now time.Time, full bool) {
+	m.lastDescribe = now
+	m.describeGate = now.Add(minDescribeGap)
+	if full {
+		m.lastFull = now
+		m.fullDue = now.Add(m.fullEvery)
+	}
+}
+
 // queuePoll asks for a DescribeHosts of a pending host by id. Caller holds m.mu.
 func (m *Manager) queuePoll(h *host) {
 	if !h.pollQueued {
@@ -236,9 +247,9 @@ func (m *Manager) NextWake() time.Time {
 // pass that pops it late queues it as the skipped pass would have (see
 // nextPoll): same polls at the same times, one pass fewer. See dueWake.
 func (m *Manager) nextWake(now time.Time) time.Time {
-	next := m.lastFull.Add(m.fullEvery)
+	next := m.fullDue
 	if m.wantRefresh || len(m.pollQ) > 0 {
-		t := m.lastDescribe.Add(minDescribeGap)
+		t := m.describeGate
 		if t.Before(now) {
 			t = now
 		}
@@ -248,11 +259,7 @@ func (m *Manager) nextWake(now time.Time) time.Time {
 	}
 	if len(m.dueQ) > 0 {
 		if top := m.dueQ[0].h; top.due.Before(next) {
-			gate := time.Time{} // (computed only for a poll-only top)
-			if top.pollOnly {
-				gate = m.lastDescribe.Add(minDescribeGap)
-			}
-			if top.pollOnly && top.due.Before(gate) {
+			if gate := m.describeGate; top.pollOnly && top.due.Before(gate) {
 				next = m.dueWake(0, gate, next)
 			} else {
 				next = top.due // (the usual case, without dueWake's call)
@@ -698,7 +705,7 @@ func (m *Manager) refresh(ctx context.Context) error {
 	m.mu.Lock()
 	startSeq := m.seq
 	now := m.clk.Now()
-	m.lastDescribe, m.lastFull = now, now
+	m.described(now, true)
 	m.wantRefresh = false
 	m.clearPolls()
 	m.mu.Unlock()
@@ -737,6 +744,7 @@ func (m *Manager) refresh(ctx context.Context) error {
 		} else {
 			m.fullEvery = fullRefreshEvery
 		}
+		m.fullDue = m.lastFull.Add(m.fullEvery)
 	}()
 	// seen is kept between refreshes (they all run under recMu)
 	if m.refreshSeen == nil {

@@ -224,7 +224,7 @@ func TestScrubInstanceLeftByFailedTerminate(t *testing.T) {
 	}
 	before := m.surprises
 	m.mu.Lock()
-	m.lastFull = time.Time{} // a full refresh in the next pass, which also retries the terminate
+	m.lastFull, m.fullDue = time.Time{}, time.Time{} // a full refresh in the next pass, which also retries the terminate
 	m.mu.Unlock()
 	if err := m.refresh(ctx); err != nil {
 		t.Fatal(err)

@@ -70,6 +70,9 @@ func (m *Manager) legacyNextWake() time.Time {
 	defer m.mu.Unlock()
 	now := m.clk.Now()
 	next := m.lastFull.Add(m.fullEvery)
+	if !next.Equal(m.fullDue) || !m.describeGate.Equal(m.lastDescribe.Add(minDescribeGap)) {
+		panic("fullDue or describeGate out of date")
+	}
 	if m.wantRefresh || len(m.pollQ) > 0 {
 		t := m.lastDescribe.Add(minDescribeGap)
 		if t.Before(now) {
