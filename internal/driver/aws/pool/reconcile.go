@@ -26,7 +26,8 @@ import (
 // its own bookkeeping (scratch slices and request structs are kept in
 // recScratch between passes), and m.mu is taken once per phase rather than
 // once per step: the decisions, each scrub launch, the scrub terminations,
-// the poll/refresh choice, and the merge of a poll with the next wake-up.
+// the poll/refresh choice, and the merge of a poll with the next wake-up;
+// phases with no EC2 call between them share one locked section.
 func (m *Manager) Reconcile(ctx context.Context) (time.Time, error) {
 	m.recMu.Lock()
 	defer m.recMu.Unlock()
@@ -78,21 +79,25 @@ func (m *Manager) Reconcile(ctx context.Context) (time.Time, error) {
 			m.touch(h, now)
 		}
 	}
-	m.mu.Unlock()
 
 	var errs []error
-	if len(sc.releases) > 0 {
-		if err := m.release(ctx, sc.releases); err != nil {
-			errs = append(errs, err)
+	if len(sc.releases) > 0 || len(sc.scrubs) > 0 || len(sc.terminates) > 0 {
+		// (a pass without actions, e.g. one that only polls, keeps the
+		// lock for the next phase instead of a round trip)
+		m.mu.Unlock()
+		if len(sc.releases) > 0 {
+			if err := m.release(ctx, sc.releases); err != nil {
+				errs = append(errs, err)
+			}
 		}
-	}
-	if len(sc.scrubs) > 0 || len(sc.terminates) > 0 {
-		if err := m.scrub(ctx); err != nil {
-			errs = append(errs, err)
+		if len(sc.scrubs) > 0 || len(sc.terminates) > 0 {
+			if err := m.scrub(ctx); err != nil {
+				errs = append(errs, err)
+			}
 		}
+		m.mu.Lock()
+		now = m.clk.Now()
 	}
-	m.mu.Lock()
-	now = m.clk.Now()
 	gapOK := !now.Before(m.describeGate)
 	fullNow := (m.wantRefresh && gapOK) || !now.Before(m.fullDue)
 	var pollSeq uint64
@@ -113,6 +118,14 @@ func (m *Manager) Reconcile(ctx context.Context) (time.Time, error) {
 			pollSeq = m.seq
 			m.described(now, false)
 		}
+	}
+	if !fullNow && len(sc.poll) == 0 {
+		// nothing to read from AWS: the wake-up comes from this locked
+		// section (no third round trip)
+		next := m.nextWake(now)
+		m.updateHostMetrics()
+		m.mu.Unlock()
+		return next, errors.Join(errs...)
 	}
 	m.mu.Unlock()
 	var pollOut *ec2.DescribeHostsOutput
