@@ -121,7 +121,7 @@ func BenchmarkReconcile500Hosts(b *testing.B) {
 		cpu0 := cpuTime()
 		for range b.N {
 			f.m.mu.Lock()
-			f.m.lastFull = time.Time{} // force the refresh
+			f.m.lastFull, f.m.fullDue = time.Time{}, time.Time{} // force the refresh
 			f.m.mu.Unlock()
 			if _, err := f.m.Reconcile(ctx); err != nil {
 				b.Fatal(err)

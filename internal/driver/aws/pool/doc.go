@@ -41,9 +41,13 @@
 // The view follows the pool's own actions (allocate, place, bind, scrub,
 // release) and the driver's calls (Bind, Unreserve, InstanceGone). Pending
 // hosts are polled by id when they are expected available (the scrub duration
-// is learned from observed transitions); a full tag-filter DescribeHosts runs
-// every 30 minutes, doubling to 4 hours while it finds nothing unexpected, and
-// at once (at most one per minute) when the view cannot explain an error. All
+// is learned from observed transitions), and every minute while they stay
+// pending; a host that comes due less than a minute after the last
+// DescribeHosts waits for the end of that minute and is polled together
+// with the others (Reconcile does not wake up for it before). A full
+// tag-filter DescribeHosts runs every 30 minutes, doubling to 4 hours while
+// it finds nothing unexpected, and at once (at most one per minute) when the
+// view cannot explain an error. All
 // DescribeHosts calls together stay at or below 60 per hour. Start adopts the
 // hosts tagged for the pool and the instances on them.
 //

@@ -66,13 +66,13 @@ func testDueHeap(t *testing.T, seed uint64, n int) {
 		default: // fix with a new (maybe equal) time
 			mine[i].due = due()
 			ref[i].due = mine[i].due
-			if d[mine[i].dueIdx].due != mine[i].due { // as touch does
+			if d[mine[i].dueIdx].at != mine[i].due.UnixNano() { // as touch does
 				d.fix(mine[i].dueIdx)
 			}
 			heap.Fix(&r, ref[i].waitIdx)
 		}
 		for k := range d {
-			if d[k].h.id != r[k].id || d[k].h.dueIdx != k || d[k].due != d[k].h.due {
+			if d[k].h.id != r[k].id || d[k].h.dueIdx != k || d[k].at != d[k].h.due.UnixNano() {
 				t.Fatalf("step %d: heaps differ at %d: %s/%d vs %s", step, k, d[k].h.id, d[k].h.dueIdx, r[k].id)
 			}
 		}

@@ -90,20 +90,8 @@ func (m *Manager) Stats() Stats {
 	s.Allocating = m.allocating
 	s.ScrubEstimate = m.scrubEst.String()
 	s.Hosts = len(m.hosts)
-	for _, h := range m.hosts {
-		switch h.state {
-		case hostPending:
-			s.HostsPending++
-		case hostFailed:
-			s.HostsFailed++
-		default:
-			if len(h.used) > 0 || h.busyWithAction() {
-				s.HostsBusy++
-			} else {
-				s.HostsIdle++
-			}
-		}
-	}
+	s.HostsPending, s.HostsFailed = m.hostCount[catPending], m.hostCount[catFailed]
+	s.HostsBusy, s.HostsIdle = m.hostCount[catBusy], m.hostCount[catIdle]
 	for _, z := range m.zones {
 		s.FreeSlots += z.freeSlots
 	}
@@ -214,20 +202,10 @@ func (m *Manager) updateHostMetrics() {
 	if m.metrics == nil {
 		return
 	}
-	var busy, idle, pending, failed int
-	for _, h := range m.hosts {
-		switch {
-		case h.state == hostPending:
-			pending++
-		case h.state == hostFailed:
-			failed++
-		case len(h.used) > 0 || h.busyWithAction():
-			busy++
-		default:
-			idle++
-		}
-	}
-	for state, n := range map[string]int{"busy": busy, "idle": idle, "pending": pending, "failed": failed} {
-		m.metrics.Hosts.WithLabelValues(m.cfg.Name, state).Set(float64(n))
+	for c := catPending; c < numHostCats; c++ {
+		m.metrics.Hosts.WithLabelValues(m.cfg.Name, hostCatLabels[c]).Set(float64(m.hostCount[c]))
 	}
 }
+
+// hostCatLabels are the state labels of the hosts gauge.
+var hostCatLabels = [numHostCats]string{catPending: "pending", catFailed: "failed", catBusy: "busy", catIdle: "idle"}

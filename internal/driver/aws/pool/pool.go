@@ -138,10 +138,18 @@ type Manager struct {
 
 	lastDescribe time.Time
 	lastFull     time.Time
+	// describeGate = lastDescribe + minDescribeGap and fullDue = lastFull +
+	// fullEvery, kept with them (see described, setFullEvery): nextWake
+	// and Reconcile read them on every call, time.Time.Add is not free
+	describeGate time.Time
+	fullDue      time.Time
 	wantRefresh  bool
 	fullEvery    time.Duration // current full refresh interval
 	surprises    int64         // view corrections made by refreshes
 	pollQ        []*host       // pending hosts due for a check by id (host.pollQueued)
+	// hosts of m.hosts by category (see touch); [catNone] counts nothing
+	// useful (untracked hosts enter and leave it)
+	hostCount    [numHostCats]int
 	scrubEst     time.Duration
 	scrubLearned bool
 	allocEst     time.Duration
@@ -257,6 +265,8 @@ func New(cfg Config, api EC2API, opts Options) (*Manager, error) {
 		wake:         make(chan struct{}, 1),
 		scrubEnabled: IsMacType(cfg.Type) && cfg.ScrubbingDelay > 0,
 	}
+	m.describeGate = m.lastDescribe.Add(minDescribeGap)
+	m.fullDue = m.lastFull.Add(m.fullEvery)
 	m.tagList = m.buildHostTags()
 	m.scrubTags = append(m.buildHostTags(), types.Tag{Key: aws.String("Name"), Value: aws.String("aquarium-scrub-" + cfg.Name)})
 	m.allocType = aws.String(cfg.Type)
@@ -610,7 +620,7 @@ func (m *Manager) adoptAllocated(id, zone string, th *types.Host, token string) 
 		m.stats.Allocations++
 		if th != nil {
 			m.setPending(h, now, false)
-			m.applyAWS(h, th, now, false)
+			_ = m.applyAWS(h, th, now, false) // (touched below)
 		} else {
 			h.state = hostAvailable
 			h.usableAt = now.Add(m.cfg.PendingToAvailableDelay.D())
@@ -764,6 +774,7 @@ func (m *Manager) setPending(h *host, now time.Time, scrub bool) {
 		est = m.scrubEst
 	}
 	h.expectAvail = now.Add(est)
+	h.pollDeferred = false
 }
 
 // becameEmpty starts the idle period of a host that just lost its last slot.

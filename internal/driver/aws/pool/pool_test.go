@@ -134,6 +134,7 @@ func (f *fixture) reconcile() time.Time {
 	if err != nil {
 		f.t.Fatalf("Reconcile at %s: %v", f.clk.Now().Sub(t0), err)
 	}
+	checkHostCounts(f.t, f.m)
 	if !next.After(f.clk.Now()) {
 		f.t.Fatalf("Reconcile at %s returned next %s, not in the future", f.clk.Now().Sub(t0), next.Sub(t0))
 	}
@@ -661,6 +662,7 @@ func TestFaultsAreRetried(t *testing.T) {
 				t.Logf("%s: %v", f.clk.Now().Sub(t0), err)
 				errs++
 			}
+			checkHostCounts(t, f.m)
 			if !next.After(f.clk.Now()) {
 				t.Fatalf("next %s not after now", next.Sub(t0))
 			}

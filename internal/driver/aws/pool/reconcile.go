@@ -26,7 +26,8 @@ import (
 // its own bookkeeping (scratch slices and request structs are kept in
 // recScratch between passes), and m.mu is taken once per phase rather than
 // once per step: the decisions, each scrub launch, the scrub terminations,
-// the poll/refresh choice, and the merge of a poll with the next wake-up.
+// the poll/refresh choice, and the merge of a poll with the next wake-up;
+// phases with no EC2 call between them share one locked section.
 func (m *Manager) Reconcile(ctx context.Context) (time.Time, error) {
 	m.recMu.Lock()
 	defer m.recMu.Unlock()
@@ -40,14 +41,15 @@ func (m *Manager) Reconcile(ctx context.Context) (time.Time, error) {
 	// scratch owned by Reconcile (recMu), emptied again on return
 	sc := &m.recScratch
 	defer sc.reset()
-	for len(m.dueQ) > 0 && !m.dueQ[0].due.After(now) {
+	nowNs := now.UnixNano() // (the due heap's keys, see dueHeap)
+	for len(m.dueQ) > 0 && m.dueQ[0].at <= nowNs {
 		sc.popped = append(sc.popped, m.dueQ.pop())
 	}
 	for _, h := range sc.popped {
 		m.expirePromises(h, now)
 		if h.state == hostPending && !h.expectAvail.After(now) {
 			m.queuePoll(h)
-			h.expectAvail = now.Add(pendingPoll)
+			h.expectAvail = nextPoll(h, now)
 		}
 		if s := scrubInstance(h); s != nil {
 			if !h.retryAt.After(now) && !h.busyWithAction() {
@@ -77,23 +79,27 @@ func (m *Manager) Reconcile(ctx context.Context) (time.Time, error) {
 			m.touch(h, now)
 		}
 	}
-	m.mu.Unlock()
 
 	var errs []error
-	if len(sc.releases) > 0 {
-		if err := m.release(ctx, sc.releases); err != nil {
-			errs = append(errs, err)
+	if len(sc.releases) > 0 || len(sc.scrubs) > 0 || len(sc.terminates) > 0 {
+		// (a pass without actions, e.g. one that only polls, keeps the
+		// lock for the next phase instead of a round trip)
+		m.mu.Unlock()
+		if len(sc.releases) > 0 {
+			if err := m.release(ctx, sc.releases); err != nil {
+				errs = append(errs, err)
+			}
 		}
-	}
-	if len(sc.scrubs) > 0 || len(sc.terminates) > 0 {
-		if err := m.scrub(ctx); err != nil {
-			errs = append(errs, err)
+		if len(sc.scrubs) > 0 || len(sc.terminates) > 0 {
+			if err := m.scrub(ctx); err != nil {
+				errs = append(errs, err)
+			}
 		}
+		m.mu.Lock()
+		now = m.clk.Now()
 	}
-	m.mu.Lock()
-	now = m.clk.Now()
-	gapOK := !now.Before(m.lastDescribe.Add(minDescribeGap))
-	fullNow := (m.wantRefresh && gapOK) || !now.Before(m.lastFull.Add(m.fullEvery))
+	gapOK := !now.Before(m.describeGate)
+	fullNow := (m.wantRefresh && gapOK) || !now.Before(m.fullDue)
 	var pollSeq uint64
 	if !fullNow && gapOK && len(m.pollQ) > 0 {
 		for i, h := range m.pollQ {
@@ -110,8 +116,16 @@ func (m *Manager) Reconcile(ctx context.Context) (time.Time, error) {
 		}
 		if len(sc.poll) > 0 {
 			pollSeq = m.seq
-			m.lastDescribe = now
+			m.described(now, false)
 		}
+	}
+	if !fullNow && len(sc.poll) == 0 {
+		// nothing to read from AWS: the wake-up comes from this locked
+		// section (no third round trip)
+		next := m.nextWake(now)
+		m.updateHostMetrics()
+		m.mu.Unlock()
+		return next, errors.Join(errs...)
 	}
 	m.mu.Unlock()
 	var pollOut *ec2.DescribeHostsOutput
@@ -195,6 +209,17 @@ func (sc *reconcileScratch) reset() {
 	sc.scrubToken = ""
 }
 
+// described records a DescribeHosts of pending hosts, or a full refresh,
+// started at now. Caller holds m.mu.
+func (m *Manager) described(now time.Time, full bool) {
+	m.lastDescribe = now
+	m.describeGate = now.Add(minDescribeGap)
+	if full {
+		m.lastFull = now
+		m.fullDue = now.Add(m.fullEvery)
+	}
+}
+
 // queuePoll asks for a DescribeHosts of a pending host by id. Caller holds m.mu.
 func (m *Manager) queuePoll(h *host) {
 	if !h.pollQueued {
@@ -226,10 +251,18 @@ func (m *Manager) NextWake() time.Time {
 }
 
 // nextWake is the earliest time anything is due. Caller holds m.mu.
+//
+// A pending host whose only business at its due (expectAvail) is to be
+// queued for a poll does not count at that time when the describe gap
+// holds the poll back anyway: the pass would only queue it, and the poll
+// would wait for a second pass at lastDescribe+minDescribeGap. It counts at
+// that gate instead (or at its next other business, if earlier), and the
+// pass that pops it late queues it as the skipped pass would have (see
+// nextPoll): same polls at the same times, one pass fewer. See dueWake.
 func (m *Manager) nextWake(now time.Time) time.Time {
-	next := m.lastFull.Add(m.fullEvery)
+	next := m.fullDue
 	if m.wantRefresh || len(m.pollQ) > 0 {
-		t := m.lastDescribe.Add(minDescribeGap)
+		t := m.describeGate
 		if t.Before(now) {
 			t = now
 		}
@@ -237,11 +270,68 @@ func (m *Manager) nextWake(now time.Time) time.Time {
 			next = t
 		}
 	}
-	if len(m.dueQ) > 0 && m.dueQ[0].due.Before(next) {
-		next = m.dueQ[0].due
+	if len(m.dueQ) > 0 {
+		if top := m.dueQ[0].h; top.due.Before(next) {
+			if gate := m.describeGate; top.pollOnly && top.due.Before(gate) {
+				next = m.dueWake(0, gate, next)
+			} else {
+				next = top.due // (the usual case, without dueWake's call)
+			}
+		}
 	}
 	if len(m.waiting) > 0 && m.waiting[0].placeableAt().Before(next) {
 		next = m.waiting[0].placeableAt()
+	}
+	return next
+}
+
+// dueWake is the earliest wake-up the due heap's subtree at i asks for, if
+// before best (else best). A poll-only pending host due before gate (the
+// end of the describe gap) asks for min(gate, its other business) instead
+// of its due, and is marked pollDeferred; the search then looks at its
+// children, which may be due earlier than that. Any other entry asks for
+// its due, and its children (due no earlier) need no look. The search
+// only visits entries due before best, so it stops at the first entry
+// that is not poll-only (the heap top in most calls), or at most visits
+// the hosts due within the gap. Caller holds m.mu.
+func (m *Manager) dueWake(i int, gate, best time.Time) time.Time {
+	if i >= len(m.dueQ) {
+		return best
+	}
+	// (compared as times: best and gate may be far from the keys' range
+	// before Start)
+	h := m.dueQ[i].h
+	if !h.due.Before(best) {
+		return best
+	}
+	if !h.pollOnly || !h.due.Before(gate) {
+		return h.due
+	}
+	h.pollDeferred = true
+	t := gate
+	if !h.dueRest.IsZero() && h.dueRest.Before(t) {
+		t = h.dueRest
+	}
+	if t.Before(best) {
+		best = t
+	}
+	best = m.dueWake(2*i+1, gate, best)
+	return m.dueWake(2*i+2, gate, best)
+}
+
+// nextPoll is a pending host's next expectAvail once its expectAvail has
+// come (it is queued for a poll now): a pendingPoll later. Counted from
+// the pass time, unless nextWake skipped the wake-up at expectAvail (the
+// describe gap held the poll back): then from expectAvail, the time of the
+// skipped pass, so that the host is polled on the same times as if that
+// pass had run. Caller holds m.mu.
+func nextPoll(h *host, now time.Time) time.Time {
+	next := now.Add(pendingPoll)
+	if h.pollDeferred {
+		h.pollDeferred = false
+		if t := h.expectAvail.Add(pendingPoll); t.After(now) {
+			next = t
+		}
 	}
 	return next
 }
@@ -426,13 +516,17 @@ func (m *Manager) launchScrub(ctx context.Context, h *host) error {
 	}
 	zone := h.zone
 	m.mu.Unlock()
-	image, err := m.scrubImage(ctx, arch, now)
-	if err != nil {
-		return m.scrubFailed(h, err)
+	image, subnet := m.cachedScrubTargets(zone, now)
+	var err error
+	if image == nil {
+		if image, err = m.scrubImage(ctx, arch, now); err != nil {
+			return m.scrubFailed(h, err)
+		}
 	}
-	subnet, err := m.scrubSubnet(ctx, zone, now)
-	if err != nil {
-		return m.scrubFailed(h, err)
+	if subnet == nil {
+		if subnet, err = m.scrubSubnet(ctx, zone, now); err != nil {
+			return m.scrubFailed(h, err)
+		}
 	}
 	// the shared parts (counts, tags, cached image/subnet/placement pointers)
 	// are never written by the SDK or the world: only the token is new. The
@@ -501,6 +595,21 @@ func (m *Manager) scrubFailed(h *host, err error) error {
 	m.touch(h, m.clk.Now())
 	m.stats.ScrubFailures++
 	return fmt.Errorf("pool %s: scrub host %s: %w", m.cfg.Name, h.id, err)
+}
+
+// cachedScrubTargets returns the cached scrub image and subnet of zone
+// that are still fresh (nil for either when it is missing or expired):
+// one cacheMu round trip for the usual case of both cached.
+func (m *Manager) cachedScrubTargets(zone string, now time.Time) (image, subnet *string) {
+	m.cacheMu.Lock()
+	defer m.cacheMu.Unlock()
+	if c := m.image; c.value != "" && now.Before(c.expires) {
+		image = c.ptr
+	}
+	if c, ok := m.subnets[zone]; ok && now.Before(c.expires) {
+		subnet = c.ptr
+	}
+	return image, subnet
 }
 
 // scrubImage is a recent Amazon public image of the host architecture (cached).
@@ -609,7 +718,7 @@ func (m *Manager) refresh(ctx context.Context) error {
 	m.mu.Lock()
 	startSeq := m.seq
 	now := m.clk.Now()
-	m.lastDescribe, m.lastFull = now, now
+	m.described(now, true)
 	m.wantRefresh = false
 	m.clearPolls()
 	m.mu.Unlock()
@@ -648,6 +757,7 @@ func (m *Manager) refresh(ctx context.Context) error {
 		} else {
 			m.fullEvery = fullRefreshEvery
 		}
+		m.fullDue = m.lastFull.Add(m.fullEvery)
 	}()
 	// seen is kept between refreshes (they all run under recMu)
 	if m.refreshSeen == nil {
@@ -722,7 +832,7 @@ func (m *Manager) mergeHost(th *types.Host, now time.Time, startSeq uint64) {
 		h.pendingKnown = false
 		m.hosts[id] = h
 		h.tracked = true
-		m.applyAWS(h, th, now, true)
+		_ = m.applyAWS(h, th, now, true) // (touched below anyway)
 		if m.started {
 			m.surprises++
 		}
@@ -733,22 +843,36 @@ func (m *Manager) mergeHost(th *types.Host, now time.Time, startSeq uint64) {
 	if h.seq > startSeq || h.busyWithAction() {
 		return
 	}
-	m.applyAWS(h, th, now, false)
+	if !m.applyAWS(h, th, now, false) && h.state == hostPending {
+		// nothing changed on a host that stays pending (most polls):
+		// touch would recompute the same indexes (a pending host is in
+		// none but the due heap, whose key is unchanged). Only its change
+		// sequence moves, as touch would move it.
+		m.seq++
+		h.seq = m.seq
+		return
+	}
 	m.touch(h, now)
 }
 
-// applyAWS updates a host from its DescribeHosts record. Caller holds m.mu.
-func (m *Manager) applyAWS(h *host, th *types.Host, now time.Time, adopt bool) {
+// applyAWS updates a host from its DescribeHosts record and reports
+// whether anything the indexes depend on changed (then the caller must
+// touch the host). Caller holds m.mu.
+func (m *Manager) applyAWS(h *host, th *types.Host, now time.Time, adopt bool) (changed bool) {
 	if t := th.AllocationTime; t != nil && !t.IsZero() {
+		changed = changed || !h.allocatedAt.Equal(*t)
 		h.allocatedAt = *t
 	}
 	if h.zone == "" {
 		h.zone = aws.ToString(th.AvailabilityZone)
+		changed = true
 	}
 	if ac := th.AvailableCapacity; ac != nil {
 		for _, c := range ac.AvailableInstanceCapacity {
 			if aws.ToString(c.InstanceType) == m.cfg.Type && aws.ToInt32(c.TotalCapacity) > 0 {
-				h.slots = int(aws.ToInt32(c.TotalCapacity))
+				n := int(aws.ToInt32(c.TotalCapacity))
+				changed = changed || h.slots != n
+				h.slots = n
 				m.slotsPer = h.slots
 			}
 		}
@@ -800,6 +924,7 @@ func (m *Manager) applyAWS(h *host, th *types.Host, now time.Time, adopt bool) {
 		s := &slot{kind: slotAdopted, instanceID: iid, since: now, host: h}
 		h.used = append(h.used, s)
 		m.byInstance[iid] = s
+		changed = true
 		if !adopt {
 			m.surprises++
 		}
@@ -808,6 +933,7 @@ func (m *Manager) applyAWS(h *host, th *types.Host, now time.Time, adopt bool) {
 	switch th.State {
 	case types.AllocationStateAvailable:
 		if h.state != hostAvailable || h.permanent {
+			changed = true
 			if h.state == hostPending && h.pendingKnown && !adopt {
 				m.learn(h, now)
 			}
@@ -820,11 +946,13 @@ func (m *Manager) applyAWS(h *host, th *types.Host, now time.Time, adopt bool) {
 		if !h.permanent {
 			m.surprises++
 		}
+		changed = changed || h.state != hostFailed || !h.permanent
 		h.state = hostFailed
 		h.permanent = true
 	case types.AllocationStateUnderAssessment:
 		if h.state != hostFailed {
 			m.surprises++
+			changed = true
 		}
 		h.state = hostFailed
 	default: // pending, configuring, unknown: not usable yet
@@ -832,11 +960,14 @@ func (m *Manager) applyAWS(h *host, th *types.Host, now time.Time, adopt bool) {
 			m.setPending(h, now, m.mac)
 			h.pendingKnown = false // it went pending some time before this refresh
 			m.surprises++
+			changed = true
 		}
 	}
 	if removed {
 		m.becameEmpty(h, now)
+		changed = true
 	}
+	return changed
 }
 
 // learn updates the expected pending duration from an observed transition.

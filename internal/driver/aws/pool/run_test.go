@@ -159,6 +159,7 @@ func TestCallCountersAgreeWithMetrics(t *testing.T) {
 	}
 	for until := t0.Add(12 * time.Hour); clk.Now().Before(until); {
 		next, _ := m.Reconcile(ctx) // failed scrubs are errors
+		checkHostCounts(t, m)
 		clk.Set(next)
 	}
 	st := m.Stats()
@@ -214,6 +215,7 @@ func TestScrubInstanceLeftByFailedTerminate(t *testing.T) {
 	m.Unreserve("a", p.HostID)
 	for !api.failed {
 		next, _ := m.Reconcile(ctx)
+		checkHostCounts(t, m)
 		clk.Set(next)
 	}
 	h := m.hosts[p.HostID]
@@ -222,7 +224,7 @@ func TestScrubInstanceLeftByFailedTerminate(t *testing.T) {
 	}
 	before := m.surprises
 	m.mu.Lock()
-	m.lastFull = time.Time{} // a full refresh in the next pass, which also retries the terminate
+	m.lastFull, m.fullDue = time.Time{}, time.Time{} // a full refresh in the next pass, which also retries the terminate
 	m.mu.Unlock()
 	if err := m.refresh(ctx); err != nil {
 		t.Fatal(err)

@@ -75,6 +75,15 @@ type host struct {
 	scrubSlot  slot
 	pollQueued bool // in m.pollQ
 	tracked    bool // in m.hosts (m.hosts[h.id] == h), set and cleared with it
+	// pollOnly: the host's due is its expectAvail and nothing else is due
+	// then (set by touch); such a host only needs a poll at its due, which
+	// the describe gap may hold back (see dueWake).
+	pollOnly bool
+	// pollDeferred: nextWake did not report this host's expectAvail because
+	// its poll had to wait for the describe gap anyway (see nextPoll).
+	pollDeferred bool
+
+	cat hostCat // category counted in m.hostCount (catNone when not counted)
 
 	releasing bool // ReleaseHosts in flight
 	scrubbing bool // scrub RunInstances/TerminateInstances in flight
@@ -86,6 +95,10 @@ type host struct {
 	waitIdx     int       // index in the waiting heap, -1 if absent
 	dueIdx      int       // index in the due heap, -1 if absent
 	due         time.Time
+	dueRest     time.Time // due without the pending poll (zero = none); meaningful when pollOnly
+
+	relMemo            releaseMemo // see releaseDue
+	scrubFrom, scrubAt time.Time   // scrubAt = scrubFrom + scrubbing_delay, scrubFrom the idleSince it was computed for
 }
 
 func newHost(id, zone string, slots int) *host {
@@ -266,11 +279,19 @@ func (w waitHeap) down(i0, n int) bool {
 // own contiguous array instead of one host struct per comparison; only
 // swaps touch the hosts (their dueIdx). It is the hottest heap: every
 // Reconcile pass pops its hosts and touch pushes them back.
+//
+// The key is the due time as Unix nanoseconds: comparing two int64s is a
+// fraction of time.Time.Before's cost (which first checks both values for
+// monotonic clock readings), and the entries are half the size. The order
+// is the same as Before's for every time the simulator and the tests use
+// (no monotonic readings); with monotonic readings (clock.Real in
+// production) it follows the wall clock, which differs from Before only
+// for times on either side of a wall-clock step.
 type dueHeap []dueEntry
 
 type dueEntry struct {
-	due time.Time
-	h   *host
+	at int64 // h.due.UnixNano()
+	h  *host
 }
 
 func (d dueHeap) swap(i, j int) {
@@ -281,7 +302,7 @@ func (d dueHeap) swap(i, j int) {
 
 func (d *dueHeap) push(h *host) {
 	h.dueIdx = len(*d)
-	*d = append(*d, dueEntry{due: h.due, h: h})
+	*d = append(*d, dueEntry{at: h.due.UnixNano(), h: h})
 	d.up(len(*d) - 1)
 }
 
@@ -319,7 +340,7 @@ func (d *dueHeap) remove(i int) {
 
 // fix restores the order after h.due changed (h is at index i).
 func (d dueHeap) fix(i int) {
-	d[i].due = d[i].h.due
+	d[i].at = d[i].h.due.UnixNano()
 	if !d.down(i, len(d)) {
 		d.up(i)
 	}
@@ -332,7 +353,7 @@ func (d dueHeap) up(j int) {
 	e := d[j]
 	for j > 0 {
 		i := (j - 1) / 2 // parent
-		if !e.due.Before(d[i].due) {
+		if e.at >= d[i].at {
 			break
 		}
 		d[j] = d[i]
@@ -351,10 +372,10 @@ func (d dueHeap) down(i0, n int) bool {
 		if j >= n || j < 0 { // j < 0 after int overflow
 			break
 		}
-		if j2 := j + 1; j2 < n && d[j2].due.Before(d[j].due) {
+		if j2 := j + 1; j2 < n && d[j2].at < d[j].at {
 			j = j2 // right child
 		}
-		if !d[j].due.Before(e.due) {
+		if d[j].at >= e.at {
 			break
 		}
 		d[i] = d[j]
@@ -374,11 +395,47 @@ type zoneView struct {
 	freeSlots int
 }
 
+// hostCat is how Stats and the hosts gauge count a host.
+type hostCat uint8
+
+const (
+	catNone hostCat = iota // not counted (untracked)
+	catPending
+	catFailed
+	catBusy
+	catIdle
+	numHostCats
+)
+
+// category is the host's hostCat by its current fields.
+func (h *host) category() hostCat {
+	switch {
+	case h.state == hostPending:
+		return catPending
+	case h.state == hostFailed:
+		return catFailed
+	case len(h.used) > 0 || h.busyWithAction():
+		return catBusy
+	default:
+		return catIdle
+	}
+}
+
 // touch recomputes a host's membership in the free/waiting/due heaps and the
 // zone's free-slot count after any change. Caller holds m.mu.
 func (m *Manager) touch(h *host, now time.Time) {
 	m.seq++
 	h.seq = m.seq
+	// host counts by category, kept up to date here (every change of a
+	// host's state, slots or actions is followed by a touch) so that
+	// Stats and the hosts gauge need no scan of every host
+	if h.tracked {
+		if c := h.category(); c != h.cat {
+			m.hostCount[h.cat]--
+			m.hostCount[c]++
+			h.cat = c
+		}
+	}
 	if h.zv == nil {
 		h.zv = m.zone(h.zone)
 	}
@@ -415,14 +472,18 @@ func (m *Manager) touch(h *host, now time.Time) {
 	}
 
 	// due heap
-	h.due = m.computeDue(h)
+	h.due, h.dueRest = m.computeDue(h)
+	// (then h.due is h.expectAvail)
+	h.pollOnly = h.state == hostPending && !h.expectAvail.IsZero() &&
+		(h.dueRest.IsZero() || h.expectAvail.Before(h.dueRest))
+	h.pollDeferred = h.pollDeferred && h.pollOnly // (nextWake reports it again otherwise)
 	if h.due.IsZero() {
 		if h.dueIdx >= 0 {
 			m.dueQ.remove(h.dueIdx)
 		}
 	} else if h.dueIdx < 0 {
 		m.dueQ.push(h)
-	} else if m.dueQ[h.dueIdx].due != h.due {
+	} else if m.dueQ[h.dueIdx].at != h.due.UnixNano() {
 		// (an identical key needs no fix: it would not move. The common
 		// case when a refresh or a poll merges a host that did not change.)
 		m.dueQ.fix(h.dueIdx)
@@ -452,6 +513,8 @@ func (m *Manager) untrack(h *host) {
 	h.used = nil
 	delete(m.hosts, h.id)
 	h.tracked = false
+	m.hostCount[h.cat]--
+	h.cat = catNone
 	m.seq++
 }
 
@@ -475,7 +538,17 @@ func (m *Manager) promote(now time.Time) {
 func (h *host) idle() bool { return len(h.used) == 0 && !h.busyWithAction() }
 
 // releaseDue is when an idle host may be released.
+//
+// It runs several times per touch and per pass (~2.5 M times in the
+// simulated year) while its inputs rarely change, and time.Time.Add is
+// not cheap: the result is memoized in the host together with the inputs
+// it was computed from (compared as values, so no writer of those fields
+// has to remember to invalidate it).
 func (m *Manager) releaseDue(h *host) time.Time {
+	c := &h.relMemo
+	if c.ok && c.alloc == h.allocatedAt && c.emptied == h.emptiedAt && c.permanent == h.permanent {
+		return c.due
+	}
 	due := h.allocatedAt.Add(m.releaseAge)
 	if h.permanent {
 		due = h.allocatedAt.Add(m.cfg.minReleaseAge())
@@ -485,7 +558,16 @@ func (m *Manager) releaseDue(h *host) time.Time {
 	if settled := h.emptiedAt.Add(releaseSettle); settled.After(due) {
 		due = settled
 	}
+	*c = releaseMemo{ok: true, alloc: h.allocatedAt, emptied: h.emptiedAt, permanent: h.permanent, due: due}
 	return due
+}
+
+// releaseMemo is the last releaseDue of a host and its inputs.
+type releaseMemo struct {
+	ok             bool
+	permanent      bool
+	alloc, emptied time.Time
+	due            time.Time
 }
 
 // scrubDueBefore is when an idle available mac host whose releaseDue is
@@ -496,7 +578,10 @@ func (m *Manager) scrubDueBefore(h *host, rd time.Time) time.Time {
 	if !m.scrubEnabled || h.state != hostAvailable || h.permanent {
 		return time.Time{}
 	}
-	t := h.idleSince.Add(m.cfg.ScrubbingDelay.D())
+	if h.scrubFrom != h.idleSince || h.scrubAt.IsZero() { // (memoized like releaseDue)
+		h.scrubFrom, h.scrubAt = h.idleSince, h.idleSince.Add(m.cfg.ScrubbingDelay.D())
+	}
+	t := h.scrubAt
 	if !t.Before(rd) {
 		return time.Time{} // old enough to be released instead
 	}
@@ -504,12 +589,12 @@ func (m *Manager) scrubDueBefore(h *host, rd time.Time) time.Time {
 }
 
 // computeDue is the next time Reconcile must look at a host (zero = never
-// on its own; a refresh or a driver call will change it).
-func (m *Manager) computeDue(h *host) time.Time {
+// on its own; a refresh or a driver call will change it), and the same
+// without the poll of a pending host (rest).
+func (m *Manager) computeDue(h *host) (due, rest time.Time) {
 	if h.busyWithAction() {
-		return time.Time{}
+		return time.Time{}, time.Time{}
 	}
-	var due time.Time
 	earliest := func(t time.Time) {
 		if !t.IsZero() && (due.IsZero() || t.Before(due)) {
 			due = t
@@ -528,9 +613,6 @@ func (m *Manager) computeDue(h *host) time.Time {
 			earliest(later(sd, h.retryAt))
 		}
 	}
-	if h.state == hostPending {
-		earliest(h.expectAvail)
-	}
 	for _, s := range h.used {
 		if s.kind == slotPromised && h.state == hostAvailable {
 			earliest(later(s.since, h.placeableAt()).Add(promiseGrace))
@@ -539,5 +621,9 @@ func (m *Manager) computeDue(h *host) time.Time {
 			earliest(h.retryAt) // terminate the scrub instance again
 		}
 	}
-	return due
+	rest = due
+	if h.state == hostPending {
+		earliest(h.expectAvail)
+	}
+	return due, rest
 }

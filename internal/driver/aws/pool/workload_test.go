@@ -165,6 +165,7 @@ func runWeek(t testing.TB, f *fixture, jobs []wjob, until time.Time, restartAt t
 		done := ji == len(jobs) && len(queue) == 0 && len(running) == 0
 		if done || !now.Before(lastCheck.Add(time.Minute)) {
 			lastCheck = now
+			checkHostCounts(t, f.m)
 			hosts := f.worldHosts()
 			if len(hosts) > f.cfg.Max {
 				t.Fatalf("%s: %d hosts, above max %d", now.Sub(t0), len(hosts), f.cfg.Max)
