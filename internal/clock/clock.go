@@ -25,31 +25,40 @@ func (Real) Now() time.Time { return time.Now() }
 // Virtual is a manually driven clock, safe for concurrent use.
 //
 // Now is read millions of times per simulated year (every emulated AWS call
-// and every pool decision), so it is one atomic load of an immutable
-// time.Time; Set and Advance publish a new value (writers are serialized).
+// and every pool decision) and the simulator sets it about a million times,
+// so the time is kept as Unix nanoseconds plus the location it was given in:
+// Now is two atomic loads and Set allocates nothing. Virtual times carry no
+// monotonic clock reading and must lie within the years 1678-2262.
 type Virtual struct {
 	mu  sync.Mutex // serializes writers
-	now atomic.Pointer[time.Time]
+	ns  atomic.Int64
+	loc atomic.Pointer[time.Location]
 }
 
 // NewVirtual returns a virtual clock stopped at start.
 func NewVirtual(start time.Time) *Virtual {
 	v := &Virtual{}
-	v.now.Store(&start)
+	v.store(start)
 	return v
 }
 
+// store publishes t. Caller holds mu (or owns v).
+func (v *Virtual) store(t time.Time) {
+	v.loc.Store(t.Location())
+	v.ns.Store(t.UnixNano())
+}
+
 // Now returns the virtual time.
-func (v *Virtual) Now() time.Time { return *v.now.Load() }
+func (v *Virtual) Now() time.Time { return time.Unix(0, v.ns.Load()).In(v.loc.Load()) }
 
 // Advance moves the clock forward by d (negative d is ignored).
 func (v *Virtual) Advance(d time.Duration) time.Time {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	now := *v.now.Load()
+	now := v.Now()
 	if d > 0 {
 		now = now.Add(d)
-		v.now.Store(&now)
+		v.store(now)
 	}
 	return now
 }
@@ -58,12 +67,11 @@ func (v *Virtual) Advance(d time.Duration) time.Time {
 func (v *Virtual) Set(t time.Time) time.Time {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	now := *v.now.Load()
-	if t.After(now) {
-		v.now.Store(&t)
-		return t
+	if t.UnixNano() > v.ns.Load() {
+		v.store(t)
+		return t.Round(0)
 	}
-	return now
+	return v.Now()
 }
 
 // Scaled runs Factor times faster than the wall clock, starting at Start.
