@@ -609,13 +609,32 @@ func (t *table[T]) init() { t.byID = map[string]T{} }
 
 func (t *table[T]) add(v T) {
 	b := v.base()
-	if old, ok := t.byID[b.id]; ok && any(old) != any(v) { // (ids are unique: not expected)
-		old.base().removed = true
-		t.dead++
+	// One map operation instead of a lookup then an assignment: the map only
+	// keeps its length when the id was there already, which world-made ids
+	// never are. That rare case finds the replaced object in order instead.
+	n := len(t.byID)
+	t.byID[b.id] = v
+	if len(t.byID) == n {
+		t.replaced(v)
 	}
 	b.removed = false
-	t.byID[b.id] = v
 	t.order = append(t.order, v)
+}
+
+// replaced marks the live object that v replaced under its id as removed
+// (v itself may be that object: adding an object twice keeps it live).
+func (t *table[T]) replaced(v T) {
+	b := v.base()
+	for i := len(t.order) - 1; i >= 0; i-- {
+		old := t.order[i]
+		if ob := old.base(); ob.id == b.id && !ob.removed {
+			if any(old) != any(v) {
+				ob.removed = true
+				t.dead++
+			}
+			return
+		}
+	}
 }
 
 // live tells whether v is (still) the object of its id in the table.
