@@ -551,7 +551,7 @@ func (w *World) release(h *host) {
 	}
 	w.ledger.closeHost(h.led, w.now)
 	w.ledger.hostGone(h)
-	w.relQueue = append(w.relQueue, purgeItem[*host]{at: w.now.Add(w.spec.Timings.ReleasedRetention.D()), obj: h})
+	w.relQueue = append(w.relQueue, purgeItem[*host]{at: w.now.Add(w.spec.Timings.ReleasedRetention.D()).UnixNano(), obj: h})
 }
 
 // SetHostState forces a host into under-assessment, permanent-failure or

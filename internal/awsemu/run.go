@@ -761,7 +761,7 @@ func (w *World) TerminateInstances(ctx context.Context, in *ec2.TerminateInstanc
 						w.volumes.removeObj(v)
 					}
 				}
-				w.termQueue = append(w.termQueue, purgeItem[*instance]{at: inst.terminatedAt.Add(w.spec.Timings.TerminatedRetention.D()), obj: inst})
+				w.termQueue = append(w.termQueue, purgeItem[*instance]{at: inst.terminatedAt.Add(w.spec.Timings.TerminatedRetention.D()).UnixNano(), obj: inst})
 			}
 			parts[i].fill(&changes[i], inst.id, prev, inst.state(w.now))
 		}

@@ -163,9 +163,12 @@ func (s *slab[T]) take(n int) []T {
 }
 
 // purgeItem is an object to purge at a time (the object itself rather than
-// its id: no table lookup to find it).
+// its id: no table lookup to find it). The time is in Unix nanoseconds, as
+// in the ledger: purge runs on every call, and an int64 comparison against
+// the head of the queue is cheaper than time.Time.Before (the world's clock
+// stays within the years 1678-2262 that UnixNano covers).
 type purgeItem[T object] struct {
-	at  time.Time
+	at  int64
 	obj T
 }
 
@@ -361,8 +364,9 @@ func (w *World) ResetCalls() {
 // purge drops terminated instances and released hosts whose visibility
 // window has passed. Work is amortized: each object is purged once.
 func (w *World) purge() {
+	now := w.now.UnixNano()
 	n := 0
-	for n < len(w.termQueue) && !w.now.Before(w.termQueue[n].at) {
+	for n < len(w.termQueue) && w.termQueue[n].at <= now {
 		if in := w.termQueue[n].obj; live(in) {
 			switch {
 			case in.token.ids != nil:
@@ -382,7 +386,7 @@ func (w *World) purge() {
 		w.termQueue = compactQueue(w.termQueue, n)
 	}
 	n = 0
-	for n < len(w.relQueue) && !w.now.Before(w.relQueue[n].at) {
+	for n < len(w.relQueue) && w.relQueue[n].at <= now {
 		if h := w.relQueue[n].obj; live(h) {
 			if h.clientToken != "" {
 				if ht := w.hostTokens[h.clientToken]; ht != nil && ht.remove(h.id) {
