@@ -107,12 +107,16 @@ func (m *Manager) Reconcile(ctx context.Context) (time.Time, error) {
 			m.pollQ[i] = nil
 			if h.tracked || m.hosts[h.id] != nil { // (tracked: no map lookup)
 				sc.poll = append(sc.poll, h.id)
+				sc.pollHost = h
 			}
 		}
 		m.pollQ = m.pollQ[:0]
 		if len(sc.poll) > 1 { // (usually one host)
 			slices.Sort(sc.poll)
 			sc.poll = slices.Compact(sc.poll) // the queue is a set of ids
+		}
+		if len(sc.poll) != 1 {
+			sc.pollHost = nil
 		}
 		if len(sc.poll) > 0 {
 			pollSeq = m.seq
@@ -144,7 +148,7 @@ func (m *Manager) Reconcile(ctx context.Context) (time.Time, error) {
 	m.mu.Lock()
 	now = m.clk.Now()
 	if len(sc.poll) > 0 && !fullNow {
-		if err := m.mergePoll(pollOut, pollErr, pollSeq, now); err != nil {
+		if err := m.mergePoll(pollOut, pollErr, sc.pollHost, pollSeq, now); err != nil {
 			errs = append(errs, fmt.Errorf("pool %s: poll pending hosts: %w", m.cfg.Name, err))
 		}
 	}
@@ -164,6 +168,11 @@ type reconcileScratch struct {
 	ids                      []string // their instance ids (same order)
 	poll                     []string
 	relIDs                   []string // hosts to release
+
+	// pollHost is the host behind sc.poll when it names one host (most
+	// polls): mergePoll then finds it without the m.gone and m.hosts
+	// lookups, see mergePoll.
+	pollHost *host
 
 	scrubToken string // ClientToken of the scrub launch in flight
 	runIn      ec2.RunInstancesInput
@@ -206,6 +215,7 @@ func (sc *reconcileScratch) reset() {
 		clear(sc.poll)
 		sc.poll = sc.poll[:0]
 	}
+	sc.pollHost = nil
 	sc.scrubToken = ""
 }
 
@@ -788,8 +798,9 @@ func (m *Manager) refresh(ctx context.Context) error {
 }
 
 // mergePoll merges the answer of a DescribeHosts of pending hosts by id
-// (made by Reconcile) into the view. Caller holds m.mu.
-func (m *Manager) mergePoll(out *ec2.DescribeHostsOutput, err error, startSeq uint64, now time.Time) error {
+// (made by Reconcile) into the view. known is the polled host when the
+// poll named one (else nil). Caller holds m.mu.
+func (m *Manager) mergePoll(out *ec2.DescribeHostsOutput, err error, known *host, startSeq uint64, now time.Time) error {
 	m.countCall(callDescribeHosts, err)
 	if err != nil {
 		m.wantRefresh = true // e.g. a host vanished: the full refresh sorts it out
@@ -797,7 +808,18 @@ func (m *Manager) mergePoll(out *ec2.DescribeHostsOutput, err error, startSeq ui
 	}
 	m.stats.Polls++
 	for i := range out.Hosts {
-		m.mergeHost(&out.Hosts[i], now, startSeq)
+		th := &out.Hosts[i]
+		// A still tracked polled host needs no lookup by id (two string
+		// hashes per poll): tracked means m.hosts[id] == known, and a
+		// tracked id is never in m.gone (an id enters m.gone only once
+		// it left m.hosts, and neither adoption path re-adds an id of
+		// m.gone), so mergeHost would find known and go on exactly as
+		// mergeTracked does (a released answer takes the general path).
+		if known != nil && known.tracked && aws.ToString(th.HostId) == known.id && !isReleasedState(th.State) {
+			m.mergeTracked(known, th, now, startSeq)
+			continue
+		}
+		m.mergeHost(th, now, startSeq)
 	}
 	return nil
 }
@@ -840,6 +862,12 @@ func (m *Manager) mergeHost(th *types.Host, now time.Time, startSeq uint64) {
 		m.touch(h, now)
 		return
 	}
+	m.mergeTracked(h, th, now, startSeq)
+}
+
+// mergeTracked is mergeHost for a host of the view that AWS still lists
+// (m.hosts[id] == h, id not in m.gone, th not in a released state).
+func (m *Manager) mergeTracked(h *host, th *types.Host, now time.Time, startSeq uint64) {
 	if h.seq > startSeq || h.busyWithAction() {
 		return
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/aquarium-fish/aquarium-fish/internal/clock"
 )
@@ -383,6 +384,54 @@ func TestPollOfAPendingHostTakesChanges(t *testing.T) {
 	f.m.mu.Unlock()
 	if state != hostPending || !alloc.Equal(t0.Add(-time.Hour)) {
 		t.Fatalf("host %s allocated at %v, want %v (pending: %v)", h.id, alloc.Sub(t0), -time.Hour, state == hostPending)
+	}
+	checkHostCounts(t, f.m)
+}
+
+// releasedAnswer answers polls (DescribeHosts by id) after `from` with the
+// hosts in state released, as if someone released them outside the pool.
+type releasedAnswer struct {
+	EC2API
+	clk   *clock.Virtual
+	from  time.Time
+	polls int
+}
+
+func (r *releasedAnswer) DescribeHosts(ctx context.Context, in *ec2.DescribeHostsInput, opts ...func(*ec2.Options)) (*ec2.DescribeHostsOutput, error) {
+	out, err := r.EC2API.DescribeHosts(ctx, in, opts...)
+	if err != nil || len(in.HostIds) == 0 || r.clk.Now().Before(r.from) {
+		return out, err
+	}
+	r.polls++
+	cp := *out
+	cp.Hosts = slices.Clone(out.Hosts)
+	for i := range cp.Hosts {
+		cp.Hosts[i].State = types.AllocationStateReleased
+	}
+	return &cp, nil
+}
+
+// TestPollAnsweredReleasedDropsTheHost: a one-host poll (mergePoll's path
+// without lookups by id) still drops a host that AWS reports released.
+func TestPollAnsweredReleasedDropsTheHost(t *testing.T) {
+	cfg := macConfig(1)
+	cfg.Zones = []string{"us-west-2a"}
+	f := newFixture(t, cfg, nil)
+	api := &releasedAnswer{EC2API: f.world, clk: f.clk, from: t0.Add(80 * time.Minute)}
+	f.api = api
+	f.m = f.start()
+	p, inst := f.placeRun("job")
+	f.advance(t0.Add(10 * time.Minute))
+	f.terminate(p.HostID, inst) // scrubbing for 90m, polled from 70m
+	f.advance(t0.Add(85 * time.Minute))
+	if api.polls == 0 {
+		t.Fatal("no poll after 80m")
+	}
+	f.m.mu.Lock()
+	h, surprises := f.m.hosts[p.HostID], f.m.surprises
+	f.m.mu.Unlock()
+	if h != nil || surprises == 0 {
+		t.Fatalf("host %s still in the view (%v) after a released answer, surprises %d", p.HostID, h != nil, surprises)
 	}
 	checkHostCounts(t, f.m)
 }
