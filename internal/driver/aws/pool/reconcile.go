@@ -190,33 +190,25 @@ func (sc *reconcileScratch) addTerminate(s *slot) {
 // reset empties the slices, keeping their capacity but no pointers. Most
 // passes use one or two of them: the empty ones are skipped.
 func (sc *reconcileScratch) reset() {
-	if len(sc.popped) > 0 {
-		clear(sc.popped)
-		sc.popped = sc.popped[:0]
-	}
-	if len(sc.releases) > 0 {
-		clear(sc.releases)
-		sc.releases = sc.releases[:0]
-	}
-	if len(sc.relIDs) > 0 {
-		clear(sc.relIDs)
-		sc.relIDs = sc.relIDs[:0]
-	}
-	if len(sc.scrubs) > 0 {
-		clear(sc.scrubs)
-		sc.scrubs = sc.scrubs[:0]
-	}
-	if len(sc.terminates) > 0 {
-		clear(sc.terminates)
-		clear(sc.ids)
-		sc.terminates, sc.ids = sc.terminates[:0], sc.ids[:0]
-	}
-	if len(sc.poll) > 0 {
-		clear(sc.poll)
-		sc.poll = sc.poll[:0]
-	}
+	sc.popped = emptied(sc.popped)
+	sc.releases = emptied(sc.releases)
+	sc.relIDs = emptied(sc.relIDs)
+	sc.scrubs = emptied(sc.scrubs)
+	sc.terminates = emptied(sc.terminates)
+	sc.ids = emptied(sc.ids)
+	sc.poll = emptied(sc.poll)
 	sc.pollHost = nil
 	sc.scrubToken = ""
+}
+
+// emptied returns s with length 0, its used elements zeroed (so the
+// backing array keeps no pointers alive).
+func emptied[T any](s []T) []T {
+	if len(s) == 0 {
+		return s
+	}
+	clear(s)
+	return s[:0]
 }
 
 // described records a DescribeHosts of pending hosts, or a full refresh,
