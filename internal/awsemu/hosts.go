@@ -441,8 +441,8 @@ func (w *World) DescribeHosts(ctx context.Context, in *ec2.DescribeHostsInput, _
 
 // describeHostsByID answers the pool's polls: a few host ids, no filters, no
 // paging parameters. It gives the answer and the errors of the general path
-// (checked in the same order) without compiling filters, sorting, or
-// picking through closures; ok is false when the general path must answer
+// (checked in the same order) without compiling filters or paging through
+// the table; ok is false when the general path must answer
 // (more ids than the fast path holds, or more hosts than a default page).
 func (w *World) describeHostsByID(ids []string) (out *ec2.DescribeHostsOutput, ok bool, err error) {
 	var buf [8]*host // (stays on the stack)
@@ -452,25 +452,7 @@ func (w *World) describeHostsByID(ids []string) (out *ec2.DescribeHostsOutput, o
 	if err := checkIDs("InvalidHostID.Malformed", "h", ids); err != nil {
 		return nil, true, err
 	}
-	items := buf[:0]
-	var missing []string
-	for i, id := range ids {
-		if slices.Contains(ids[:i], id) {
-			continue // duplicates are answered once
-		}
-		h, found := w.hosts.get(id)
-		if !found {
-			missing = append(missing, id)
-			continue
-		}
-		// insert in creation order (the order of every listing)
-		j := len(items)
-		items = append(items, h)
-		for ; j > 0 && items[j-1].seq > h.seq; j-- {
-			items[j] = items[j-1]
-		}
-		items[j] = h
-	}
+	items, missing := pickInto(buf[:0], &w.hosts, ids, nil) // deduplicated, creation order
 	if len(missing) > 0 {
 		return nil, true, notFound("InvalidHostID.NotFound", "host ID", missing)
 	}

@@ -292,12 +292,7 @@ func (w *World) planRun(in *ec2.RunInstancesInput, p *runPlan) error {
 	if !wellFormed("ami", imgID) {
 		return Errorf("InvalidAMIID.Malformed", "Invalid id: \"%s\" (expecting \"ami-...\")", imgID)
 	}
-	img, ok := w.lastImage, false
-	if img != nil && img.id == imgID && live(img) { // (launches mostly repeat the image)
-		ok = true
-	} else if img, ok = w.images.get(imgID); ok {
-		w.lastImage = img
-	}
+	img, ok := getVia(&w.images, &w.lastImage, imgID)
 	if !ok || !w.imageVisible(img) {
 		return Errorf("InvalidAMIID.NotFound", "The image id '[%s]' does not exist", imgID)
 	}
@@ -417,12 +412,7 @@ func (w *World) planRun(in *ec2.RunInstancesInput, p *runPlan) error {
 		if !wellFormed("subnet", subnetID) {
 			return Errorf("InvalidSubnetID.Malformed", "Invalid id: \"%s\"", subnetID)
 		}
-		sn, ok := w.lastSubnet, false
-		if sn != nil && sn.id == subnetID && live(sn) { // (launches mostly repeat the subnet)
-			ok = true
-		} else if sn, ok = w.subnets.get(subnetID); ok {
-			w.lastSubnet = sn
-		}
+		sn, ok := getVia(&w.subnets, &w.lastSubnet, subnetID)
 		if !ok {
 			return Errorf("InvalidSubnetID.NotFound", "The subnet ID '%s' does not exist", subnetID)
 		}

@@ -649,6 +649,23 @@ func (t *table[T]) get(id string) (T, bool) {
 	return v, ok
 }
 
+// getVia is t.get trying *last first: launches mostly repeat the image and
+// subnet of the previous one. A hit in the table becomes the new *last.
+func getVia[T interface {
+	object
+	comparable
+}](t *table[T], last *T, id string) (T, bool) {
+	var none T
+	if v := *last; v != none && v.base().id == id && live(v) {
+		return v, true
+	}
+	v, ok := t.get(id)
+	if ok {
+		*last = v
+	}
+	return v, ok
+}
+
 func (t *table[T]) len() int { return len(t.byID) }
 
 func (t *table[T]) remove(id string) {
