@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/aquarium-fish/aquarium-fish/internal/clock"
+	"github.com/aquarium-fish/aquarium-fish/internal/cputime"
 )
 
 // cpuMeter reports process CPU time per op (cpu-ns/op) next to wall time:
@@ -19,11 +20,11 @@ type cpuMeter struct {
 	start time.Duration
 }
 
-func startCPU(b *testing.B) *cpuMeter { return &cpuMeter{b: b, start: processCPU()} }
+func startCPU(b *testing.B) *cpuMeter { return &cpuMeter{b: b, start: cputime.Process()} }
 
 func (m *cpuMeter) stop() {
 	if n := m.b.N; n > 0 {
-		m.b.ReportMetric(float64(processCPU()-m.start)/float64(n), "cpu-ns/op")
+		m.b.ReportMetric(float64(cputime.Process()-m.start)/float64(n), "cpu-ns/op")
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -15,17 +14,9 @@ import (
 	"github.com/aquarium-fish/aquarium-fish/internal/awsemu"
 	"github.com/aquarium-fish/aquarium-fish/internal/clock"
 	"github.com/aquarium-fish/aquarium-fish/internal/core"
+	"github.com/aquarium-fish/aquarium-fish/internal/cputime"
 	"github.com/aquarium-fish/aquarium-fish/internal/driver"
 )
-
-// processCPU is the CPU time (user+system) of the process so far.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // BenchmarkAllocateDeallocatePoolInMemory: the simulator's exact path, a
 // pooled mac2.metal label with the simulator's definition (image, type,
@@ -74,9 +65,9 @@ func BenchmarkAllocateDeallocatePoolInMemory(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		c0 := processCPU()
+		c0 := cputime.Process()
 		alloc(i)
-		cpu += processCPU() - c0
+		cpu += cputime.Process() - c0
 		b.StopTimer()
 		settle()
 		b.StartTimer()
@@ -161,9 +152,9 @@ func BenchmarkAllocateDeallocateOwn(b *testing.B) {
 	alloc(b.N)
 	b.ReportAllocs()
 	b.ResetTimer()
-	c0 := processCPU()
+	c0 := cputime.Process()
 	for i := 0; i < b.N; i++ {
 		alloc(i)
 	}
-	b.ReportMetric(float64((processCPU()-c0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64((cputime.Process()-c0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 }

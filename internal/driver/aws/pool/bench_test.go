@@ -4,22 +4,12 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aquarium-fish/aquarium-fish/internal/core"
+	"github.com/aquarium-fish/aquarium-fish/internal/cputime"
 )
-
-// cpuTime is the process's user+system CPU time: on a shared, overloaded
-// machine it is a steadier measure than wall time.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // BenchmarkPlace measures in-memory placements: Place + Bind + InstanceGone
 // on a pool of 500 c5.large hosts (multi-slot, so the slot is reusable at
@@ -49,7 +39,7 @@ func BenchmarkPlace(b *testing.B) {
 	calls := f.world.Calls()["AllocateHosts"].Calls
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Process()
 	for i := range b.N {
 		tok := fmt.Sprintf("t-%d", i)
 		p, err := f.m.Place(ctx, PlaceRequest{Token: tok})
@@ -61,7 +51,7 @@ func BenchmarkPlace(b *testing.B) {
 		f.m.InstanceGone(p.HostID, inst)
 	}
 	b.StopTimer()
-	cpu := cpuTime() - cpu0
+	cpu := cputime.Process() - cpu0
 	if f.world.Calls()["AllocateHosts"].Calls != calls {
 		b.Fatal("placements called AWS")
 	}
@@ -105,20 +95,20 @@ func BenchmarkReconcile500Hosts(b *testing.B) {
 		ctx := context.Background()
 		b.ReportAllocs()
 		b.ResetTimer()
-		cpu0 := cpuTime()
+		cpu0 := cputime.Process()
 		for range b.N {
 			if _, err := f.m.Reconcile(ctx); err != nil {
 				b.Fatal(err)
 			}
 		}
-		b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+		b.ReportMetric(float64((cputime.Process()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 	})
 	b.Run("full-refresh", func(b *testing.B) {
 		f := macPool500(b)
 		ctx := context.Background()
 		b.ReportAllocs()
 		b.ResetTimer()
-		cpu0 := cpuTime()
+		cpu0 := cputime.Process()
 		for range b.N {
 			f.m.mu.Lock()
 			f.m.lastFull, f.m.fullDue = time.Time{}, time.Time{} // force the refresh
@@ -127,7 +117,7 @@ func BenchmarkReconcile500Hosts(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+		b.ReportMetric(float64((cputime.Process()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 	})
 }
 
@@ -185,11 +175,11 @@ func BenchmarkScrubCycles(b *testing.B) {
 		start := f.clk.Now()
 		var ms0, ms1 runtime.MemStats
 		runtime.ReadMemStats(&ms0)
-		cpu0 := cpuTime()
+		cpu0 := cputime.Process()
 		b.StartTimer()
 		f.advance(start.Add(20 * time.Hour))
 		b.StopTimer()
-		cpu += cpuTime() - cpu0
+		cpu += cputime.Process() - cpu0
 		runtime.ReadMemStats(&ms1)
 		st := f.m.Stats()
 		if st.Releases != 0 || st.Hosts != 50 {

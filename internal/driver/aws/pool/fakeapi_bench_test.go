@@ -14,6 +14,7 @@ import (
 
 	"github.com/aquarium-fish/aquarium-fish/internal/clock"
 	"github.com/aquarium-fish/aquarium-fish/internal/core"
+	"github.com/aquarium-fish/aquarium-fish/internal/cputime"
 )
 
 // fakeEC2 is a minimal mac-host EC2 for benchmarks of the pool's own cost:
@@ -226,7 +227,7 @@ func BenchmarkPoolOnlyScrubCycles(b *testing.B) {
 		until := clk.Now().Add(20 * time.Hour)
 		var ms0, ms1 runtime.MemStats
 		runtime.ReadMemStats(&ms0)
-		cpu0 := cpuTime()
+		cpu0 := cputime.Process()
 		b.StartTimer()
 		for clk.Now().Before(until) {
 			next, err := m.Reconcile(ctx)
@@ -237,7 +238,7 @@ func BenchmarkPoolOnlyScrubCycles(b *testing.B) {
 			clk.Set(next)
 		}
 		b.StopTimer()
-		cpu += cpuTime() - cpu0
+		cpu += cputime.Process() - cpu0
 		runtime.ReadMemStats(&ms1)
 		st := m.Stats()
 		scrubs += uint64(st.Scrubs - st0.Scrubs)
@@ -338,12 +339,12 @@ func BenchmarkPoolOnlyJobs(b *testing.B) {
 	passes = 0
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Process()
 	for range b.N {
 		step(clk.Now().Add(24 * time.Hour))
 	}
 	b.StopTimer()
-	cpu := cpuTime() - cpu0
+	cpu := cputime.Process() - cpu0
 	st := m.Stats()
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 	b.ReportMetric(float64(st.Scrubs-st0.Scrubs)/float64(b.N), "scrubs/op")

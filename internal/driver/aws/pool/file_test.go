@@ -14,6 +14,7 @@ import (
 
 	"github.com/aquarium-fish/aquarium-fish/internal/clock"
 	"github.com/aquarium-fish/aquarium-fish/internal/core"
+	"github.com/aquarium-fish/aquarium-fish/internal/cputime"
 	"github.com/aquarium-fish/aquarium-fish/internal/driver"
 )
 
@@ -160,9 +161,9 @@ func BenchmarkYearWorkload(b *testing.B) {
 	cfg := Config{Name: "macs", Type: "mac2.metal", Zones: []string{"us-west-2a", "us-west-2b", "us-west-2c"}, Max: 500,
 		ScrubbingDelay: core.Duration(5 * time.Minute)}
 	for range b.N {
-		cpu0 := cpuTime()
+		cpu0 := cputime.Process()
 		f, wall := replay(b, cfg, jobs)
-		b.ReportMetric((cpuTime() - cpu0).Seconds(), "cpu-s")
+		b.ReportMetric((cputime.Process() - cpu0).Seconds(), "cpu-s")
 		st := f.m.Stats()
 		hours := f.clk.Now().Sub(jobs[0].arrive).Hours()
 		b.ReportMetric(wall.Seconds(), "wall-s")
