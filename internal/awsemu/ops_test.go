@@ -68,6 +68,11 @@ func newTwins(t *testing.T, mod func(*awsemu.Spec)) *twins {
 		t.Fatalf("ec2ops.For(world) = %T, want the world itself", tw.nat)
 	}
 	tw.ad = ec2ops.Adapter{C: tw.sdk}
+	for _, m := range []string{"LaunchInstances", "TerminateInstanceIDs", "DescribeHostStates"} {
+		if slices.Contains(awsemu.Actions(), m) { // (they are not AWS actions: no faults, no HTTP dispatch)
+			t.Fatalf("Actions() lists %s", m)
+		}
+	}
 	return tw
 }
 
