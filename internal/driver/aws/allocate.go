@@ -118,9 +118,10 @@ type launch struct {
 	token              string
 	tagVals            tagValues
 	// tagBuf backs the tags when they fit: the driver's (up to four) and a
-	// couple of label tags / instance_tags. Six keeps the launch within the
-	// 1024-byte size class; more tags take an allocation of their own.
-	tagBuf [6]ec2types.Tag
+	// few label tags / instance_tags. Seven fill the launch up to the
+	// 1152-byte size class (launched took it past 1024); more tags take an
+	// allocation of their own.
+	tagBuf [7]ec2types.Tag
 	// launched is the LaunchInstances dst: the one instance asked for.
 	launched [1]ec2ops.Instance
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"testing"
+	"unsafe"
 
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -141,5 +142,13 @@ func TestAllocateReadsTheLaunchedInstance(t *testing.T) {
 				t.Errorf("%d instances live after Deallocate", len(live))
 			}
 		})
+	}
+}
+
+// A launch (one allocation per Allocate) stays within the 1152-byte size
+// class its tagBuf length was chosen for.
+func TestLaunchSizeClass(t *testing.T) {
+	if n := unsafe.Sizeof(launch{}); n > 1152 {
+		t.Errorf("launch is %d bytes, more than the 1152-byte size class: shorten tagBuf", n)
 	}
 }
