@@ -12,6 +12,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/aquarium-fish/aquarium-fish/internal/core"
+	"github.com/aquarium-fish/aquarium-fish/internal/ec2ops"
 )
 
 // tweakedEC2 launches for real but changes RunInstances' answer: tweak
@@ -150,5 +151,50 @@ func TestAllocateReadsTheLaunchedInstance(t *testing.T) {
 func TestLaunchSizeClass(t *testing.T) {
 	if n := unsafe.Sizeof(launch{}); n > 1152 {
 		t.Errorf("launch is %d bytes, more than the 1152-byte size class: shorten tagBuf", n)
+	}
+}
+
+// nativeEC2 implements ec2ops.API itself (as the in-memory world does),
+// counting the calls it gets that way.
+type nativeEC2 struct {
+	EC2API
+	launches, terminates int
+}
+
+func (n *nativeEC2) LaunchInstances(ctx context.Context, in *ec2.RunInstancesInput, dst []ec2ops.Instance) ([]ec2ops.Instance, error) {
+	n.launches++
+	return ec2ops.Adapter{C: n.EC2API}.LaunchInstances(ctx, in, dst)
+}
+
+func (n *nativeEC2) TerminateInstanceIDs(ctx context.Context, ids []string) error {
+	n.terminates++
+	return ec2ops.Adapter{C: n.EC2API}.TerminateInstanceIDs(ctx, ids)
+}
+
+func (n *nativeEC2) DescribeHostStates(ctx context.Context, in *ec2.DescribeHostsInput, dst []ec2ops.Host) ([]ec2ops.Host, *string, error) {
+	return ec2ops.Adapter{C: n.EC2API}.DescribeHostStates(ctx, in, dst)
+}
+
+// A client that implements ec2ops.API natively gets the launch and the
+// terminate that way.
+func TestNativeOpsAreUsed(t *testing.T) {
+	e := newEnv(t, "", envOpt{inMemory: true})
+	n := &nativeEC2{EC2API: e.d.api.EC2}
+	c := e.d.api
+	c.EC2 = n
+	e.d = New("aws", WithClock(e.clk), WithClients(c), WithoutBackgroundRunners(), WithLogger(e.d.log),
+		WithSleeper(e.d.sleep), WithRetry(1, 0))
+	if err := e.d.Prepare(e.ctx, []byte(`{"region":"us-west-2"}`)); err != nil {
+		t.Fatal(err)
+	}
+	res := e.mustAllocate(e.def(`{"image":"ubuntu-22.04","instance_type":"t3.micro"}`, core.Resources{}), nil)
+	if err := e.d.Deallocate(e.ctx, *res); err != nil {
+		t.Fatal(err)
+	}
+	if n.launches != 1 || n.terminates != 1 {
+		t.Fatalf("native launches %d, terminates %d; want 1 and 1", n.launches, n.terminates)
+	}
+	if live := e.liveInstances(); len(live) != 0 {
+		t.Errorf("%d instances live after Deallocate", len(live))
 	}
 }
