@@ -11,6 +11,7 @@ import (
 
 	"github.com/aquarium-fish/aquarium-fish/internal/clock"
 	"github.com/aquarium-fish/aquarium-fish/internal/cputime"
+	"github.com/aquarium-fish/aquarium-fish/internal/ec2ops"
 )
 
 // cpuMeter reports process CPU time per op (cpu-ns/op) next to wall time:
@@ -215,5 +216,84 @@ func BenchmarkDescribeHosts1to3IDs(b *testing.B) {
 		if err != nil || len(out.Hosts) != n {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkScrubCycle: one op = a driver-shaped launch on a mac2.metal host
+// (as in BenchmarkRunTerminateLikeDriver), its termination and a
+// DescribeHosts of that host by id (now scrubbing), cycling over 500 hosts.
+// sdk calls the SDK-shaped methods (reading what the callers read),
+// adapter goes through ec2ops.Adapter over them, native through the
+// world's ec2ops methods (the simulator's path).
+func BenchmarkScrubCycle(b *testing.B) {
+	type cycle func(in *ec2.RunInstancesInput, hin *ec2.DescribeHostsInput) error
+	for _, mode := range []string{"sdk", "adapter", "native"} {
+		b.Run(mode, func(b *testing.B) {
+			w, clk, hosts := benchWorld(b, 500)
+			step := 90*time.Minute/500 + time.Second
+			in := &ec2.RunInstancesInput{ImageId: aws.String(macArmImage), InstanceType: "mac2.metal", MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
+				SubnetId: aws.String("subnet-0a9a1a100000000a1"), UserData: aws.String("IyEvYmluL3NoCmVjaG8gaGVsbG8K"),
+				BlockDeviceMappings: []types.BlockDeviceMapping{{DeviceName: aws.String("/dev/sda1"), Ebs: &types.EbsBlockDevice{VolumeSize: aws.Int32(200), VolumeType: types.VolumeTypeGp3}}},
+				TagSpecifications:   []types.TagSpecification{{ResourceType: types.ResourceTypeInstance, Tags: []types.Tag{{Key: aws.String("Name"), Value: aws.String("fish-app-123")}}}},
+				Placement:           &types.Placement{Tenancy: types.TenancyHost}}
+			hin := &ec2.DescribeHostsInput{}
+			// the requests' host fields, made before the loop (not measured)
+			hostPtrs, hostIDs := make([]*string, len(hosts)), make([][]string, len(hosts))
+			for i, h := range hosts {
+				hostPtrs[i], hostIDs[i] = aws.String(h), []string{h}
+			}
+			var run cycle
+			switch mode {
+			case "sdk":
+				run = func(in *ec2.RunInstancesInput, hin *ec2.DescribeHostsInput) error {
+					out, err := w.RunInstances(bg, in)
+					if err != nil {
+						return err
+					}
+					if _, err := w.TerminateInstances(bg, &ec2.TerminateInstancesInput{InstanceIds: []string{aws.ToString(out.Instances[0].InstanceId)}}); err != nil {
+						return err
+					}
+					hout, err := w.DescribeHosts(bg, hin)
+					if err == nil && hout.Hosts[0].State != types.AllocationStatePending {
+						b.Fatalf("host %s", hout.Hosts[0].State)
+					}
+					return err
+				}
+			default:
+				api := ec2ops.For(w)
+				if mode == "adapter" {
+					api = ec2ops.Adapter{C: w}
+				}
+				var insts []ec2ops.Instance
+				var hs []ec2ops.Host
+				ids := make([]string, 1)
+				run = func(in *ec2.RunInstancesInput, hin *ec2.DescribeHostsInput) error {
+					var err error
+					if insts, err = api.LaunchInstances(bg, in, insts[:0]); err != nil {
+						return err
+					}
+					ids[0] = insts[0].ID
+					if err := api.TerminateInstanceIDs(bg, ids); err != nil {
+						return err
+					}
+					hs, _, err = api.DescribeHostStates(bg, hin, ec2ops.Reset(hs))
+					if err == nil && hs[0].State != types.AllocationStatePending {
+						b.Fatalf("host %s", hs[0].State)
+					}
+					return err
+				}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu := startCPU(b)
+			defer cpu.stop()
+			for i := 0; b.Loop(); i++ {
+				in.Placement.HostId, hin.HostIds = hostPtrs[i%len(hosts)], hostIDs[i%len(hosts)]
+				if err := run(in, hin); err != nil {
+					b.Fatalf("iteration %d: %v", i, err)
+				}
+				clk.Advance(step)
+			}
+		})
 	}
 }

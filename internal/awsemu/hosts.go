@@ -403,63 +403,72 @@ func (w *World) liveHostsIn(zone, kind string) int {
 // DescribeHosts lists Dedicated Hosts (released ones stay listed for a while).
 func (w *World) DescribeHosts(ctx context.Context, in *ec2.DescribeHostsInput, _ ...func(*ec2.Options)) (*ec2.DescribeHostsOutput, error) {
 	return serve(ctx, w, "DescribeHosts", in, func(in *ec2.DescribeHostsInput) (*ec2.DescribeHostsOutput, error) {
-		if len(in.HostIds) > 0 && len(in.Filter) == 0 && in.MaxResults == nil && aws.ToString(in.NextToken) == "" {
-			if out, ok, err := w.describeHostsByID(in.HostIds); ok {
-				return out, err
-			}
-		}
-		fs, err := compileFilters(in.Filter, hostFilters)
+		var buf [8]*host // (stays on the stack)
+		items, next, err := w.describeHosts(in, buf[:0])
 		if err != nil {
 			return nil, err
-		}
-		if len(in.HostIds) > 0 && in.MaxResults != nil {
-			return nil, Errorf("InvalidParameterCombination", "The parameter hostIdSet cannot be used with the parameter maxResults")
-		}
-		p, err := w.newPager("host", in.MaxResults, in.NextToken, 5, 500)
-		if err != nil {
-			return nil, err
-		}
-		var items []*host
-		var next *string
-		if len(in.HostIds) > 0 {
-			if err := checkIDs("InvalidHostID.Malformed", "h", in.HostIds); err != nil {
-				return nil, err
-			}
-			var buf [4]*host // (stays on the stack)
-			objs, missing := pickInto(buf[:0], &w.hosts, in.HostIds, nil)
-			if len(missing) > 0 {
-				return nil, notFound("InvalidHostID.NotFound", "host ID", missing)
-			}
-			// the picked slice is filtered in place (same rules as collect)
-			items, next = collectPicked(objs, p, func(h *host) bool { return len(fs) == 0 || w.matches(h, fs) })
-		} else {
-			items, next = collect(w.hosts.all(p.after), p, func(h *host) bool { return w.matches(h, fs) })
 		}
 		return w.hostsOutput(items, next), nil
 	})
 }
 
+// describeHosts is DescribeHosts up to its answer: the hosts of the page
+// (appended to dst, the caller's scratch, when the request names hosts)
+// and the next page's token. DescribeHosts builds the SDK output of them,
+// DescribeHostStates only the fields the pools read.
+func (w *World) describeHosts(in *ec2.DescribeHostsInput, dst []*host) ([]*host, *string, error) {
+	if len(in.HostIds) > 0 && len(in.Filter) == 0 && in.MaxResults == nil && aws.ToString(in.NextToken) == "" {
+		if items, ok, err := w.describeHostsByID(in.HostIds, dst); ok {
+			return items, nil, err
+		}
+	}
+	fs, err := compileFilters(in.Filter, hostFilters)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(in.HostIds) > 0 && in.MaxResults != nil {
+		return nil, nil, Errorf("InvalidParameterCombination", "The parameter hostIdSet cannot be used with the parameter maxResults")
+	}
+	p, err := w.newPager("host", in.MaxResults, in.NextToken, 5, 500)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(in.HostIds) == 0 {
+		items, next := collect(w.hosts.all(p.after), p, func(h *host) bool { return w.matches(h, fs) })
+		return items, next, nil
+	}
+	if err := checkIDs("InvalidHostID.Malformed", "h", in.HostIds); err != nil {
+		return nil, nil, err
+	}
+	objs, missing := pickInto(dst[:0], &w.hosts, in.HostIds, nil)
+	if len(missing) > 0 {
+		return nil, nil, notFound("InvalidHostID.NotFound", "host ID", missing)
+	}
+	// the picked slice is filtered in place (same rules as collect)
+	items, next := collectPicked(objs, p, func(h *host) bool { return len(fs) == 0 || w.matches(h, fs) })
+	return items, next, nil
+}
+
 // describeHostsByID answers the pool's polls: a few host ids, no filters, no
-// paging parameters. It gives the answer and the errors of the general path
+// paging parameters. It gives the hosts and the errors of the general path
 // (checked in the same order) without compiling filters or paging through
 // the table; ok is false when the general path must answer
-// (more ids than the fast path holds, or more hosts than a default page).
-func (w *World) describeHostsByID(ids []string) (out *ec2.DescribeHostsOutput, ok bool, err error) {
-	var buf [8]*host // (stays on the stack)
-	if len(ids) > len(buf) {
+// (more ids than dst holds, or more hosts than a default page).
+func (w *World) describeHostsByID(ids []string, dst []*host) (items []*host, ok bool, err error) {
+	if len(ids) > cap(dst) {
 		return nil, false, nil
 	}
 	if err := checkIDs("InvalidHostID.Malformed", "h", ids); err != nil {
 		return nil, true, err
 	}
-	items, missing := pickInto(buf[:0], &w.hosts, ids, nil) // deduplicated, creation order
+	items, missing := pickInto(dst[:0], &w.hosts, ids, nil) // deduplicated, creation order
 	if len(missing) > 0 {
 		return nil, true, notFound("InvalidHostID.NotFound", "host ID", missing)
 	}
 	if limit := w.spec.DefaultPageSize; limit > 0 && len(items) > limit {
 		return nil, false, nil // a default page with a next token
 	}
-	return w.hostsOutput(items, nil), true, nil
+	return items, true, nil
 }
 
 // hostsOutput builds a DescribeHosts output: its hosts and their parts are

@@ -47,7 +47,22 @@ func (p *runPlan) reset() {
 
 // RunInstances launches instances (on a Dedicated Host when asked).
 func (w *World) RunInstances(ctx context.Context, in *ec2.RunInstancesInput, _ ...func(*ec2.Options)) (*ec2.RunInstancesOutput, error) {
-	return serve(ctx, w, "RunInstances", in, w.runInstances)
+	return serve(ctx, w, "RunInstances", in, w.runInstancesSDK)
+}
+
+func (w *World) runInstancesSDK(in *ec2.RunInstancesInput) (*ec2.RunInstancesOutput, error) {
+	var one [1]*instance // the usual single launch needs no slice allocation
+	resID, insts, replay, err := w.runInstances(in, one[:0])
+	if err != nil {
+		return nil, err
+	}
+	out := w.reservationOutput(resID, insts)
+	if replay && out.Instances == nil {
+		// a repeated token whose instances are all gone (a token stays
+		// known only while it names at least one instance)
+		out.Instances = []types.Instance{}
+	}
+	return out, nil
 }
 
 // runHashSeed keys the request hashes of this process (they are compared
@@ -168,40 +183,47 @@ func runHash(in *ec2.RunInstancesInput) uint64 {
 	return h.sum()
 }
 
-func (w *World) runInstances(in *ec2.RunInstancesInput) (*ec2.RunInstancesOutput, error) {
+// runInstances is RunInstances up to its answer: it validates and
+// launches, or for a repeated client token (replay) finds the instances of
+// the first call that still exist, and appends them to dst (scratch of the
+// caller) with the reservation id. RunInstances builds the SDK output of
+// them, LaunchInstances only the few fields its callers read.
+func (w *World) runInstances(in *ec2.RunInstancesInput, dst []*instance) (resID string, insts []*instance, replay bool, err error) {
+	insts = dst[:0]
 	if err := dryRun(in.DryRun); err != nil {
-		return nil, err
+		return "", nil, false, err
 	}
 	token := aws.ToString(in.ClientToken)
 	var hash uint64
 	if token != "" {
 		if len(token) > 64 {
-			return nil, Errorf("InvalidParameterValue", "Value (%s) for parameter clientToken is invalid. Length exceeds 64 characters.", token)
+			return "", nil, false, Errorf("InvalidParameterValue", "Value (%s) for parameter clientToken is invalid. Length exceeds 64 characters.", token)
 		}
 		hash = runHash(in)
 		if rt := w.runTokens[token]; rt != nil {
 			if rt.hash != hash {
-				return nil, Errorf("IdempotentParameterMismatch", "The client token '%s' has already been used with different parameters.", token)
+				return "", nil, false, Errorf("IdempotentParameterMismatch", "The client token '%s' has already been used with different parameters.", token)
 			}
-			return w.tokenOutput(rt), nil
+			for _, id := range rt.ids {
+				if inst, ok := w.instances.get(id); ok {
+					insts = append(insts, inst)
+				}
+			}
+			return rt.reservation, insts, true, nil
 		}
 	}
 	plan := &w.plan
 	plan.reset()
 	if err := w.planRun(in, plan); err != nil {
-		return nil, err
+		return "", nil, false, err
 	}
 	minC, maxC := aws.ToInt32(in.MinCount), aws.ToInt32(in.MaxCount)
 	n, err := w.launchable(plan, minC, maxC)
 	if err != nil {
-		return nil, err
+		return "", nil, false, err
 	}
-	var one [1]*instance // the usual single launch needs no slice allocation
-	insts := one[:0]
-	if n > 1 {
-		insts = make([]*instance, 0, n)
-	}
-	var resID string // named by the first launch (it shares that instance's name string)
+	insts = slices.Grow(insts, int(n))
+	// resID is named by the first launch (it shares that instance's name string)
 	for i := range n {
 		inst := w.launch(plan, resID, token, int32(i), in)
 		resID = inst.reservation
@@ -225,7 +247,7 @@ func (w *World) runInstances(in *ec2.RunInstancesInput) (*ec2.RunInstancesOutput
 		}
 		w.runTokens[token] = rt
 	}
-	return w.reservationOutput(resID, insts), nil
+	return resID, insts, false, nil
 }
 
 // runOutput1 is a one-instance RunInstances output with everything it
@@ -235,22 +257,6 @@ type runOutput1 struct {
 	strs  [2]string
 	inst  [1]types.Instance
 	parts instanceParts
-}
-
-// tokenOutput answers a repeated RunInstances call (same client token) with
-// the instances of the first call that still exist.
-func (w *World) tokenOutput(rt *runToken) *ec2.RunInstancesOutput {
-	insts := make([]*instance, 0, len(rt.ids))
-	for _, id := range rt.ids {
-		if inst, ok := w.instances.get(id); ok {
-			insts = append(insts, inst)
-		}
-	}
-	out := w.reservationOutput(rt.reservation, insts)
-	if out.Instances == nil && len(rt.ids) > 0 {
-		out.Instances = []types.Instance{}
-	}
-	return out
 }
 
 func (w *World) reservationOutput(resID string, insts []*instance) *ec2.RunInstancesOutput {
@@ -723,40 +729,58 @@ func (w *World) StopInstances(ctx context.Context, in *ec2.StopInstancesInput, _
 func (w *World) TerminateInstances(ctx context.Context, in *ec2.TerminateInstancesInput, _ ...func(*ec2.Options)) (*ec2.TerminateInstancesOutput, error) {
 	return serve(ctx, w, "TerminateInstances", in, func(in *ec2.TerminateInstancesInput) (*ec2.TerminateInstancesOutput, error) {
 		var buf [4]*instance // (stays on the stack)
-		insts, err := w.instancesForChange(buf[:0], in.InstanceIds, in.DryRun)
+		insts, err := w.terminable(buf[:0], in.InstanceIds, in.DryRun)
 		if err != nil {
 			return nil, err
 		}
-		for _, inst := range insts {
-			if inst.noTerminate && inst.termAt.IsZero() {
-				return nil, Errorf("OperationNotPermitted", "The instance '%s' may not be terminated. Modify its 'disableApiTermination' instance attribute and try again.", inst.id)
-			}
-		}
 		out, changes, parts := w.terminateOutput(len(insts))
 		for i, inst := range insts {
-			prev := inst.state(w.now)
-			if inst.termAt.IsZero() {
-				if inst.live() {
-					w.stopBilling(inst)
-					w.leaveHost(inst)
-				}
-				inst.termAt = w.now
-				inst.terminatedAt = w.now.Add(w.spec.Timings.TerminateDelay.D())
-				if inst.ip != 0 {
-					inst.subnet.freeIP(inst.ip)
-				}
-				for _, v := range inst.volumes {
-					v.attach = nil
-					if v.deleteOnTermination {
-						w.volumes.removeObj(v)
-					}
-				}
-				w.termQueue = append(w.termQueue, purgeItem[*instance]{at: inst.terminatedAt.Add(w.spec.Timings.TerminatedRetention.D()).UnixNano(), obj: inst})
-			}
+			prev := w.terminate(inst)
 			parts[i].fill(&changes[i], inst.id, prev, inst.state(w.now))
 		}
 		return out, nil
 	})
+}
+
+// terminable resolves the ids of a TerminateInstances call (appended to
+// dst, the caller's scratch) and checks that all may be terminated.
+func (w *World) terminable(dst []*instance, ids []string, dry *bool) ([]*instance, error) {
+	insts, err := w.instancesForChange(dst, ids, dry)
+	if err != nil {
+		return nil, err
+	}
+	for _, inst := range insts {
+		if inst.noTerminate && inst.termAt.IsZero() {
+			return nil, Errorf("OperationNotPermitted", "The instance '%s' may not be terminated. Modify its 'disableApiTermination' instance attribute and try again.", inst.id)
+		}
+	}
+	return insts, nil
+}
+
+// terminate terminates inst (nothing for an instance already on its way)
+// and returns its state before.
+func (w *World) terminate(inst *instance) (prev types.InstanceStateName) {
+	prev = inst.state(w.now)
+	if !inst.termAt.IsZero() {
+		return prev
+	}
+	if inst.live() {
+		w.stopBilling(inst)
+		w.leaveHost(inst)
+	}
+	inst.termAt = w.now
+	inst.terminatedAt = w.now.Add(w.spec.Timings.TerminateDelay.D())
+	if inst.ip != 0 {
+		inst.subnet.freeIP(inst.ip)
+	}
+	for _, v := range inst.volumes {
+		v.attach = nil
+		if v.deleteOnTermination {
+			w.volumes.removeObj(v)
+		}
+	}
+	w.termQueue = append(w.termQueue, purgeItem[*instance]{at: inst.terminatedAt.Add(w.spec.Timings.TerminatedRetention.D()).UnixNano(), obj: inst})
+	return prev
 }
 
 // terminateOutput1 is a one-instance TerminateInstances output with what it

@@ -7,6 +7,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/servicequotas"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/aquarium-fish/aquarium-fish/internal/ec2ops"
 )
 
 // EC2API is the part of the EC2 API the driver (and its pools) use: the
@@ -62,6 +64,11 @@ type Clients struct {
 	KMS    KMSAPI
 	Quotas QuotasAPI
 	STS    STSAPI
+
+	// ops is ec2ops.For(EC2), set by Prepare: the launch and terminate hot
+	// paths go through it (the in-memory world answers them natively). It
+	// lives here so that it always comes with the EC2 client it wraps.
+	ops ec2ops.API
 }
 
 // Compile-time proof that the SDK clients satisfy the narrow interfaces.

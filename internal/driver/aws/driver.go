@@ -30,6 +30,7 @@ import (
 	"github.com/aquarium-fish/aquarium-fish/internal/clock"
 	"github.com/aquarium-fish/aquarium-fish/internal/driver"
 	"github.com/aquarium-fish/aquarium-fish/internal/driver/aws/pool"
+	"github.com/aquarium-fish/aquarium-fish/internal/ec2ops"
 )
 
 // Kind is the registry name of the driver.
@@ -198,6 +199,9 @@ func (d *Driver) Prepare(ctx context.Context, raw []byte) error {
 			return err
 		}
 	}
+	// Always from this EC2 client (an injected Clients value may carry the
+	// ops of another driver's).
+	api.ops = ec2ops.For(api.EC2)
 	var ident *sts.GetCallerIdentityOutput
 	err = d.call(ctx, "sts GetCallerIdentity", func(ctx context.Context) error {
 		var e error
