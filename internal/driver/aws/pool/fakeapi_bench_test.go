@@ -87,11 +87,11 @@ func (f *fakeEC2) end(id string) {
 	}
 }
 
-func (f *fakeEC2) current(h *fakeHost) types.Host {
+func (f *fakeEC2) current(h *fakeHost) *types.Host {
 	if h.rec.State == types.AllocationStatePending && !f.clk.Now().Before(h.availAt) {
 		h.rec.State = types.AllocationStateAvailable
 	}
-	return h.rec
+	return &h.rec
 }
 
 func (f *fakeEC2) AllocateHosts(_ context.Context, in *ec2.AllocateHostsInput, _ ...func(*ec2.Options)) (*ec2.AllocateHostsOutput, error) {
@@ -121,13 +121,13 @@ func (f *fakeEC2) DescribeHosts(_ context.Context, in *ec2.DescribeHostsInput, _
 	if len(in.HostIds) > 0 {
 		for _, id := range in.HostIds {
 			if h := f.hosts[id]; h != nil && !h.gone {
-				f.descOut.Hosts = append(f.descOut.Hosts, f.current(h))
+				f.descOut.Hosts = append(f.descOut.Hosts, *f.current(h))
 			}
 		}
 	} else {
 		for _, h := range f.order {
 			if !h.gone {
-				f.descOut.Hosts = append(f.descOut.Hosts, f.current(h))
+				f.descOut.Hosts = append(f.descOut.Hosts, *f.current(h))
 			}
 		}
 	}
@@ -204,13 +204,21 @@ func (f nativeFakeEC2) TerminateInstanceIDs(_ context.Context, ids []string) err
 	return nil
 }
 
-func (f nativeFakeEC2) DescribeHostStates(ctx context.Context, in *ec2.DescribeHostsInput, dst []ec2ops.Host) ([]ec2ops.Host, *string, error) {
-	out, err := f.DescribeHosts(ctx, in)
-	if err != nil {
-		return dst, nil, err
+// DescribeHostStates is DescribeHosts without the SDK answer: the records
+// are read where they are.
+func (f nativeFakeEC2) DescribeHostStates(_ context.Context, in *ec2.DescribeHostsInput, dst []ec2ops.Host) ([]ec2ops.Host, *string, error) {
+	if len(in.HostIds) > 0 {
+		for _, id := range in.HostIds {
+			if h := f.hosts[id]; h != nil && !h.gone {
+				dst = ec2ops.AppendSDKHost(dst, f.current(h))
+			}
+		}
+		return dst, nil, nil
 	}
-	for i := range out.Hosts {
-		dst = ec2ops.AppendSDKHost(dst, &out.Hosts[i])
+	for _, h := range f.order {
+		if !h.gone {
+			dst = ec2ops.AppendSDKHost(dst, f.current(h))
+		}
 	}
 	return dst, nil, nil
 }
