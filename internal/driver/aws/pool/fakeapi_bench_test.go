@@ -15,6 +15,7 @@ import (
 	"github.com/aquarium-fish/aquarium-fish/internal/clock"
 	"github.com/aquarium-fish/aquarium-fish/internal/core"
 	"github.com/aquarium-fish/aquarium-fish/internal/cputime"
+	"github.com/aquarium-fish/aquarium-fish/internal/ec2ops"
 )
 
 // fakeEC2 is a minimal mac-host EC2 for benchmarks of the pool's own cost:
@@ -86,11 +87,11 @@ func (f *fakeEC2) end(id string) {
 	}
 }
 
-func (f *fakeEC2) current(h *fakeHost) types.Host {
+func (f *fakeEC2) current(h *fakeHost) *types.Host {
 	if h.rec.State == types.AllocationStatePending && !f.clk.Now().Before(h.availAt) {
 		h.rec.State = types.AllocationStateAvailable
 	}
-	return h.rec
+	return &h.rec
 }
 
 func (f *fakeEC2) AllocateHosts(_ context.Context, in *ec2.AllocateHostsInput, _ ...func(*ec2.Options)) (*ec2.AllocateHostsOutput, error) {
@@ -120,13 +121,13 @@ func (f *fakeEC2) DescribeHosts(_ context.Context, in *ec2.DescribeHostsInput, _
 	if len(in.HostIds) > 0 {
 		for _, id := range in.HostIds {
 			if h := f.hosts[id]; h != nil && !h.gone {
-				f.descOut.Hosts = append(f.descOut.Hosts, f.current(h))
+				f.descOut.Hosts = append(f.descOut.Hosts, *f.current(h))
 			}
 		}
 	} else {
 		for _, h := range f.order {
 			if !h.gone {
-				f.descOut.Hosts = append(f.descOut.Hosts, f.current(h))
+				f.descOut.Hosts = append(f.descOut.Hosts, *f.current(h))
 			}
 		}
 	}
@@ -175,6 +176,53 @@ func (f *fakeEC2) DescribeVpcs(context.Context, *ec2.DescribeVpcsInput, ...func(
 	return &f.vpcs, nil
 }
 
+// nativeFakeEC2 is fakeEC2 with ec2ops.API implemented natively, as the
+// in-memory world does, so that the pool-only benchmarks measure the
+// manager and not the SDK adapter (whose TerminateInstances request, for
+// one, is allocated per call). A separate type: the tests' wrappers of
+// *fakeEC2 that fail some SDK calls (run_test.go) must keep going through
+// the adapter, which a promoted native method would bypass.
+type nativeFakeEC2 struct{ *fakeEC2 }
+
+var _ ec2ops.API = nativeFakeEC2{}
+
+func (f nativeFakeEC2) LaunchInstances(ctx context.Context, in *ec2.RunInstancesInput, dst []ec2ops.Instance) ([]ec2ops.Instance, error) {
+	out, err := f.RunInstances(ctx, in)
+	if err != nil {
+		return dst, err
+	}
+	for i := range out.Instances {
+		dst = append(dst, ec2ops.FromSDKInstance(&out.Instances[i]))
+	}
+	return dst, nil
+}
+
+func (f nativeFakeEC2) TerminateInstanceIDs(_ context.Context, ids []string) error {
+	for _, id := range ids {
+		f.end(id)
+	}
+	return nil
+}
+
+// DescribeHostStates is DescribeHosts without the SDK answer: the records
+// are read where they are.
+func (f nativeFakeEC2) DescribeHostStates(_ context.Context, in *ec2.DescribeHostsInput, dst []ec2ops.Host) ([]ec2ops.Host, *string, error) {
+	if len(in.HostIds) > 0 {
+		for _, id := range in.HostIds {
+			if h := f.hosts[id]; h != nil && !h.gone {
+				dst = ec2ops.AppendSDKHost(dst, f.current(h))
+			}
+		}
+		return dst, nil, nil
+	}
+	for _, h := range f.order {
+		if !h.gone {
+			dst = ec2ops.AppendSDKHost(dst, f.current(h))
+		}
+	}
+	return dst, nil, nil
+}
+
 // fakePool is a started mac pool of at most maxHosts on a fakeEC2 with n
 // hosts, all idle
 // (allocated for a token that gave its reservation back), one every
@@ -184,7 +232,7 @@ func fakePool(b *testing.B, maxHosts, n int, stagger time.Duration) (*Manager, *
 	api := newFakeEC2(clk, 90*time.Minute)
 	cfg := Config{Name: "macs", Type: "mac2.metal", Zones: []string{"us-west-2a"}, Max: maxHosts,
 		ScrubbingDelay: core.Duration(5 * time.Minute)}
-	m, err := New(cfg, api, Options{Clock: clk, Tags: map[string]string{"AquariumNode": "bench-node"}})
+	m, err := New(cfg, nativeFakeEC2{api}, Options{Clock: clk, Tags: map[string]string{"AquariumNode": "bench-node"}})
 	if err != nil {
 		b.Fatal(err)
 	}

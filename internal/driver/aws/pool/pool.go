@@ -15,6 +15,7 @@ import (
 
 	"github.com/aquarium-fish/aquarium-fish/internal/clock"
 	"github.com/aquarium-fish/aquarium-fish/internal/driver"
+	"github.com/aquarium-fish/aquarium-fish/internal/ec2ops"
 )
 
 // Tuning of the manager. They are constants so the behaviour is the same in
@@ -68,7 +69,10 @@ const (
 // its request structs (and the slices and fixed pointers in them) from one
 // call to the next, so an implementation must not keep a request after the
 // call returns, nor write to it; neither the SDK nor the world does. The
-// manager does not keep or modify answers either.
+// manager does not keep or modify answers either. The hot calls
+// (RunInstances and TerminateInstances of scrubs, DescribeHosts) go through
+// ec2ops.For(api): the client itself when it implements ec2ops.API (the
+// in-memory world), else the adapter over these methods.
 type EC2API interface {
 	AllocateHosts(ctx context.Context, in *ec2.AllocateHostsInput, optFns ...func(*ec2.Options)) (*ec2.AllocateHostsOutput, error)
 	DescribeHosts(ctx context.Context, in *ec2.DescribeHostsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeHostsOutput, error)
@@ -105,6 +109,7 @@ type Placement struct {
 type Manager struct {
 	cfg     Config
 	api     EC2API
+	ops     ec2ops.API // ec2ops.For(api): the hot calls
 	clk     clock.Clock
 	log     *slog.Logger
 	tags    map[string]string
@@ -116,8 +121,10 @@ type Manager struct {
 
 	recMu        sync.Mutex // one Reconcile/Start at a time
 	recScratch   reconcileScratch
-	refreshSeen  map[string]bool // refresh's scratch set (recMu)
-	allocMu      sync.Mutex      // one host allocation at a time (placement serialized per pool)
+	refreshSeen  map[string]bool        // refresh's scratch set (recMu)
+	refreshHosts []ec2ops.Host          // refresh's answer pages (recMu), emptied after the merge
+	refreshIn    ec2.DescribeHostsInput // refresh's request (recMu): filters fixed by New, NextToken per page
+	allocMu      sync.Mutex             // one host allocation at a time (placement serialized per pool)
 	allocScratch allocScratch
 
 	mu         sync.Mutex
@@ -185,6 +192,7 @@ type allocScratch struct {
 	in     ec2.AllocateHostsInput
 	descIn ec2.DescribeHostsInput
 	descID [1]string
+	hosts  []ec2ops.Host // describeHost's answer, emptied once adopted
 }
 
 // maxSpareSlots bounds the free list of slots.
@@ -244,6 +252,7 @@ func New(cfg Config, api EC2API, opts Options) (*Manager, error) {
 	m := &Manager{
 		cfg:          cfg,
 		api:          api,
+		ops:          ec2ops.For(api),
 		clk:          opts.Clock,
 		log:          opts.Logger.With("pool", cfg.Name),
 		tags:         opts.Tags,
@@ -275,6 +284,10 @@ func New(cfg Config, api EC2API, opts Options) (*Manager, error) {
 	m.zonePtr = make(map[string]*string, len(m.cfg.Zones))
 	for _, z := range m.cfg.Zones {
 		m.zonePtr[z] = aws.String(z)
+	}
+	m.refreshIn.Filter = []types.Filter{
+		{Name: aws.String("tag:" + TagPoolName), Values: []string{cfg.Name}},
+		{Name: aws.String("state"), Values: []string{"available", "pending", "under-assessment", "permanent-failure"}},
 	}
 	m.scrubTmpl = ec2.RunInstancesInput{
 		InstanceType:      types.InstanceType(cfg.Type),
@@ -572,7 +585,9 @@ func (m *Manager) allocate(ctx context.Context, token string, zones []string) (P
 		if derr != nil {
 			m.log.Warn("cannot describe the new host; assuming it is available", "host", id, "err", derr)
 		}
-		return m.adoptAllocated(id, zn, th, token)
+		p, err := m.adoptAllocated(id, zn, th, token)
+		as.hosts = ec2ops.Reset(as.hosts) // (th points into it)
+		return p, err
 	}
 	m.mu.Lock()
 	m.stats.PlacementCapacityErrors++
@@ -582,27 +597,29 @@ func (m *Manager) allocate(ctx context.Context, token string, zones []string) (P
 }
 
 // describeHost fetches one host right after its allocation (not a refresh).
-// Caller holds m.allocMu.
-func (m *Manager) describeHost(ctx context.Context, id string) (*types.Host, error) {
+// The answer points into allocScratch.hosts: valid until the caller empties
+// it (after adoptAllocated). Caller holds m.allocMu.
+func (m *Manager) describeHost(ctx context.Context, id string) (*ec2ops.Host, error) {
 	as := &m.allocScratch
 	as.descID[0] = id
 	as.descIn.HostIds = as.descID[:]
-	out, err := m.api.DescribeHosts(ctx, &as.descIn)
+	hosts, _, err := m.ops.DescribeHostStates(ctx, &as.descIn, as.hosts[:0])
 	as.descIn.HostIds, as.descID[0] = nil, ""
+	as.hosts = hosts
 	m.recordCall(callDescribeHosts, err)
 	if err != nil {
 		return nil, err
 	}
-	for i := range out.Hosts {
-		if aws.ToString(out.Hosts[i].HostId) == id {
-			return &out.Hosts[i], nil
+	for i := range hosts {
+		if hosts[i].ID == id {
+			return &hosts[i], nil
 		}
 	}
 	return nil, fmt.Errorf("host %s not listed", id)
 }
 
 // adoptAllocated puts a freshly allocated host in the view with token's slot.
-func (m *Manager) adoptAllocated(id, zone string, th *types.Host, token string) (Placement, error) {
+func (m *Manager) adoptAllocated(id, zone string, th *ec2ops.Host, token string) (Placement, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.clk.Now()

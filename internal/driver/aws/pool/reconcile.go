@@ -15,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/aquarium-fish/aquarium-fish/internal/ec2ops"
 )
 
 // Reconcile does one pass of decisions: releases idle hosts older than
@@ -132,7 +134,6 @@ func (m *Manager) Reconcile(ctx context.Context) (time.Time, error) {
 		return next, errors.Join(errs...)
 	}
 	m.mu.Unlock()
-	var pollOut *ec2.DescribeHostsOutput
 	var pollErr error
 	if fullNow {
 		if err := m.refresh(ctx); err != nil {
@@ -141,16 +142,17 @@ func (m *Manager) Reconcile(ctx context.Context) (time.Time, error) {
 	} else if len(sc.poll) > 0 {
 		// poll the pending hosts by id (merged below, in the last locked section)
 		sc.pollIn.HostIds = sc.poll
-		pollOut, pollErr = m.api.DescribeHosts(ctx, &sc.pollIn)
+		sc.polled, _, pollErr = m.ops.DescribeHostStates(ctx, &sc.pollIn, sc.polled[:0])
 		sc.pollIn.HostIds = nil
 		m.metricCall(callDescribeHosts, pollErr)
 	}
 	m.mu.Lock()
 	now = m.clk.Now()
 	if len(sc.poll) > 0 && !fullNow {
-		if err := m.mergePoll(pollOut, pollErr, sc.pollHost, pollSeq, now); err != nil {
+		if err := m.mergePoll(sc.polled, pollErr, sc.pollHost, pollSeq, now); err != nil {
 			errs = append(errs, fmt.Errorf("pool %s: poll pending hosts: %w", m.cfg.Name, err))
 		}
+		sc.polled = ec2ops.Reset(sc.polled) // (no strings of the answer kept alive)
 	}
 	next := m.nextWake(now)
 	m.updateHostMetrics()
@@ -176,9 +178,13 @@ type reconcileScratch struct {
 
 	scrubToken string // ClientToken of the scrub launch in flight
 	runIn      ec2.RunInstancesInput
-	termIn     ec2.TerminateInstancesInput
 	pollIn     ec2.DescribeHostsInput
 	relIn      ec2.ReleaseHostsInput
+
+	// answers of the ec2ops calls, kept for their backing arrays and
+	// emptied (no strings kept alive) right after use
+	launched []ec2ops.Instance // the scrub launch's
+	polled   []ec2ops.Host     // the pending-host poll's
 }
 
 // addTerminate queues a scrub instance for termination. Caller holds m.mu.
@@ -460,9 +466,7 @@ func (m *Manager) scrub(ctx context.Context) error {
 	if len(sc.terminates) == 0 {
 		return errors.Join(errs...)
 	}
-	sc.termIn.InstanceIds = sc.ids
-	_, err := m.api.TerminateInstances(ctx, &sc.termIn)
-	sc.termIn.InstanceIds = nil
+	err := m.ops.TerminateInstanceIDs(ctx, sc.ids)
 	m.metricCall(callTerminateInstances, err)
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -543,10 +547,15 @@ func (m *Manager) launchScrub(ctx context.Context, h *host) error {
 		in.ClientToken = &sc.scrubToken
 	}
 	in.ImageId, in.Placement, in.SubnetId = image, pl, subnet
-	out, err := m.api.RunInstances(ctx, in)
+	launched, err := m.ops.LaunchInstances(ctx, in, sc.launched[:0])
 	in.ImageId, in.Placement, in.SubnetId = nil, nil, nil
+	id := ""
+	if len(launched) > 0 {
+		id = launched[0].ID
+	}
+	sc.launched = emptied(launched)
 	m.metricCall(callRunInstances, err)
-	if err != nil || len(out.Instances) == 0 {
+	if err != nil || len(launched) == 0 {
 		m.mu.Lock()
 		m.countCall(callRunInstances, err)
 		m.mu.Unlock()
@@ -555,7 +564,6 @@ func (m *Manager) launchScrub(ctx context.Context, h *host) error {
 		}
 		return m.scrubFailed(h, err)
 	}
-	id := aws.ToString(out.Instances[0].InstanceId)
 	m.mu.Lock()
 	m.countCall(callRunInstances, nil)
 	for _, s := range h.used {
@@ -724,13 +732,18 @@ func (m *Manager) refresh(ctx context.Context) error {
 	m.wantRefresh = false
 	m.clearPolls()
 	m.mu.Unlock()
-	in := &ec2.DescribeHostsInput{Filter: []types.Filter{
-		{Name: aws.String("tag:" + TagPoolName), Values: []string{m.cfg.Name}},
-		{Name: aws.String("state"), Values: []string{"available", "pending", "under-assessment", "permanent-failure"}},
-	}}
-	var all []types.Host
+	// the request (fixed filters) and the answer slice are reused: both
+	// are refresh's alone (recMu)
+	in := &m.refreshIn
+	all := m.refreshHosts[:0]
+	defer func() {
+		in.NextToken = nil
+		m.refreshHosts = ec2ops.Reset(all) // (no strings of the answer kept alive)
+	}()
 	for {
-		out, err := m.api.DescribeHosts(ctx, in)
+		var next *string
+		var err error
+		all, next, err = m.ops.DescribeHostStates(ctx, in, all)
 		m.recordCall(callDescribeHosts, err)
 		if err != nil {
 			m.mu.Lock()
@@ -738,15 +751,10 @@ func (m *Manager) refresh(ctx context.Context) error {
 			m.mu.Unlock()
 			return err
 		}
-		if all == nil && aws.ToString(out.NextToken) == "" {
-			all = out.Hosts // one page (the usual case): no copy of the records
+		if aws.ToString(next) == "" {
 			break
 		}
-		all = append(all, out.Hosts...)
-		if aws.ToString(out.NextToken) == "" {
-			break
-		}
-		in.NextToken = out.NextToken
+		in.NextToken = next
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -769,8 +777,7 @@ func (m *Manager) refresh(ctx context.Context) error {
 	defer clear(seen)
 	for i := range all {
 		th := &all[i]
-		id := aws.ToString(th.HostId)
-		seen[id] = true
+		seen[th.ID] = true
 		m.mergeHost(th, now, startSeq)
 	}
 	for id, h := range m.hosts {
@@ -792,22 +799,22 @@ func (m *Manager) refresh(ctx context.Context) error {
 // mergePoll merges the answer of a DescribeHosts of pending hosts by id
 // (made by Reconcile) into the view. known is the polled host when the
 // poll named one (else nil). Caller holds m.mu.
-func (m *Manager) mergePoll(out *ec2.DescribeHostsOutput, err error, known *host, startSeq uint64, now time.Time) error {
+func (m *Manager) mergePoll(hosts []ec2ops.Host, err error, known *host, startSeq uint64, now time.Time) error {
 	m.countCall(callDescribeHosts, err)
 	if err != nil {
 		m.wantRefresh = true // e.g. a host vanished: the full refresh sorts it out
 		return err
 	}
 	m.stats.Polls++
-	for i := range out.Hosts {
-		th := &out.Hosts[i]
+	for i := range hosts {
+		th := &hosts[i]
 		// A still tracked polled host needs no lookup by id (two string
 		// hashes per poll): tracked means m.hosts[id] == known, and a
 		// tracked id is never in m.gone (an id enters m.gone only once
 		// it left m.hosts, and neither adoption path re-adds an id of
 		// m.gone), so mergeHost would find known and go on exactly as
 		// mergeTracked does (a released answer takes the general path).
-		if known != nil && known.tracked && aws.ToString(th.HostId) == known.id && !isReleasedState(th.State) {
+		if known != nil && known.tracked && th.ID == known.id && !isReleasedState(th.State) {
 			m.mergeTracked(known, th, now, startSeq)
 			continue
 		}
@@ -818,8 +825,8 @@ func (m *Manager) mergePoll(out *ec2.DescribeHostsOutput, err error, known *host
 
 // mergeHost applies one host of a refresh. Hosts we changed after the
 // refresh began keep our (newer) view. Caller holds m.mu.
-func (m *Manager) mergeHost(th *types.Host, now time.Time, startSeq uint64) {
-	id := aws.ToString(th.HostId)
+func (m *Manager) mergeHost(th *ec2ops.Host, now time.Time, startSeq uint64) {
+	id := th.ID
 	if _, released := m.gone[id]; released {
 		return
 	}
@@ -835,11 +842,11 @@ func (m *Manager) mergeHost(th *types.Host, now time.Time, startSeq uint64) {
 		if m.allocating > 0 {
 			return // may be the host being allocated right now: adopt it next time
 		}
-		if it := th.HostProperties; it != nil && it.InstanceType != nil && aws.ToString(it.InstanceType) != m.cfg.Type {
-			m.log.Warn("pool-tagged host has another instance type; ignored", "host", id, "type", aws.ToString(it.InstanceType))
+		if th.InstanceType != "" && th.InstanceType != m.cfg.Type {
+			m.log.Warn("pool-tagged host has another instance type; ignored", "host", id, "type", th.InstanceType)
 			return
 		}
-		h = newHost(id, aws.ToString(th.AvailabilityZone), m.slotsPer)
+		h = newHost(id, th.Zone, m.slotsPer)
 		h.allocatedAt = now
 		m.setPending(h, now, m.mac)          // so that applyAWS treats "available" as a transition
 		h.expectAvail = now.Add(pendingPoll) // we do not know when it went pending
@@ -859,7 +866,7 @@ func (m *Manager) mergeHost(th *types.Host, now time.Time, startSeq uint64) {
 
 // mergeTracked is mergeHost for a host of the view that AWS still lists
 // (m.hosts[id] == h, id not in m.gone, th not in a released state).
-func (m *Manager) mergeTracked(h *host, th *types.Host, now time.Time, startSeq uint64) {
+func (m *Manager) mergeTracked(h *host, th *ec2ops.Host, now time.Time, startSeq uint64) {
 	if h.seq > startSeq || h.busyWithAction() {
 		return
 	}
@@ -878,43 +885,36 @@ func (m *Manager) mergeTracked(h *host, th *types.Host, now time.Time, startSeq 
 // applyAWS updates a host from its DescribeHosts record and reports
 // whether anything the indexes depend on changed (then the caller must
 // touch the host). Caller holds m.mu.
-func (m *Manager) applyAWS(h *host, th *types.Host, now time.Time, adopt bool) (changed bool) {
-	if t := th.AllocationTime; t != nil && !t.IsZero() {
-		changed = changed || !h.allocatedAt.Equal(*t)
-		h.allocatedAt = *t
+func (m *Manager) applyAWS(h *host, th *ec2ops.Host, now time.Time, adopt bool) (changed bool) {
+	if t := th.AllocatedAt; !t.IsZero() { // (zero: AWS did not say)
+		changed = changed || !h.allocatedAt.Equal(t)
+		h.allocatedAt = t
 	}
 	if h.zone == "" {
-		h.zone = aws.ToString(th.AvailabilityZone)
+		h.zone = th.Zone
 		changed = true
 	}
-	if ac := th.AvailableCapacity; ac != nil {
-		for _, c := range ac.AvailableInstanceCapacity {
-			if aws.ToString(c.InstanceType) == m.cfg.Type && aws.ToInt32(c.TotalCapacity) > 0 {
-				n := int(aws.ToInt32(c.TotalCapacity))
-				changed = changed || h.slots != n
-				h.slots = n
-				m.slotsPer = h.slots
-			}
+	for _, c := range th.Capacity { // (the last entry of the type wins)
+		if c.InstanceType == m.cfg.Type && c.Total > 0 {
+			n := int(c.Total)
+			changed = changed || h.slots != n
+			h.slots = n
+			m.slotsPer = h.slots
 		}
 	}
 	// instances
 	var onHostMap map[string]bool // only for hosts with many instances
 	if len(th.Instances) > 8 {
 		onHostMap = make(map[string]bool, len(th.Instances))
-		for _, hi := range th.Instances {
-			onHostMap[aws.ToString(hi.InstanceId)] = true
+		for _, iid := range th.Instances {
+			onHostMap[iid] = true
 		}
 	}
 	onHost := func(id string) bool {
 		if onHostMap != nil {
 			return onHostMap[id]
 		}
-		for _, hi := range th.Instances {
-			if aws.ToString(hi.InstanceId) == id {
-				return true
-			}
-		}
-		return false
+		return slices.Contains(th.Instances, id)
 	}
 	removed := false
 	for i := 0; i < len(h.used); {
@@ -928,8 +928,7 @@ func (m *Manager) applyAWS(h *host, th *types.Host, now time.Time, adopt bool) (
 		}
 		i++
 	}
-	for _, hi := range th.Instances {
-		iid := aws.ToString(hi.InstanceId)
+	for _, iid := range th.Instances {
 		if iid == "" {
 			continue
 		}
