@@ -160,7 +160,8 @@ type tagValues struct {
 
 // buildTagsInto is buildTags appending to buf (when it has room: Allocate
 // passes a buffer of its launch input) with the per-call values stored in v,
-// so the tags cost no allocation of their own beyond the Name string.
+// so the tags cost no allocation of their own beyond the Name string. A
+// v.name already set is the Name value (defaultName of the same arguments).
 func (d *Driver) buildTagsInto(buf []ec2types.Tag, v *tagValues, p *parsedDef, appUID, labelName, labelUID string) []ec2types.Tag {
 	// Per-call tags, in key order (AquariumApplication < AquariumLabel <
 	// AquariumNode < Name).
@@ -179,10 +180,8 @@ func (d *Driver) buildTagsInto(buf []ec2types.Tag, v *tagValues, p *parsedDef, a
 		n++
 	}
 	if !p.hasName {
-		if labelName != "" {
-			v.name = labelName + "-" + appUID
-		} else {
-			v.name = "aquarium-" + appUID
+		if v.name == "" { // (Allocate may have built it with the client token)
+			v.name = defaultName(labelName, appUID)
 		}
 		dyn[n] = ec2types.Tag{Key: tagKeyName, Value: &v.name}
 		n++
@@ -217,6 +216,14 @@ func (d *Driver) buildTagsInto(buf []ec2types.Tag, v *tagValues, p *parsedDef, a
 		}
 	}
 	return out
+}
+
+// defaultName is the Name tag value when the tags set none.
+func defaultName(labelName, appUID string) string {
+	if labelName != "" {
+		return labelName + "-" + appUID
+	}
+	return "aquarium-" + appUID
 }
 
 // Shared keys of the driver's own tags.

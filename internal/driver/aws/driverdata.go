@@ -35,38 +35,50 @@ func jsonPlain(s string) bool {
 	return true
 }
 
+// ddOverhead is the longest form less the values: {} + ,"key":"" per
+// string + ,"key_generated":true.
+const ddOverhead = len(`{}`) + len(`,"key_name":""`) + len(`,"key_generated":true`) + len(`,"host_id":""`) +
+	len(`,"pool":""`) + len(`,"zone":""`) + len(`,"subnet":""`)
+
 // marshalDriverData is json.Marshal(dd).
 func marshalDriverData(dd DriverData) ([]byte, error) {
+	return appendDriverData(make([]byte, 0, ddOverhead+len(dd.KeyName)+len(dd.HostID)+len(dd.Pool)+len(dd.Zone)+len(dd.Subnet)), dd)
+}
+
+// appendDriverData appends json.Marshal(dd) to b.
+func appendDriverData(b []byte, dd DriverData) ([]byte, error) {
 	if !jsonPlain(dd.KeyName) || !jsonPlain(dd.HostID) || !jsonPlain(dd.Pool) || !jsonPlain(dd.Zone) || !jsonPlain(dd.Subnet) {
-		return json.Marshal(dd)
+		j, err := json.Marshal(dd)
+		if err != nil {
+			return b, err
+		}
+		return append(b, j...), nil
 	}
-	// The longest form: {} + ,"key":"" per string + ,"key_generated":true.
-	const overhead = len(`{}`) + len(`,"key_name":""`) + len(`,"key_generated":true`) + len(`,"host_id":""`) +
-		len(`,"pool":""`) + len(`,"zone":""`) + len(`,"subnet":""`)
-	b := make([]byte, 0, overhead+len(dd.KeyName)+len(dd.HostID)+len(dd.Pool)+len(dd.Zone)+len(dd.Subnet))
+	start := len(b)
 	b = append(b, '{')
-	b = appendPlainField(b, `"key_name":"`, dd.KeyName)
+	b = appendPlainField(b, start, `"key_name":"`, dd.KeyName)
 	if dd.KeyGenerated {
-		if len(b) > 1 {
+		if len(b) > start+1 {
 			b = append(b, ',')
 		}
 		b = append(b, `"key_generated":true`...)
 	}
-	b = appendPlainField(b, `"host_id":"`, dd.HostID)
-	b = appendPlainField(b, `"pool":"`, dd.Pool)
-	b = appendPlainField(b, `"zone":"`, dd.Zone)
-	b = appendPlainField(b, `"subnet":"`, dd.Subnet)
+	b = appendPlainField(b, start, `"host_id":"`, dd.HostID)
+	b = appendPlainField(b, start, `"pool":"`, dd.Pool)
+	b = appendPlainField(b, start, `"zone":"`, dd.Zone)
+	b = appendPlainField(b, start, `"subnet":"`, dd.Subnet)
 	return append(b, '}'), nil
 }
 
 // appendPlainField appends the member keyOpen+val+`"` of a JSON object
-// being written to b (with a comma unless it is the first), unless val is
-// empty (omitempty). keyOpen is `"key":"`; val must be jsonPlain.
-func appendPlainField(b []byte, keyOpen, val string) []byte {
+// being written to b from b[start] on (with a comma unless it is the
+// first), unless val is empty (omitempty). keyOpen is `"key":"`; val must
+// be jsonPlain.
+func appendPlainField(b []byte, start int, keyOpen, val string) []byte {
 	if val == "" {
 		return b
 	}
-	if len(b) > 1 {
+	if len(b) > start+1 {
 		b = append(b, ',')
 	}
 	b = append(b, keyOpen...)
