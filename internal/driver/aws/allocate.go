@@ -256,10 +256,7 @@ func (d *Driver) Allocate(ctx context.Context, req driver.AllocateRequest) (res 
 		if a.pool == nil {
 			return nil, fmt.Errorf("options.pool: pool %q is not running", o.Pool)
 		}
-		want := o.PoolZones
-		if len(want) == 0 {
-			want = cfg.DedicatedPool[o.Pool].Zones
-		}
+		want := pd.poolZones
 		// The wanted zones that have a subnet. Usually that is all of them:
 		// then want itself is passed (config and parsed options are
 		// read-only, and so are a PlaceRequest's zones).

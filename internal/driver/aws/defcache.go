@@ -33,6 +33,9 @@ type parsedDef struct {
 	// keys Allocate sets per call (see buildTags).
 	tags    []ec2types.Tag
 	hasName bool // the static tags set Name
+	// poolZones are the zones asked of the pool: pool_zones, else the
+	// pool's configured zones (nil without a pool).
+	poolZones []string
 }
 
 // defCache maps definition options bytes to the parsed definitions that
@@ -139,6 +142,12 @@ func (d *Driver) definitionFor(cfg *Config, def core.Definition) (*parsedDef, er
 		maps.Copy(m, cfg.InstanceTags)
 	}
 	_, p.hasName = m[TagName]
+	if o.Pool != "" {
+		p.poolZones = o.PoolZones
+		if len(p.poolZones) == 0 && cfg != nil && cfg.DedicatedPool[o.Pool] != nil {
+			p.poolZones = cfg.DedicatedPool[o.Pool].Zones
+		}
+	}
 	p.tags = toTags(m)
 	d.defs.store(p)
 	return p, nil
