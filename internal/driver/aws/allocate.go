@@ -126,9 +126,10 @@ func toTags(m map[string]string) []ec2types.Tag {
 
 // launch is a RunInstances input together with the values its pointers
 // point to: building it costs one allocation instead of one per field
-// (Allocate runs once per job). Each Allocate has its own launch, and a value
-// is never changed once a call has been given a pointer to it (the SDK and
-// the emulator only read inputs).
+// (Allocate runs once per job). Each Allocate has its own launch (recycled
+// once the Allocate is done: see launches), and a value is never changed
+// once a call has been given a pointer to it (the SDK and the emulator only
+// read inputs).
 type launch struct {
 	in                 ec2.RunInstancesInput
 	placement          ec2types.Placement
@@ -741,7 +742,8 @@ func (d *Driver) Status(ctx context.Context, res core.Resource) (driver.Resource
 // Deallocate terminates the instance, deletes its generated key pair and
 // tells the pool the host's instance is gone. It is idempotent.
 func (d *Driver) Deallocate(ctx context.Context, res core.Resource) error {
-	_, api, _, err := d.state()
+	// The pools with the clients, under one lock (see allocState).
+	_, api, pools, err := d.allocState()
 	if err != nil {
 		return err
 	}
@@ -762,7 +764,7 @@ func (d *Driver) Deallocate(ctx context.Context, res core.Resource) error {
 		}
 	}
 	if dd.Pool != "" && dd.HostID != "" {
-		if m := d.poolManager(dd.Pool); m != nil {
+		if m := pools[dd.Pool]; m != nil {
 			m.InstanceGone(dd.HostID, res.Identifier)
 		}
 	}
