@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
@@ -61,6 +62,26 @@ func clientTokenOf(appUID, defHash string, gen int) string {
 	return hex.EncodeToString(h2[:16]) + "-" + defHash + "-" + strconv.Itoa(gen)
 }
 
+// tokenAndName is clientTokenOf and, when withName, defaultName, built as
+// one string when the token is the plain form (one allocation instead of
+// two; both live as long as the instance's record).
+func tokenAndName(appUID, labelName, defHash string, gen int, withName bool) (tok, name string) {
+	if !withName || len(appUID)+len(defHash)+2+intLen(gen) > 64 {
+		tok = clientTokenOf(appUID, defHash, gen)
+		if withName {
+			name = defaultName(labelName, appUID)
+		}
+		return tok, name
+	}
+	prefix := labelName
+	if prefix == "" {
+		prefix = "aquarium"
+	}
+	s := prefix + "-" + appUID + appUID + "-" + defHash + "-" + strconv.Itoa(gen)
+	n := len(prefix) + 1 + len(appUID)
+	return s[n:], s[:n]
+}
+
 // intLen is the length of strconv.Itoa(n).
 func intLen(n int) int {
 	l := 1
@@ -105,9 +126,10 @@ func toTags(m map[string]string) []ec2types.Tag {
 
 // launch is a RunInstances input together with the values its pointers
 // point to: building it costs one allocation instead of one per field
-// (Allocate runs once per job). Each Allocate has its own launch, and a value
-// is never changed once a call has been given a pointer to it (the SDK and
-// the emulator only read inputs).
+// (Allocate runs once per job). Each Allocate has its own launch (recycled
+// once the Allocate is done: see launches), and a value is never changed
+// once a call has been given a pointer to it (the SDK and the emulator only
+// read inputs).
 type launch struct {
 	in                 ec2.RunInstancesInput
 	placement          ec2types.Placement
@@ -125,6 +147,33 @@ type launch struct {
 	// launched is the LaunchInstances dst: the one instance asked for.
 	launched [1]ec2ops.Instance
 }
+
+// resourceWithData is the resource Allocate returns and the usual backing
+// of its DriverData, in one allocation instead of two: 176 bytes hold the
+// driver data of ids of AWS's lengths with a pool, a zone, a subnet and a
+// key name, and fill the 384-byte size class with the resource. Longer
+// driver data takes an allocation of its own.
+type resourceWithData struct {
+	res  core.Resource
+	data [176]byte
+}
+
+// launches recycles launch values between Allocates: a launch is large
+// (mostly the SDK input) and its allocation, zeroing and collection were
+// the biggest single cost of the driver's own Allocate work. Recycling is
+// safe because nothing keeps a request once the call has returned (the
+// ec2ops and SDK contracts, and the world copies what it keeps).
+var launches = sync.Pool{New: func() any { return new(launch) }}
+
+// getLaunch returns a zeroed launch; putLaunch gives it back once no call
+// is running with it.
+func getLaunch() *launch {
+	l := launches.Get().(*launch)
+	*l = launch{}
+	return l
+}
+
+func putLaunch(l *launch) { launches.Put(l) }
 
 // allocation tracks what one Allocate created, for rollback.
 type allocation struct {
@@ -194,7 +243,8 @@ func (d *Driver) Allocate(ctx context.Context, req driver.AllocateRequest) (res 
 		}
 	}()
 
-	l := &launch{}
+	l := getLaunch()
+	defer putLaunch(l)
 	// Placement: a pool host, host auto-placement for mac types, or none.
 	placement := &l.placement
 	// zones filters the subnets (nil = any); placeZones are the zones asked
@@ -207,10 +257,7 @@ func (d *Driver) Allocate(ctx context.Context, req driver.AllocateRequest) (res 
 		if a.pool == nil {
 			return nil, fmt.Errorf("options.pool: pool %q is not running", o.Pool)
 		}
-		want := o.PoolZones
-		if len(want) == 0 {
-			want = cfg.DedicatedPool[o.Pool].Zones
-		}
+		want := pd.poolZones
 		// The wanted zones that have a subnet. Usually that is all of them:
 		// then want itself is passed (config and parsed options are
 		// read-only, and so are a PlaceRequest's zones).
@@ -262,6 +309,8 @@ func (d *Driver) Allocate(ctx context.Context, req driver.AllocateRequest) (res 
 		return nil, err
 	}
 
+	tokKey := tokenKey{req.ApplicationUID, pd.defHash}
+	l.token, l.tagVals.name = tokenAndName(req.ApplicationUID, req.LabelName, pd.defHash, d.tokenGen(tokKey), !pd.hasName)
 	tags := d.buildTagsInto(l.tagBuf[:0], &l.tagVals, pd, req.ApplicationUID, req.LabelName, req.LabelUID)
 	// Key pair.
 	var keyPEM string
@@ -300,16 +349,13 @@ func (d *Driver) Allocate(ctx context.Context, req driver.AllocateRequest) (res 
 	if placement.Tenancy != "" {
 		in.Placement = placement
 	}
-	tokKey := tokenKey{req.ApplicationUID, pd.defHash}
 	var inst ec2ops.Instance
 	for attempt := 0; ; attempt++ {
-		tok := clientTokenOf(req.ApplicationUID, pd.defHash, d.tokenGen(tokKey))
 		if attempt == 0 {
-			l.token = tok
-			in.ClientToken = &l.token
+			in.ClientToken = &l.token // (made with the Name tag above)
 		} else {
 			// A new pointer: the value a previous call was given stays.
-			in.ClientToken = awssdk.String(tok)
+			in.ClientToken = awssdk.String(clientTokenOf(req.ApplicationUID, pd.defHash, d.tokenGen(tokKey)))
 		}
 		var got []ec2ops.Instance
 		err = d.call(ctx, "ec2 RunInstances", func(ctx context.Context) error {
@@ -380,19 +426,21 @@ func (d *Driver) Allocate(ctx context.Context, req driver.AllocateRequest) (res 
 	if dd.Zone == "" {
 		dd.Zone = subnet.Zone
 	}
-	ddJSON, err := marshalDriverData(dd)
+	rd := &resourceWithData{}
+	ddJSON, err := appendDriverData(rd.data[:0], dd)
 	if err != nil {
 		return nil, fmt.Errorf("aws allocate: %w", err)
 	}
-	res = &core.Resource{
+	rd.res = core.Resource{
 		ApplicationUID: req.ApplicationUID,
 		LabelUID:       req.LabelUID,
 		Identifier:     a.instanceID,
 		IPAddr:         inst.PrivateIP,
 		HwAddr:         inst.MAC,
-		DriverData:     ddJSON,
+		DriverData:     ddJSON[:len(ddJSON):len(ddJSON)], // (appends to it reallocate)
 		CreatedAt:      d.clk.Now().UTC(),
 	}
+	res = &rd.res
 	if req.Definition.Authentication != nil || keyPEM != "" {
 		auth := core.Authentication{}
 		if req.Definition.Authentication != nil {
@@ -694,7 +742,8 @@ func (d *Driver) Status(ctx context.Context, res core.Resource) (driver.Resource
 // Deallocate terminates the instance, deletes its generated key pair and
 // tells the pool the host's instance is gone. It is idempotent.
 func (d *Driver) Deallocate(ctx context.Context, res core.Resource) error {
-	_, api, _, err := d.state()
+	// The pools with the clients, under one lock (see allocState).
+	_, api, pools, err := d.allocState()
 	if err != nil {
 		return err
 	}
@@ -715,7 +764,7 @@ func (d *Driver) Deallocate(ctx context.Context, res core.Resource) error {
 		}
 	}
 	if dd.Pool != "" && dd.HostID != "" {
-		if m := d.poolManager(dd.Pool); m != nil {
+		if m := pools[dd.Pool]; m != nil {
 			m.InstanceGone(dd.HostID, res.Identifier)
 		}
 	}

@@ -33,6 +33,9 @@ type parsedDef struct {
 	// keys Allocate sets per call (see buildTags).
 	tags    []ec2types.Tag
 	hasName bool // the static tags set Name
+	// poolZones are the zones asked of the pool: pool_zones, else the
+	// pool's configured zones (nil without a pool).
+	poolZones []string
 }
 
 // defCache maps definition options bytes to the parsed definitions that
@@ -139,6 +142,12 @@ func (d *Driver) definitionFor(cfg *Config, def core.Definition) (*parsedDef, er
 		maps.Copy(m, cfg.InstanceTags)
 	}
 	_, p.hasName = m[TagName]
+	if o.Pool != "" {
+		p.poolZones = o.PoolZones
+		if len(p.poolZones) == 0 && cfg != nil && cfg.DedicatedPool[o.Pool] != nil {
+			p.poolZones = cfg.DedicatedPool[o.Pool].Zones
+		}
+	}
 	p.tags = toTags(m)
 	d.defs.store(p)
 	return p, nil
@@ -160,7 +169,8 @@ type tagValues struct {
 
 // buildTagsInto is buildTags appending to buf (when it has room: Allocate
 // passes a buffer of its launch input) with the per-call values stored in v,
-// so the tags cost no allocation of their own beyond the Name string.
+// so the tags cost no allocation of their own beyond the Name string. A
+// v.name already set is the Name value (defaultName of the same arguments).
 func (d *Driver) buildTagsInto(buf []ec2types.Tag, v *tagValues, p *parsedDef, appUID, labelName, labelUID string) []ec2types.Tag {
 	// Per-call tags, in key order (AquariumApplication < AquariumLabel <
 	// AquariumNode < Name).
@@ -179,10 +189,8 @@ func (d *Driver) buildTagsInto(buf []ec2types.Tag, v *tagValues, p *parsedDef, a
 		n++
 	}
 	if !p.hasName {
-		if labelName != "" {
-			v.name = labelName + "-" + appUID
-		} else {
-			v.name = "aquarium-" + appUID
+		if v.name == "" { // (Allocate may have built it with the client token)
+			v.name = defaultName(labelName, appUID)
 		}
 		dyn[n] = ec2types.Tag{Key: tagKeyName, Value: &v.name}
 		n++
@@ -217,6 +225,14 @@ func (d *Driver) buildTagsInto(buf []ec2types.Tag, v *tagValues, p *parsedDef, a
 		}
 	}
 	return out
+}
+
+// defaultName is the Name tag value when the tags set none.
+func defaultName(labelName, appUID string) string {
+	if labelName != "" {
+		return labelName + "-" + appUID
+	}
+	return "aquarium-" + appUID
 }
 
 // Shared keys of the driver's own tags.

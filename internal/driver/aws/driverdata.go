@@ -35,38 +35,50 @@ func jsonPlain(s string) bool {
 	return true
 }
 
+// ddOverhead is the longest form less the values: {} + ,"key":"" per
+// string + ,"key_generated":true.
+const ddOverhead = len(`{}`) + len(`,"key_name":""`) + len(`,"key_generated":true`) + len(`,"host_id":""`) +
+	len(`,"pool":""`) + len(`,"zone":""`) + len(`,"subnet":""`)
+
 // marshalDriverData is json.Marshal(dd).
 func marshalDriverData(dd DriverData) ([]byte, error) {
+	return appendDriverData(make([]byte, 0, ddOverhead+len(dd.KeyName)+len(dd.HostID)+len(dd.Pool)+len(dd.Zone)+len(dd.Subnet)), dd)
+}
+
+// appendDriverData appends json.Marshal(dd) to b.
+func appendDriverData(b []byte, dd DriverData) ([]byte, error) {
 	if !jsonPlain(dd.KeyName) || !jsonPlain(dd.HostID) || !jsonPlain(dd.Pool) || !jsonPlain(dd.Zone) || !jsonPlain(dd.Subnet) {
-		return json.Marshal(dd)
+		j, err := json.Marshal(dd)
+		if err != nil {
+			return b, err
+		}
+		return append(b, j...), nil
 	}
-	// The longest form: {} + ,"key":"" per string + ,"key_generated":true.
-	const overhead = len(`{}`) + len(`,"key_name":""`) + len(`,"key_generated":true`) + len(`,"host_id":""`) +
-		len(`,"pool":""`) + len(`,"zone":""`) + len(`,"subnet":""`)
-	b := make([]byte, 0, overhead+len(dd.KeyName)+len(dd.HostID)+len(dd.Pool)+len(dd.Zone)+len(dd.Subnet))
+	start := len(b)
 	b = append(b, '{')
-	b = appendPlainField(b, `"key_name":"`, dd.KeyName)
+	b = appendPlainField(b, start, `"key_name":"`, dd.KeyName)
 	if dd.KeyGenerated {
-		if len(b) > 1 {
+		if len(b) > start+1 {
 			b = append(b, ',')
 		}
 		b = append(b, `"key_generated":true`...)
 	}
-	b = appendPlainField(b, `"host_id":"`, dd.HostID)
-	b = appendPlainField(b, `"pool":"`, dd.Pool)
-	b = appendPlainField(b, `"zone":"`, dd.Zone)
-	b = appendPlainField(b, `"subnet":"`, dd.Subnet)
+	b = appendPlainField(b, start, `"host_id":"`, dd.HostID)
+	b = appendPlainField(b, start, `"pool":"`, dd.Pool)
+	b = appendPlainField(b, start, `"zone":"`, dd.Zone)
+	b = appendPlainField(b, start, `"subnet":"`, dd.Subnet)
 	return append(b, '}'), nil
 }
 
 // appendPlainField appends the member keyOpen+val+`"` of a JSON object
-// being written to b (with a comma unless it is the first), unless val is
-// empty (omitempty). keyOpen is `"key":"`; val must be jsonPlain.
-func appendPlainField(b []byte, keyOpen, val string) []byte {
+// being written to b from b[start] on (with a comma unless it is the
+// first), unless val is empty (omitempty). keyOpen is `"key":"`; val must
+// be jsonPlain.
+func appendPlainField(b []byte, start int, keyOpen, val string) []byte {
 	if val == "" {
 		return b
 	}
-	if len(b) > 1 {
+	if len(b) > start+1 {
 		b = append(b, ',')
 	}
 	b = append(b, keyOpen...)
@@ -87,67 +99,51 @@ func unmarshalDriverData(data []byte, dd *DriverData) error {
 	return err
 }
 
-// parseDriverDataPlain parses the compact form marshalDriverData writes
-// (known keys, plain strings, no spaces). It reports false for anything
-// else, leaving the general case to encoding/json.
+// ddMembers are the members marshalDriverData writes, in its order (the
+// key_generated member is only ever written true).
+var ddMembers = [...]string{`"key_name":"`, `"key_generated":true`, `"host_id":"`, `"pool":"`, `"zone":"`, `"subnet":"`}
+
+// parseDriverDataPlain parses what marshalDriverData writes: the known
+// members in its order, plain strings, no spaces. It reports false for
+// anything else, leaving the general case to encoding/json. (Matching the
+// members in order, and scanning each value once up to its quote, is about
+// twice as fast as finding and switching on keys.)
 func parseDriverDataPlain(s string, dd *DriverData) bool {
 	if len(s) < 2 || s[0] != '{' || s[len(s)-1] != '}' {
 		return false
 	}
 	s = s[1 : len(s)-1]
-	for s != "" {
-		if s[0] != '"' {
+	for m := 0; s != ""; m++ {
+		for m < len(ddMembers) && !strings.HasPrefix(s, ddMembers[m]) {
+			m++
+		}
+		if m == len(ddMembers) {
 			return false
 		}
-		end := strings.IndexByte(s[1:], '"')
-		if end < 0 {
-			return false
-		}
-		key := s[1 : 1+end]
-		s = s[2+end:]
-		if s == "" || s[0] != ':' {
-			return false
-		}
-		s = s[1:]
-		var val string
-		switch {
-		case key == "key_generated":
-			switch {
-			case strings.HasPrefix(s, "true"):
-				dd.KeyGenerated = true
-				s = s[4:]
-			case strings.HasPrefix(s, "false"):
-				dd.KeyGenerated = false
-				s = s[5:]
-			default:
+		s = s[len(ddMembers[m]):]
+		if m == 1 {
+			dd.KeyGenerated = true
+		} else {
+			n := 0
+			for n < len(s) && jsonPlainByte[s[n]] {
+				n++
+			}
+			if n == len(s) || s[n] != '"' {
 				return false
 			}
-		default:
-			if s == "" || s[0] != '"' {
-				return false
-			}
-			e := strings.IndexByte(s[1:], '"')
-			if e < 0 {
-				return false
-			}
-			val = s[1 : 1+e]
-			if !jsonPlain(val) {
-				return false
-			}
-			s = s[2+e:]
-			switch key {
-			case "key_name":
-				dd.KeyName = val
-			case "host_id":
-				dd.HostID = val
-			case "pool":
-				dd.Pool = val
-			case "zone":
-				dd.Zone = val
-			case "subnet":
-				dd.Subnet = val
-			default:
-				return false
+			v := s[:n]
+			s = s[n+1:]
+			switch m {
+			case 0:
+				dd.KeyName = v
+			case 2:
+				dd.HostID = v
+			case 3:
+				dd.Pool = v
+			case 4:
+				dd.Zone = v
+			case 5:
+				dd.Subnet = v
 			}
 		}
 		if s == "" {

@@ -40,7 +40,9 @@ func TestDriverDataMatchesEncodingJSON(t *testing.T) {
 		`{"pool":"p","pool":"q"}`, `{"pool":null}`, `{"pool":1}`, `{"key_generated":"true"}`,
 		`{"key_generated":true,"zone":"z"}`, `{"key_generated":false}`, `{"key_generated":tru}`,
 		`{"other":"x"}`, `{"host_id":"a\"b"}`, `{"host_id":"a\u0041"}`, `{"zone":"z"} `, `[]`, ``, `{"zone":"z",,"pool":"p"}`,
-		`{"zone""z"}`, `{"zone":"z"x}`}
+		`{"zone""z"}`, `{"zone":"z"x}`, `{"zone":"z","pool":"p"}`, `{"pool":""}`, `{"key_generated":true,"key_name":"k"}`,
+		`{"key_name":"k","key_generated":true,"host_id":"h","pool":"p","zone":"z","subnet":"s"}`, `{"subnet":"s"`,
+		`{"pool":"p"}}`, `{"pool":"p\"}`, `{"key_generated":true}`, `{"key_generated":true,}`, `{,"pool":"p"}`}
 	for _, in := range inputs {
 		start := DriverData{Pool: "keep", KeyGenerated: true}
 		var want, got = start, start
@@ -48,6 +50,34 @@ func TestDriverDataMatchesEncodingJSON(t *testing.T) {
 		gerr := unmarshalDriverData([]byte(in), &got)
 		if (werr == nil) != (gerr == nil) || (werr != nil && werr.Error() != gerr.Error()) || !reflect.DeepEqual(want, got) {
 			t.Fatalf("%q: got %+v, %v; encoding/json %+v, %v", in, got, gerr, want, werr)
+		}
+	}
+}
+
+// TestAppendDriverData: appending to a buffer that already holds bytes
+// (Allocate's resource buffer) writes the same JSON after them.
+func TestAppendDriverData(t *testing.T) {
+	dd := DriverData{KeyName: "k", KeyGenerated: true, HostID: "h-1", Pool: "macs", Zone: "us-west-2a", Subnet: "subnet-1"}
+	for _, d := range []DriverData{dd, {KeyGenerated: true}, {}, {Zone: "a<b"}} {
+		want, _ := json.Marshal(d)
+		got, err := appendDriverData([]byte("xy"), d)
+		if err != nil || string(got) != "xy"+string(want) {
+			t.Fatalf("append %+v = %s, %v; want xy%s", d, got, err, want)
+		}
+	}
+}
+
+func BenchmarkDriverData(b *testing.B) {
+	dd := DriverData{HostID: "h-0123456789abcdef0", Pool: "macs", Zone: "us-west-2a", Subnet: "subnet-0123456789abcdef0"}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		data, err := marshalDriverData(dd)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var back DriverData
+		if err := unmarshalDriverData(data, &back); err != nil || back != dd {
+			b.Fatal(back, err)
 		}
 	}
 }

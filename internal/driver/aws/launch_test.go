@@ -3,6 +3,8 @@ package aws
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/aquarium-fish/aquarium-fish/internal/core"
+	"github.com/aquarium-fish/aquarium-fish/internal/driver"
 	"github.com/aquarium-fish/aquarium-fish/internal/ec2ops"
 )
 
@@ -197,4 +200,79 @@ func TestNativeOpsAreUsed(t *testing.T) {
 	if live := e.liveInstances(); len(live) != 0 {
 		t.Errorf("%d instances live after Deallocate", len(live))
 	}
+}
+
+// launchRecorder notes what matters of each RunInstances input when the
+// call is made (the driver recycles its launch inputs).
+type launchRecorder struct {
+	EC2API
+	seen []string
+}
+
+func (r *launchRecorder) RunInstances(ctx context.Context, in *ec2.RunInstancesInput, o ...func(*ec2.Options)) (*ec2.RunInstancesOutput, error) {
+	var tags []string
+	for _, s := range in.TagSpecifications {
+		for _, t := range s.Tags {
+			tags = append(tags, string(s.ResourceType)+":"+awssdk.ToString(t.Key)+"="+awssdk.ToString(t.Value))
+		}
+	}
+	r.seen = append(r.seen, fmt.Sprintf("token=%s key=%v user=%v groups=%v placement=%v tags=%v", awssdk.ToString(in.ClientToken),
+		in.KeyName != nil, in.UserData != nil, in.SecurityGroupIds, in.Placement != nil, tags))
+	return r.EC2API.RunInstances(ctx, in, o...)
+}
+
+// A recycled launch starts empty: an allocation after one with a key pair,
+// user data, security groups and a label's tags (by another driver: the
+// launches are shared) carries none of them.
+func TestAllocateRecycledLaunchStartsEmpty(t *testing.T) {
+	e := newEnv(t, "", envOpt{inMemory: true})
+	r := &launchRecorder{EC2API: e.d.api.EC2}
+	c := e.d.api
+	c.EC2 = r
+	newDriver := func(cfg string) *Driver {
+		d := New("aws", WithClock(e.clk), WithClients(c), WithoutBackgroundRunners(), WithLogger(e.d.log),
+			WithSleeper(e.d.sleep), WithRetry(1, 0))
+		if err := d.Prepare(e.ctx, []byte(cfg)); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	keyed, plainDrv := newDriver(`{"region":"us-west-2","instance_key":"generate"}`), newDriver(`{"region":"us-west-2"}`)
+	full := e.def(`{"image":"ubuntu-22.04","instance_type":"t3.large","security_group":"aquarium-ssh","userdata_format":"env","tags":{"a":"b"}}`,
+		core.Resources{Network: vpcAquarium})
+	plain := e.def(`{"image":"ubuntu-22.04","instance_type":"t3.micro"}`, core.Resources{Network: vpcAquarium})
+	for i := range 4 {
+		d, def, luid := keyed, full, "lu"
+		if i%2 == 1 {
+			d, def, luid = plainDrv, plain, ""
+		}
+		if _, err := d.Allocate(e.ctx, driver.AllocateRequest{ApplicationUID: fmt.Sprintf("app-%d", i), LabelName: "l", LabelUID: luid,
+			Definition: def, Metadata: map[string]any{"k": "v"}}); err != nil {
+			t.Fatalf("allocation %d: %v", i, err)
+		}
+	}
+	if len(r.seen) != 4 {
+		t.Fatalf("RunInstances calls: %d, want 4", len(r.seen))
+	}
+	for i := 1; i < 4; i += 2 {
+		want := fmt.Sprintf("token=app-%d-%s-0 key=false user=false groups=[] placement=false tags=[instance:AquariumApplication=app-%d instance:Name=l-app-%d volume:AquariumApplication=app-%d volume:Name=l-app-%d]",
+			i, mustDefHash(t, plainDrv, plain), i, i, i, i)
+		if r.seen[i] != want {
+			t.Errorf("allocation %d after a full one:\n got %s\nwant %s", i, r.seen[i], want)
+		}
+	}
+	for _, part := range []string{"key=true", "user=true", "instance:a=b", "instance:AquariumLabel=lu"} {
+		if !strings.Contains(r.seen[2], part) {
+			t.Errorf("full allocation without %s: %s", part, r.seen[2])
+		}
+	}
+}
+
+func mustDefHash(t *testing.T, d *Driver, def core.Definition) string {
+	t.Helper()
+	p, err := d.definition(def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.defHash
 }
