@@ -75,7 +75,9 @@ func (m *Manager) Reconcile(ctx context.Context) (time.Time, error) {
 			}
 		}
 		m.touch(h, now)
-		if !h.due.IsZero() && !h.due.After(now) {
+		// (h.due is set iff h is in the due heap, keyed by h.due in
+		// nanoseconds: the pop loop's test, without time.Time's)
+		if h.dueIdx >= 0 && m.dueQ[h.dueIdx].at <= nowNs {
 			// never spin: whatever is left waits for the action backoff
 			h.retryAt = now.Add(actionRetry)
 			m.touch(h, now)
@@ -129,7 +131,9 @@ func (m *Manager) Reconcile(ctx context.Context) (time.Time, error) {
 		// nothing to read from AWS: the wake-up comes from this locked
 		// section (no third round trip)
 		next := m.nextWake(now)
-		m.updateHostMetrics()
+		if m.metrics != nil {
+			m.updateHostMetrics()
+		}
 		m.mu.Unlock()
 		return next, errors.Join(errs...)
 	}
@@ -155,7 +159,9 @@ func (m *Manager) Reconcile(ctx context.Context) (time.Time, error) {
 		sc.polled = ec2ops.Reset(sc.polled) // (no strings of the answer kept alive)
 	}
 	next := m.nextWake(now)
-	m.updateHostMetrics()
+	if m.metrics != nil {
+		m.updateHostMetrics()
+	}
 	m.mu.Unlock()
 	return next, errors.Join(errs...)
 }
