@@ -121,7 +121,7 @@ type Manager struct {
 
 	recMu        sync.Mutex // one Reconcile/Start at a time
 	recScratch   reconcileScratch
-	refreshSeen  map[string]bool        // refresh's scratch set (recMu)
+	refreshGen   uint64                 // refreshes begun (recMu), see host.listedGen
 	refreshHosts []ec2ops.Host          // refresh's answer pages (recMu), emptied after the merge
 	refreshIn    ec2.DescribeHostsInput // refresh's request (recMu): filters fixed by New, NextToken per page
 	allocMu      sync.Mutex             // one host allocation at a time (placement serialized per pool)

@@ -85,6 +85,10 @@ type host struct {
 
 	cat hostCat // category counted in m.hostCount (catNone when not counted)
 
+	// listedGen is the m.refreshGen of the last full refresh that listed
+	// the host (refresh untracks the hosts it did not list)
+	listedGen uint64
+
 	releasing bool // ReleaseHosts in flight
 	scrubbing bool // scrub RunInstances/TerminateInstances in flight
 	seq       uint64
