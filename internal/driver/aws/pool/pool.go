@@ -759,7 +759,13 @@ func (m *Manager) InstanceGone(hostID, instanceID string) {
 	if s := m.byInstance[instanceID]; s != nil {
 		h := s.host
 		h.removeSlot(s)
-		m.forgetSlot(s)
+		if instanceID != "" && s.instanceID == instanceID {
+			// forgetSlot, knowing that m.byInstance[instanceID] == s
+			delete(m.byInstance, instanceID)
+			m.forgetToken(s)
+		} else {
+			m.forgetSlot(s)
+		}
 		if s.token != "" && len(m.attempts) > 0 {
 			// the application is done with the pool: its allocation
 			// attempt counter would otherwise stay for the node's life
