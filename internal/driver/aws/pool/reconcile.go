@@ -75,9 +75,7 @@ func (m *Manager) Reconcile(ctx context.Context) (time.Time, error) {
 			}
 		}
 		m.touch(h, now)
-		// (h.due is set iff h is in the due heap, keyed by h.due in
-		// nanoseconds: the pop loop's test, without time.Time's)
-		if h.dueIdx >= 0 && m.dueQ[h.dueIdx].at <= nowNs {
+		if !h.due.IsZero() && !h.due.After(now) {
 			// never spin: whatever is left waits for the action backoff
 			h.retryAt = now.Add(actionRetry)
 			m.touch(h, now)
@@ -131,9 +129,7 @@ func (m *Manager) Reconcile(ctx context.Context) (time.Time, error) {
 		// nothing to read from AWS: the wake-up comes from this locked
 		// section (no third round trip)
 		next := m.nextWake(now)
-		if m.metrics != nil {
-			m.updateHostMetrics()
-		}
+		m.updateHostMetrics()
 		m.mu.Unlock()
 		return next, errors.Join(errs...)
 	}
@@ -159,9 +155,7 @@ func (m *Manager) Reconcile(ctx context.Context) (time.Time, error) {
 		sc.polled = ec2ops.Reset(sc.polled) // (no strings of the answer kept alive)
 	}
 	next := m.nextWake(now)
-	if m.metrics != nil {
-		m.updateHostMetrics()
-	}
+	m.updateHostMetrics()
 	m.mu.Unlock()
 	return next, errors.Join(errs...)
 }

@@ -557,35 +557,28 @@ func (h *host) idle() bool { return len(h.used) == 0 && !h.busyWithAction() }
 // has to remember to invalidate it).
 func (m *Manager) releaseDue(h *host) time.Time {
 	c := &h.relMemo
-	if !c.ok || c.alloc != h.allocatedAt || c.permanent != h.permanent {
-		c.ok, c.alloc, c.permanent = true, h.allocatedAt, h.permanent
-		c.aged = h.allocatedAt.Add(m.releaseAge)
-		if h.permanent {
-			c.aged = h.allocatedAt.Add(m.cfg.minReleaseAge())
-		}
+	if c.ok && c.alloc == h.allocatedAt && c.emptied == h.emptiedAt && c.permanent == h.permanent {
+		return c.due
 	}
-	// (emptiedAt moves at every end of an instance, allocatedAt almost
-	// never: each part has its own memo, so a new emptiedAt costs one Add)
-	if !c.settledOK || c.emptied != h.emptiedAt {
-		c.settledOK, c.emptied = true, h.emptiedAt
-		c.settled = h.emptiedAt.Add(releaseSettle)
+	due := h.allocatedAt.Add(m.releaseAge)
+	if h.permanent {
+		due = h.allocatedAt.Add(m.cfg.minReleaseAge())
 	}
 	// AWS counts a host as occupied until its instance has finished
 	// shutting down: give a just-emptied host a moment
-	if c.settled.After(c.aged) {
-		return c.settled
+	if settled := h.emptiedAt.Add(releaseSettle); settled.After(due) {
+		due = settled
 	}
-	return c.aged
+	*c = releaseMemo{ok: true, alloc: h.allocatedAt, emptied: h.emptiedAt, permanent: h.permanent, due: due}
+	return due
 }
 
-// releaseMemo holds the two parts of a host's releaseDue and the inputs
-// each was computed from.
+// releaseMemo is the last releaseDue of a host and its inputs.
 type releaseMemo struct {
-	ok, settledOK bool
-	permanent     bool
-	alloc, aged   time.Time // aged = alloc + release age (min age when permanent)
-	emptied       time.Time
-	settled       time.Time // emptied + releaseSettle
+	ok             bool
+	permanent      bool
+	alloc, emptied time.Time
+	due            time.Time
 }
 
 // scrubDueBefore is when an idle available mac host whose releaseDue is
