@@ -89,13 +89,39 @@ func (m *Manager) Stats() Stats {
 	}
 	s.Allocating = m.allocating
 	s.ScrubEstimate = m.scrubEst.String()
-	s.Hosts = len(m.hosts)
-	s.HostsPending, s.HostsFailed = m.hostCount[catPending], m.hostCount[catFailed]
-	s.HostsBusy, s.HostsIdle = m.hostCount[catBusy], m.hostCount[catIdle]
+	hc := m.hostCounts()
+	s.Hosts, s.HostsBusy, s.HostsIdle, s.HostsPending, s.HostsFailed = hc.Hosts, hc.Busy, hc.Idle, hc.Pending, hc.Failed
 	for _, z := range m.zones {
 		s.FreeSlots += z.freeSlots
 	}
 	return s
+}
+
+// HostCounts are the host counts of Stats.
+type HostCounts struct {
+	Hosts   int // hosts in the view (any state)
+	Busy    int // available hosts with at least one used slot
+	Idle    int // available hosts with no used slot
+	Pending int // allocated or scrubbing, not available yet
+	Failed  int // under-assessment or permanent-failure
+	Max     int // most hosts ever held at once
+}
+
+// HostCounts returns the host counts alone: Stats builds two maps and a
+// string on every call, too much for a caller that samples the counts
+// often (the simulator's host samples).
+func (m *Manager) HostCounts() HostCounts {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.hostCounts()
+}
+
+// hostCounts are the counts kept by touch. Caller holds m.mu.
+func (m *Manager) hostCounts() HostCounts {
+	return HostCounts{
+		Hosts: len(m.hosts), Busy: m.hostCount[catBusy], Idle: m.hostCount[catIdle],
+		Pending: m.hostCount[catPending], Failed: m.hostCount[catFailed], Max: m.stats.MaxHosts,
+	}
 }
 
 // recordCall counts one EC2 call. Safe without m.mu held (it takes it).

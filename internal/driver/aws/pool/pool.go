@@ -121,7 +121,7 @@ type Manager struct {
 
 	recMu        sync.Mutex // one Reconcile/Start at a time
 	recScratch   reconcileScratch
-	refreshSeen  map[string]bool        // refresh's scratch set (recMu)
+	refreshGen   uint64                 // refreshes begun (recMu), see host.listedGen
 	refreshHosts []ec2ops.Host          // refresh's answer pages (recMu), emptied after the merge
 	refreshIn    ec2.DescribeHostsInput // refresh's request (recMu): filters fixed by New, NextToken per page
 	allocMu      sync.Mutex             // one host allocation at a time (placement serialized per pool)
@@ -698,7 +698,6 @@ func (m *Manager) Bind(token, hostID, instanceID string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.clk.Now()
-	h := m.hosts[hostID]
 	if prev := m.byInstance[instanceID]; prev != nil && prev.kind == slotAdopted {
 		// a refresh saw the instance before Bind: fold it into the reservation
 		prev.host.removeSlot(prev)
@@ -707,6 +706,9 @@ func (m *Manager) Bind(token, hostID, instanceID string) {
 	}
 	s := m.byToken[token]
 	if s == nil || s.host.id != hostID {
+		// (the host by id only here: the usual Bind finds it through the
+		// reservation, one string hash fewer)
+		h := m.hosts[hostID]
 		if h == nil {
 			m.log.Warn("bind on a host the pool does not know", "host", hostID, "instance", instanceID)
 			return
@@ -753,21 +755,35 @@ func (m *Manager) InstanceGone(hostID, instanceID string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.clk.Now()
+	var known *host // m.hosts[hostID] when found without the lookup
 	if s := m.byInstance[instanceID]; s != nil {
-		s.host.removeSlot(s)
-		m.forgetSlot(s)
-		if s.token != "" {
+		h := s.host
+		h.removeSlot(s)
+		if instanceID != "" && s.instanceID == instanceID {
+			// forgetSlot, knowing that m.byInstance[instanceID] == s
+			delete(m.byInstance, instanceID)
+			m.forgetToken(s)
+		} else {
+			m.forgetSlot(s)
+		}
+		if s.token != "" && len(m.attempts) > 0 {
 			// the application is done with the pool: its allocation
 			// attempt counter would otherwise stay for the node's life
+			// (most tokens never allocated: an empty map needs no hash)
 			delete(m.attempts, s.token)
 		}
-		if h := s.host; h.id != hostID {
+		if h.id != hostID {
 			m.afterInstanceGone(h, now)
+		} else if h.tracked { // (tracked: m.hosts[h.id] == h)
+			known = h
 		}
 		m.recycleSlot(s)
 	}
-	if h := m.hosts[hostID]; h != nil {
-		m.afterInstanceGone(h, now)
+	if known == nil {
+		known = m.hosts[hostID]
+	}
+	if known != nil {
+		m.afterInstanceGone(known, now)
 	}
 	m.signal()
 }

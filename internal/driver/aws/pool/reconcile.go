@@ -769,19 +769,17 @@ func (m *Manager) refresh(ctx context.Context) error {
 		}
 		m.fullDue = m.lastFull.Add(m.fullEvery)
 	}()
-	// seen is kept between refreshes (they all run under recMu)
-	if m.refreshSeen == nil {
-		m.refreshSeen = make(map[string]bool, len(all))
-	}
-	seen := m.refreshSeen
-	defer clear(seen)
+	// the hosts of the view the answer lists are stamped with this
+	// refresh's generation (no set of ids to build, look up and clear)
+	m.refreshGen++
+	gen := m.refreshGen
 	for i := range all {
-		th := &all[i]
-		seen[th.ID] = true
-		m.mergeHost(th, now, startSeq)
+		if h := m.mergeHost(&all[i], now, startSeq); h != nil {
+			h.listedGen = gen
+		}
 	}
 	for id, h := range m.hosts {
-		if !seen[id] && h.seq <= startSeq && !h.busyWithAction() {
+		if h.listedGen != gen && h.seq <= startSeq && !h.busyWithAction() {
 			m.log.Warn("pool host vanished (released outside the pool?)", "host", id)
 			m.untrack(h)
 			m.surprises++
@@ -824,27 +822,29 @@ func (m *Manager) mergePoll(hosts []ec2ops.Host, err error, known *host, startSe
 }
 
 // mergeHost applies one host of a refresh. Hosts we changed after the
-// refresh began keep our (newer) view. Caller holds m.mu.
-func (m *Manager) mergeHost(th *ec2ops.Host, now time.Time, startSeq uint64) {
+// refresh began keep our (newer) view. It returns the host of the view
+// with th's id after the merge (nil when there is none). Caller holds m.mu.
+func (m *Manager) mergeHost(th *ec2ops.Host, now time.Time, startSeq uint64) *host {
 	id := th.ID
 	if _, released := m.gone[id]; released {
-		return
+		return m.hosts[id] // (nil: a released id has left the view)
 	}
 	h := m.hosts[id]
 	if isReleasedState(th.State) {
 		if h != nil && h.seq <= startSeq && !h.busyWithAction() {
 			m.untrack(h)
 			m.surprises++
+			return nil
 		}
-		return
+		return h
 	}
 	if h == nil {
 		if m.allocating > 0 {
-			return // may be the host being allocated right now: adopt it next time
+			return nil // may be the host being allocated right now: adopt it next time
 		}
 		if th.InstanceType != "" && th.InstanceType != m.cfg.Type {
 			m.log.Warn("pool-tagged host has another instance type; ignored", "host", id, "type", th.InstanceType)
-			return
+			return nil
 		}
 		h = newHost(id, th.Zone, m.slotsPer)
 		h.allocatedAt = now
@@ -859,9 +859,10 @@ func (m *Manager) mergeHost(th *ec2ops.Host, now time.Time, startSeq uint64) {
 		}
 		m.log.Info("adopted dedicated host", "host", id, "zone", h.zone, "state", h.state.String(), "instances", len(h.used))
 		m.touch(h, now)
-		return
+		return h
 	}
 	m.mergeTracked(h, th, now, startSeq)
+	return h
 }
 
 // mergeTracked is mergeHost for a host of the view that AWS still lists
@@ -870,11 +871,13 @@ func (m *Manager) mergeTracked(h *host, th *ec2ops.Host, now time.Time, startSeq
 	if h.seq > startSeq || h.busyWithAction() {
 		return
 	}
-	if !m.applyAWS(h, th, now, false) && h.state == hostPending {
-		// nothing changed on a host that stays pending (most polls):
-		// touch would recompute the same indexes (a pending host is in
-		// none but the due heap, whose key is unchanged). Only its change
-		// sequence moves, as touch would move it.
+	if !m.applyAWS(h, th, now, false) && h.zv != nil && (h.waitIdx < 0 || h.placeableAt().After(now)) {
+		// nothing the indexes depend on changed (most polls of a pending
+		// host, most hosts of a full refresh): touch would recompute the
+		// same indexes. Its only input besides the host's fields is now,
+		// and only for a host waiting to become placeable (a host in the
+		// free heap stays ready, time does not go back), so unless that
+		// time has come only the change sequence moves, as touch moves it.
 		m.seq++
 		h.seq = m.seq
 		return

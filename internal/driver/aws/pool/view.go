@@ -85,6 +85,10 @@ type host struct {
 
 	cat hostCat // category counted in m.hostCount (catNone when not counted)
 
+	// listedGen is the m.refreshGen of the last full refresh that listed
+	// the host (refresh untracks the hosts it did not list)
+	listedGen uint64
+
 	releasing bool // ReleaseHosts in flight
 	scrubbing bool // scrub RunInstances/TerminateInstances in flight
 	seq       uint64
@@ -518,12 +522,19 @@ func (m *Manager) untrack(h *host) {
 	m.seq++
 }
 
+// forgetSlot removes s from the maps by token and by instance (where they
+// name s).
 func (m *Manager) forgetSlot(s *slot) {
-	if s.token != "" && m.byToken[s.token] == s {
-		delete(m.byToken, s.token)
-	}
+	m.forgetToken(s)
 	if s.instanceID != "" && m.byInstance[s.instanceID] == s {
 		delete(m.byInstance, s.instanceID)
+	}
+}
+
+// forgetToken is forgetSlot's part for the map by token.
+func (m *Manager) forgetToken(s *slot) {
+	if s.token != "" && m.byToken[s.token] == s {
+		delete(m.byToken, s.token)
 	}
 }
 

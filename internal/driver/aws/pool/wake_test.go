@@ -316,6 +316,14 @@ func sortedHosts(calls []string) []string {
 // every host, and each host's due heap entry with its fields.
 func checkHostCounts(t testing.TB, m *Manager) {
 	t.Helper()
+	// HostCounts says what Stats says (not in benchmarks, which count
+	// allocations: Stats allocates)
+	if _, bench := t.(*testing.B); !bench {
+		st, hc := m.Stats(), m.HostCounts()
+		if want := (HostCounts{Hosts: st.Hosts, Busy: st.HostsBusy, Idle: st.HostsIdle, Pending: st.HostsPending, Failed: st.HostsFailed, Max: st.MaxHosts}); hc != want {
+			t.Fatalf("HostCounts %+v, Stats says %+v", hc, want)
+		}
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var scan [numHostCats]int
@@ -332,6 +340,20 @@ func checkHostCounts(t testing.TB, m *Manager) {
 		}
 		if due.IsZero() != (h.dueIdx < 0) || (h.dueIdx >= 0 && (m.dueQ[h.dueIdx].h != h || m.dueQ[h.dueIdx].at != due.UnixNano())) {
 			t.Fatalf("host %s: due heap entry %d does not match due %v", h.id, h.dueIdx, due)
+		}
+		// the free and waiting heaps too (a merge that skips touch must
+		// not leave a host in the wrong one). A waiting host may have
+		// become ready since (promote moves it at the next call), a free
+		// one stays ready.
+		placeable := h.state == hostAvailable && !h.busyWithAction() && h.free() > 0
+		inFree, inWait := h.freeIdx >= 0, h.waitIdx >= 0
+		switch {
+		case inFree && (!placeable || inWait || h.zv.free[h.freeIdx] != h || h.countedFree != h.free()):
+			t.Fatalf("host %s: in the free heap, placeable %v, waiting %v, counted %d of %d free", h.id, placeable, inWait, h.countedFree, h.free())
+		case inWait && (!placeable || m.waiting[h.waitIdx] != h):
+			t.Fatalf("host %s: in the waiting heap, placeable %v", h.id, placeable)
+		case !inFree && (h.countedFree != 0 || (placeable && !inWait)):
+			t.Fatalf("host %s: placeable %v in neither heap (counted %d)", h.id, placeable, h.countedFree)
 		}
 	}
 	for c := catPending; c < numHostCats; c++ {
@@ -432,6 +454,61 @@ func TestPollAnsweredReleasedDropsTheHost(t *testing.T) {
 	f.m.mu.Unlock()
 	if h != nil || surprises == 0 {
 		t.Fatalf("host %s still in the view (%v) after a released answer, surprises %d", p.HostID, h != nil, surprises)
+	}
+	checkHostCounts(t, f.m)
+}
+
+// slowRefresh moves the clock by `by` during each full DescribeHosts (tag
+// filter, no ids) from `from` on, as a real call takes time.
+type slowRefresh struct {
+	EC2API
+	clk       *clock.Virtual
+	from      time.Time
+	by        time.Duration
+	refreshes int
+}
+
+func (s *slowRefresh) DescribeHosts(ctx context.Context, in *ec2.DescribeHostsInput, opts ...func(*ec2.Options)) (*ec2.DescribeHostsOutput, error) {
+	if len(in.HostIds) == 0 && !s.clk.Now().Before(s.from) {
+		s.refreshes++
+		s.clk.Set(s.clk.Now().Add(s.by))
+	}
+	return s.EC2API.DescribeHosts(ctx, in, opts...)
+}
+
+// TestRefreshMakesAWaitingHostPlaceable: a full refresh that finds a host
+// unchanged still moves it from the waiting heap to the free heap when its
+// placeable time came during the refresh (merges skip touch only when it
+// would change nothing).
+func TestRefreshMakesAWaitingHostPlaceable(t *testing.T) {
+	ctx := context.Background()
+	cfg := macConfig(1)
+	cfg.Zones = []string{"us-west-2a"}
+	f := newFixture(t, cfg, nil)
+	api := &slowRefresh{EC2API: f.world, clk: f.clk, from: t0.Add(2 * time.Minute), by: 2 * time.Minute}
+	f.api = api
+	f.m = f.start()
+	p, err := f.m.Place(ctx, PlaceRequest{Token: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.clk.Set(t0.Add(2 * time.Minute))
+	f.m.Unreserve("a", p.HostID) // suspect until 3m, and a refresh is wanted
+	f.m.mu.Lock()
+	h := f.m.hosts[p.HostID]
+	waiting := h.waitIdx >= 0
+	f.m.mu.Unlock()
+	if !waiting {
+		t.Fatalf("host %s not waiting after Unreserve", p.HostID)
+	}
+	if _, err := f.m.Reconcile(ctx); err != nil { // refresh from 2m to 4m
+		t.Fatal(err)
+	}
+	f.m.mu.Lock()
+	free, waiting := h.freeIdx >= 0, h.waitIdx >= 0
+	f.m.mu.Unlock()
+	if api.refreshes != 1 || !free || waiting {
+		t.Fatalf("after %d refreshes: host %s in the free heap %v, waiting %v; want free", api.refreshes, h.id, free, waiting)
 	}
 	checkHostCounts(t, f.m)
 }
