@@ -154,8 +154,8 @@ func newBackend(ctx context.Context, clk *clock.Virtual, p Params) (*backend, er
 		reconcile: m.Reconcile,
 		nextWake:  m.NextWake,
 		hosts: func() hostCounts {
-			s := m.Stats()
-			return hostCounts{Total: s.Hosts, Busy: s.HostsBusy, Idle: s.HostsIdle, Pending: s.HostsPending, Other: s.HostsFailed, Max: s.MaxHosts}
+			c := m.HostCounts() // (Stats builds maps: too much for every sample)
+			return hostCounts{Total: c.Hosts, Busy: c.Busy, Idle: c.Idle, Pending: c.Pending, Other: c.Failed, Max: c.Max}
 		},
 		billed: func(from, to time.Time) time.Duration {
 			return time.Duration(world.BillingTotals(from, to).TotalHostSeconds * float64(time.Second))
