@@ -51,12 +51,11 @@ type instance struct {
 	noStop       bool
 	shutdown     types.ShutdownBehavior
 
-	// Inline storage for the usual launch (one group, one volume, a few
-	// tags, a client token), so that an instance, its boot volume, their
-	// tags and its token cost one allocation.
+	// Inline storage for the usual launch (one group, one volume, a client
+	// token), so that an instance, its boot volume and its token cost one
+	// allocation. (Their tags are shared, see parsedTags.)
 	oneGroup   [1]*securityGroup
 	oneVolume  [1]*volume
-	tagBuf     [4]tag
 	token      runToken
 	bootVolume volume
 }

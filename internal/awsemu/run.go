@@ -28,7 +28,10 @@ type runPlan struct {
 	keyName  string
 	userData string
 	volumes  []volumeSpec
-	tags     [3]tagSet // instance, volume, network interface (runTagTypes)
+	tags     [3]tagSet // instance, volume, network interface (runTagTypes); shared, read-only
+	// the parsed tags of each of the request's TagSpecifications (parsed
+	// before the plan: runHash reads them too)
+	parsed []*parsedTags
 }
 
 // reset empties the plan and keeps its scratch slices. (Field by field: a
@@ -41,7 +44,7 @@ func (p *runPlan) reset() {
 	p.groups = p.groups[:0]
 	p.volumes = p.volumes[:0]
 	for i := range p.tags {
-		p.tags[i] = p.tags[i][:0]
+		p.tags[i] = nil
 	}
 }
 
@@ -140,8 +143,9 @@ func (h *fieldHash) list(ss []string) {
 }
 
 // runHash identifies the parameters of a RunInstances request for client
-// token idempotency.
-func runHash(in *ec2.RunInstancesInput) uint64 {
+// token idempotency. tags[i] is the parsed in.TagSpecifications[i]: its
+// hash stands for the tags.
+func runHash(in *ec2.RunInstancesInput, tags []*parsedTags) uint64 {
 	var h fieldHash
 	h.ptr(in.ImageId)
 	h.str(string(in.InstanceType))
@@ -158,13 +162,9 @@ func runHash(in *ec2.RunInstancesInput) uint64 {
 		h.str(string(p.Tenancy))
 		h.ptr(p.AvailabilityZone)
 	}
-	for _, ts := range in.TagSpecifications {
+	for i, ts := range in.TagSpecifications {
 		h.str(string(ts.ResourceType))
-		h.num(int64(len(ts.Tags)))
-		for _, t := range ts.Tags {
-			h.ptr(t.Key)
-			h.ptr(t.Value)
-		}
+		h.num(int64(tags[i].hash))
 	}
 	for _, b := range in.BlockDeviceMappings {
 		h.ptr(b.DeviceName)
@@ -194,12 +194,15 @@ func (w *World) runInstances(in *ec2.RunInstancesInput, dst []*instance) (resID 
 		return "", nil, false, err
 	}
 	token := aws.ToString(in.ClientToken)
+	plan := &w.plan
+	clear(plan.parsed) // (do not keep old entries alive)
+	plan.parsed = w.tagCache.parseSpecs(plan.parsed[:0], in.TagSpecifications)
 	var hash uint64
 	if token != "" {
 		if len(token) > 64 {
 			return "", nil, false, Errorf("InvalidParameterValue", "Value (%s) for parameter clientToken is invalid. Length exceeds 64 characters.", token)
 		}
-		hash = runHash(in)
+		hash = runHash(in, plan.parsed)
 		if rt := w.runTokens[token]; rt != nil {
 			if rt.hash != hash {
 				return "", nil, false, Errorf("IdempotentParameterMismatch", "The client token '%s' has already been used with different parameters.", token)
@@ -212,7 +215,6 @@ func (w *World) runInstances(in *ec2.RunInstancesInput, dst []*instance) (resID 
 			return rt.reservation, insts, true, nil
 		}
 	}
-	plan := &w.plan
 	plan.reset()
 	if err := w.planRun(in, plan); err != nil {
 		return "", nil, false, err
@@ -489,7 +491,7 @@ func (w *World) planRun(in *ec2.RunInstancesInput, p *runPlan) error {
 		return err
 	}
 	p.volumes = vols
-	return splitTagSpecs(in.TagSpecifications, runTagTypes[:], p.tags[:])
+	return mergeParsedTags(in.TagSpecifications, p.parsed, runTagTypes[:], p.tags[:])
 }
 
 var runTagTypes = [3]types.ResourceType{types.ResourceTypeInstance, types.ResourceTypeVolume, types.ResourceTypeNetworkInterface}
@@ -607,7 +609,7 @@ func (w *World) launch(p *runPlan, resID, token string, idx int32, in *ec2.RunIn
 	inst.clientToken, inst.launchIndex, inst.launchedAt, inst.runningAt = token, idx, w.now, w.now.Add(w.bootTime(p.it))
 	inst.ebsOpt, inst.noTerminate, inst.noStop = aws.ToBool(in.EbsOptimized), aws.ToBool(in.DisableApiTermination), aws.ToBool(in.DisableApiStop)
 	inst.shutdown = in.InstanceInitiatedShutdownBehavior
-	inst.tags = ownTags(inst.tagBuf[:], p.tags[0])
+	inst.tags = p.tags[0] // (shared with the plan's parsed tags, see parsedTags)
 	// the plan's groups are scratch: copy them (inline for one group)
 	switch len(p.groups) {
 	case 0:
@@ -654,7 +656,7 @@ func (w *World) launch(p *runPlan, resID, token string, idx int32, in *ec2.RunIn
 		// (field stores: v is fresh zeroed memory, see fillInstanceSDK)
 		v.seq, v.id, v.volumeSpec, v.zone, v.created = vSeqs[j], names[from:vEnds[j]], vs, p.zone, w.now
 		v.attach, v.attachTime = inst, w.now
-		v.tags = ownTags(v.tagBuf[:], p.tags[1])
+		v.tags = p.tags[1]
 		from = vEnds[j]
 		w.volumes.add(v)
 		inst.volumes = append(inst.volumes, v)

@@ -38,6 +38,8 @@ type World struct {
 	ubuf []byte    // scratch for decoding user data (used under mu only)
 	plan runPlan   // scratch for RunInstances (used under mu only)
 
+	tagCache tagCache // recently parsed launch tags (used under mu only)
+
 	// slabs of the usual one-item outputs (used under mu only, see slab)
 	runOuts  slab[runOutput1]
 	termOuts slab[terminateOutput1]
