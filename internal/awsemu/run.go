@@ -572,8 +572,8 @@ func (w *World) autoHostOK(h *host, p *runPlan) bool {
 func (w *World) launch(p *runPlan, resID, token string, idx int32, in *ec2.RunInstancesInput) *instance {
 	// Every name of the launch goes into one string (one allocation): the
 	// reservation id when resID is "" (first instance), the instance id, its
-	// five network names and the ids of its volumes. They are generated in
-	// the order the world has always drawn them (same ids for the same seed).
+	// MAC and IP and the ids of its volumes. They are drawn in the order the
+	// world has always drawn them (same ids for the same seed).
 	var scratch [256]byte
 	nb := scratch[:0]
 	resEnd := 0
@@ -584,7 +584,13 @@ func (w *World) launch(p *runPlan, resID, token string, idx int32, in *ec2.RunIn
 	nb, idNum := w.appendIDNum(nb, "i")
 	idEnd, seq := len(nb), w.seq
 	ip, _ := p.sn.allocIP()
-	nb, ends := w.appendNetNames(nb, seq, ip)
+	// the network interface's id is drawn here, its names made when asked
+	// (see netNames); the MAC and the IP are in every launch's answer
+	eniNum := w.nextIDNum()
+	nb = appendMAC(nb, seq, w.idRng.Uint32())
+	macEnd := len(nb)
+	nb = appendIP(nb, ip)
+	ipEnd := len(nb)
 	var volEnds [4]int // (most launches have one volume)
 	var volSeqs [4]uint64
 	vEnds, vSeqs := volEnds[:0], volSeqs[:0]
@@ -623,8 +629,7 @@ func (w *World) launch(p *runPlan, resID, token string, idx int32, in *ec2.RunIn
 		inst.shutdown = types.ShutdownBehaviorStop
 	}
 	inst.ip = ip
-	inst.eni, inst.attachID, inst.mac = names[idEnd:ends[0]], names[ends[0]:ends[1]], names[ends[1]:ends[2]]
-	inst.ipStr, inst.dns = names[ends[2]:ends[3]], names[ends[3]:ends[4]]
+	inst.eniNum, inst.mac, inst.ipStr = eniNum, names[idEnd:macEnd], names[macEnd:ipEnd]
 	if p.tenancy == types.TenancyHost {
 		var h *host
 		if p.hostID != "" {
@@ -647,7 +652,7 @@ func (w *World) launch(p *runPlan, resID, token string, idx int32, in *ec2.RunIn
 	if len(p.volumes) == 1 {
 		inst.volumes = inst.oneVolume[:0:1]
 	}
-	from := ends[4]
+	from := ipEnd
 	for j, vs := range p.volumes {
 		v := &inst.bootVolume // the first volume lives in the instance's allocation
 		if j > 0 {
@@ -836,34 +841,29 @@ func (w *World) instancesForChange(dst []*instance, ids []string, dry *bool) ([]
 	return out, nil
 }
 
-// appendNetNames appends the instance's network names to b: the network
-// interface id, its attachment id, the MAC address, the private IP and the
-// private DNS name ("ip-10-0-1-5.<region>.compute.internal"); ends[k] is
-// where name k ends (an index in the returned slice).
-func (w *World) appendNetNames(b []byte, seq uint64, ip uint32) ([]byte, [5]int) {
-	var ends [5]int
-	start := len(b)
-	b = w.appendID(b, "eni")
-	ends[0] = len(b)
+// netNames makes the names of the instance's network interface: its id,
+// its attachment id and the private DNS name ("ip-10-0-1-5.<region>.compute.internal").
+// They are a pure function of the interface's id number and the IP: only
+// the SDK-shaped answers read them, so launches do not make them.
+func (in *instance) netNames(region string) (eni, attach, dns string) {
+	var scratch [128]byte
+	b := appendIDOf(scratch[:0], "eni", in.eniNum)
+	eniEnd := len(b)
 	b = append(b, "eni-attach-"...)
-	b = append(b, b[start+len("eni-"):ends[0]]...)
-	ends[1] = len(b)
-	b = appendMAC(b, seq, w.idRng.Uint32())
-	ends[2] = len(b)
-	b = appendIP(b, ip)
-	ends[3] = len(b)
+	b = append(b, b[len("eni-"):eniEnd]...)
+	attachEnd := len(b)
 	b = append(b, "ip-"...)
-	for _, c := range b[ends[2]:ends[3]] {
+	for _, c := range in.ipStr {
 		if c == '.' {
 			c = '-'
 		}
-		b = append(b, c)
+		b = append(b, byte(c))
 	}
 	b = append(b, '.')
-	b = append(b, w.spec.Region...)
+	b = append(b, region...)
 	b = append(b, ".compute.internal"...)
-	ends[4] = len(b)
-	return b, ends
+	s := string(b)
+	return s[:eniEnd], s[eniEnd:attachEnd], s[attachEnd:]
 }
 
 // appendMAC appends a locally administered MAC address unique per sequence.
