@@ -18,6 +18,7 @@ type parsedTags struct {
 	set  tagSet
 	hash uint64 // of raw: runHash hashes this instead of the tags
 	err  error  // what checkTags answers for raw
+	buf  [6]tag // backs raw for a few tags (one allocation per parse)
 }
 
 // matches tells whether ts has exactly the content p was parsed from.
@@ -37,7 +38,11 @@ func newParsedTags(ts []types.Tag) *parsedTags {
 	p := &parsedTags{err: checkTags(ts)}
 	var h fieldHash
 	h.num(int64(len(ts)))
-	if len(ts) > 0 {
+	switch {
+	case len(ts) == 0: // (no set, as before)
+	case len(ts) <= len(p.buf):
+		p.raw = p.buf[:len(ts):len(ts)] // (capped: the set may be raw itself)
+	default:
 		p.raw = make([]tag, len(ts))
 	}
 	sorted := true
