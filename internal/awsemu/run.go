@@ -816,16 +816,19 @@ func (w *World) instancesForChange(dst []*instance, ids []string, dry *bool) ([]
 	if len(ids) == 0 {
 		return nil, Errorf("MissingParameter", "The request must contain the parameter InstanceId")
 	}
-	if err := checkIDs("InvalidInstanceID.Malformed", "i", ids); err != nil {
-		return nil, err
-	}
 	out := dst[:0]
 	var missing []string
 	for i, id := range ids {
+		inst, ok := w.instances.get(id)
+		// Only an id the table lacks needs the format check: the world
+		// makes every instance id, well formed. The first malformed id is
+		// still the first reported, before any missing one (checkIDs).
+		if !ok && !wellFormed("i", id) {
+			return nil, Errorf("InvalidInstanceID.Malformed", "Invalid id: \"%s\"", id)
+		}
 		if slices.Contains(ids[:i], id) {
 			continue // duplicates are answered once
 		}
-		inst, ok := w.instances.get(id)
 		if !ok {
 			missing = append(missing, id)
 			continue
