@@ -357,3 +357,21 @@ func BenchmarkDriverCycleNative(b *testing.B) {
 		clk.Advance(step)
 	}
 }
+
+// BenchmarkRunHash: the idempotency hash of a driver-shaped request (tags
+// parsed beforehand, as runInstances does).
+func BenchmarkRunHash(b *testing.B) {
+	tags := []types.Tag{{Key: aws.String("AquariumApplication"), Value: aws.String("0b4f6a2e-7f3c-4c1e-9a55-1c2d3e4f5a6b")}, {Key: aws.String("Name"), Value: aws.String("label-0b4f6a2e")}}
+	in := &ec2.RunInstancesInput{ImageId: aws.String(macArmImage), InstanceType: "mac2.metal", MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
+		SubnetId: aws.String("subnet-0a9a1a100000000a1"), UserData: aws.String("IyEvYmluL3NoCmVjaG8gaGVsbG8K"), SecurityGroupIds: []string{"sg-0123456789abcdef0"},
+		BlockDeviceMappings: []types.BlockDeviceMapping{{DeviceName: aws.String("/dev/sda1"), Ebs: &types.EbsBlockDevice{VolumeSize: aws.Int32(200), VolumeType: types.VolumeTypeGp3}}},
+		TagSpecifications:   []types.TagSpecification{{ResourceType: types.ResourceTypeInstance, Tags: tags}, {ResourceType: types.ResourceTypeVolume, Tags: tags}},
+		Placement:           &types.Placement{Tenancy: types.TenancyHost, HostId: aws.String("h-0123456789abcdef0"), AvailabilityZone: aws.String("us-west-2a")}, ClientToken: aws.String("tok")}
+	parsed := new(tagCache).parseSpecs(nil, in.TagSpecifications)
+	b.ReportAllocs()
+	var sink uint64
+	for b.Loop() {
+		sink += runHash(in, parsed)
+	}
+	_ = sink
+}

@@ -2,7 +2,6 @@ package awsemu
 
 import (
 	"context"
-	"encoding/binary"
 	"hash/maphash"
 	"slices"
 	"strings"
@@ -72,68 +71,24 @@ func (w *World) runInstancesSDK(in *ec2.RunInstancesInput) (*ec2.RunInstancesOut
 // only with hashes computed by the same process).
 var runHashSeed = maphash.MakeSeed()
 
-// fieldHash hashes a sequence of fields; each string field is followed by
-// a separator byte so that ("ab","c") and ("a","bc") differ, numbers are 8
-// bytes. Fields gather in buf and reach the hash in few large writes: one
-// Write per field cost more than the hashing. (maphash hashes a sequence of
-// writes like their concatenation, and Bytes like one write: a request that
-// fits in buf is hashed with one Bytes call.) buf is an array indexed by n,
-// not a slice, so that the fieldHash stays on the caller's stack.
-type fieldHash struct {
-	h       maphash.Hash // used once buf overflows (long user data)
-	started bool
-	n       int
-	buf     [fieldHashBuf]byte
-}
+// fieldHash hashes a sequence of fields into acc: each string is hashed
+// whole with the process's seed (so ("ab","c") and ("a","bc") differ) and
+// mixed into acc by a step that is a bijection of acc and of the field's
+// hash: two sequences that differ in one field never collide, and other
+// collisions depend on the secret seed (about 2^-64 per pair, as a hash of
+// the whole request). One call per field: copying the fields together to
+// hash them at once cost more than this.
+type fieldHash struct{ acc uint64 }
 
-// fieldHashBuf is the room a fieldHash buffer needs: str flushes at
-// fieldHashFlush and appends at most fieldHashLong+1 bytes.
-const (
-	fieldHashFlush = 256
-	fieldHashLong  = 128
-	fieldHashBuf   = fieldHashFlush + fieldHashLong + 1
-)
+func (h *fieldHash) mix(x uint64) { h.acc = (h.acc ^ x) * 0x9e3779b97f4a7c15 }
 
-func (h *fieldHash) flush() {
-	if !h.started {
-		h.h.SetSeed(runHashSeed)
-		h.started = true
-	}
-	h.h.Write(h.buf[:h.n])
-	h.n = 0
-}
+func (h *fieldHash) sum() uint64 { return h.acc ^ h.acc>>32 }
 
-func (h *fieldHash) sum() uint64 {
-	if !h.started {
-		return maphash.Bytes(runHashSeed, h.buf[:h.n])
-	}
-	h.flush()
-	return h.h.Sum64()
-}
-
-func (h *fieldHash) str(p string) {
-	if len(p) > fieldHashLong { // (user data): hashed in place
-		h.flush()
-		h.h.WriteString(p)
-	} else {
-		h.n += copy(h.buf[h.n:], p)
-	}
-	h.buf[h.n] = 0xff
-	h.n++
-	if h.n >= fieldHashFlush {
-		h.flush()
-	}
-}
+func (h *fieldHash) str(p string) { h.mix(maphash.String(runHashSeed, p)) }
 
 func (h *fieldHash) ptr(p *string) { h.str(aws.ToString(p)) }
 
-func (h *fieldHash) num(v int64) {
-	if h.n+8 > fieldHashBuf {
-		h.flush()
-	}
-	binary.LittleEndian.PutUint64(h.buf[h.n:], uint64(v))
-	h.n += 8
-}
+func (h *fieldHash) num(v int64) { h.mix(uint64(v)) }
 
 func (h *fieldHash) list(ss []string) {
 	h.num(int64(len(ss)))
