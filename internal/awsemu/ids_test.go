@@ -59,3 +59,27 @@ func TestDescribeHostsIDErrorsOrder(t *testing.T) {
 		}
 	}
 }
+
+// hostQuota matches the whole quota name "Running Dedicated <family> Hosts".
+func TestHostQuotaName(t *testing.T) {
+	w, _ := newTestWorld(t, nil)
+	n := 0
+	for _, q := range w.quotas {
+		fam, ok := strings.CutPrefix(q.name, "Running Dedicated ")
+		if fam, ok = strings.CutSuffix(fam, " Hosts"); !ok {
+			continue
+		}
+		if got, ok := w.hostQuota(fam); !ok || got != q {
+			t.Fatalf("hostQuota(%q) = %v %v, want %q", fam, got, ok, q.name)
+		}
+		n++
+	}
+	if n == 0 {
+		t.Fatal("no host quota in the default spec")
+	}
+	for _, fam := range []string{"", "mac", "mac2 ", "Running Dedicated mac2 Hosts", "mac2 Hosts"} {
+		if q, ok := w.hostQuota(fam); ok {
+			t.Fatalf("hostQuota(%q) = %q", fam, q.name)
+		}
+	}
+}
