@@ -65,8 +65,9 @@ func TestHostQuotaName(t *testing.T) {
 	w, _ := newTestWorld(t, nil)
 	n := 0
 	for _, q := range w.quotas {
-		fam, ok := strings.CutPrefix(q.name, "Running Dedicated ")
-		if fam, ok = strings.CutSuffix(fam, " Hosts"); !ok {
+		fam, okPre := strings.CutPrefix(q.name, "Running Dedicated ")
+		fam, okSuf := strings.CutSuffix(fam, " Hosts")
+		if !okPre || !okSuf {
 			continue
 		}
 		if got, ok := w.hostQuota(fam); !ok || got != q {
