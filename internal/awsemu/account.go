@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -240,6 +241,8 @@ func (w *World) CreateTags(ctx context.Context, in *ec2.CreateTagsInput, _ ...fu
 			targets = append(targets, ts)
 		}
 		for _, ts := range targets {
+			// a copy: launches share one set between objects (see parsedTags)
+			*ts = slices.Clone(*ts)
 			for _, t := range add {
 				ts.set(t.k, t.v)
 			}

@@ -297,3 +297,81 @@ func BenchmarkScrubCycle(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDriverCycleNative: one op = a launch shaped like the AWS
+// driver's through the world's ec2ops methods (client token; the same
+// five tags, one of them per job, for the instance and its volume; subnet,
+// group, user data, root volume size) on a mac2.metal host, then its
+// termination; 500 hosts cycle through scrubbing. The pool's scrub launch
+// (fixed tags) alternates with it, as in the simulator.
+func BenchmarkDriverCycleNative(b *testing.B) {
+	w, clk, hosts := benchWorld(b, 500)
+	step := 90*time.Minute/500 + time.Second
+	node, pool := aws.String("node-1"), aws.String("mac")
+	keys := [5]*string{aws.String("AquariumApplication"), aws.String("AquariumLabel"), aws.String("AquariumNode"), aws.String("Name"), aws.String("aquarium-fish/pool")}
+	hostPtrs, apps, names := make([]*string, len(hosts)), make([]*string, len(hosts)), make([]*string, len(hosts))
+	for i, h := range hosts {
+		hostPtrs[i] = aws.String(h)
+		apps[i] = aws.String("0b4f6a2e-7f3c-4c1e-9a55-" + strconv.Itoa(100000+i))
+		names[i] = aws.String("label-0b4f6a2e-7f3c-4c1e-9a55-" + strconv.Itoa(100000+i))
+	}
+	label := aws.String("3f1d2c4b-5a69-4788-9a0b-1c2d3e4f5a6b")
+	var tags [5]types.Tag
+	specs := []types.TagSpecification{{ResourceType: types.ResourceTypeInstance, Tags: tags[:]}, {ResourceType: types.ResourceTypeVolume, Tags: tags[:]}}
+	in := &ec2.RunInstancesInput{ImageId: aws.String(macArmImage), InstanceType: "mac2.metal", MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
+		SubnetId: aws.String("subnet-0a9a1a100000000a1"), UserData: aws.String("IyEvYmluL3NoCmVjaG8gaGVsbG8K"),
+		BlockDeviceMappings: []types.BlockDeviceMapping{{DeviceName: aws.String("/dev/sda1"), Ebs: &types.EbsBlockDevice{VolumeSize: aws.Int32(200), VolumeType: types.VolumeTypeGp3}}},
+		TagSpecifications:   specs, Placement: &types.Placement{Tenancy: types.TenancyHost}}
+	scrubTags := []types.Tag{{Key: aws.String("aquarium-fish/pool"), Value: pool}, {Key: aws.String("Name"), Value: aws.String("aquarium-scrub-mac")}}
+	scrub := &ec2.RunInstancesInput{ImageId: aws.String(macArmImage), InstanceType: "mac2.metal", MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
+		SubnetId:          aws.String("subnet-0a9a1a100000000a1"),
+		TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeInstance, Tags: scrubTags}}, Placement: &types.Placement{Tenancy: types.TenancyHost}}
+	tokens := make([]string, 2*len(hosts))
+	for i := range tokens {
+		tokens[i] = "fish-token-" + strconv.Itoa(i)
+	}
+	var insts []ec2ops.Instance
+	ids := make([]string, 1)
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := startCPU(b)
+	defer cpu.stop()
+	for i := 0; b.Loop(); i++ {
+		k := i % len(hosts)
+		req := in
+		if i%2 == 1 {
+			req = scrub
+		} else {
+			tags = [5]types.Tag{{Key: keys[0], Value: apps[k]}, {Key: keys[1], Value: label}, {Key: keys[2], Value: node}, {Key: keys[3], Value: names[k]}, {Key: keys[4], Value: pool}}
+		}
+		req.Placement.HostId = hostPtrs[k]
+		req.ClientToken = &tokens[i%len(tokens)]
+		var err error
+		if insts, err = w.LaunchInstances(bg, req, insts[:0]); err != nil {
+			b.Fatalf("iteration %d: %v", i, err)
+		}
+		ids[0] = insts[0].ID
+		if err := w.TerminateInstanceIDs(bg, ids); err != nil {
+			b.Fatal(err)
+		}
+		clk.Advance(step)
+	}
+}
+
+// BenchmarkRunHash: the idempotency hash of a driver-shaped request (tags
+// parsed beforehand, as runInstances does).
+func BenchmarkRunHash(b *testing.B) {
+	tags := []types.Tag{{Key: aws.String("AquariumApplication"), Value: aws.String("0b4f6a2e-7f3c-4c1e-9a55-1c2d3e4f5a6b")}, {Key: aws.String("Name"), Value: aws.String("label-0b4f6a2e")}}
+	in := &ec2.RunInstancesInput{ImageId: aws.String(macArmImage), InstanceType: "mac2.metal", MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
+		SubnetId: aws.String("subnet-0a9a1a100000000a1"), UserData: aws.String("IyEvYmluL3NoCmVjaG8gaGVsbG8K"), SecurityGroupIds: []string{"sg-0123456789abcdef0"},
+		BlockDeviceMappings: []types.BlockDeviceMapping{{DeviceName: aws.String("/dev/sda1"), Ebs: &types.EbsBlockDevice{VolumeSize: aws.Int32(200), VolumeType: types.VolumeTypeGp3}}},
+		TagSpecifications:   []types.TagSpecification{{ResourceType: types.ResourceTypeInstance, Tags: tags}, {ResourceType: types.ResourceTypeVolume, Tags: tags}},
+		Placement:           &types.Placement{Tenancy: types.TenancyHost, HostId: aws.String("h-0123456789abcdef0"), AvailabilityZone: aws.String("us-west-2a")}, ClientToken: aws.String("tok")}
+	parsed := new(tagCache).parseSpecs(nil, in.TagSpecifications)
+	b.ReportAllocs()
+	var sink uint64
+	for b.Loop() {
+		sink += runHash(in, parsed)
+	}
+	_ = sink
+}

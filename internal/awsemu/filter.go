@@ -148,18 +148,6 @@ func splitTagSpecs(specs []types.TagSpecification, allowed []types.ResourceType,
 	return nil
 }
 
-// ownTags copies t into the inline storage buf when it fits (nil when t
-// is empty); set appends beyond the capped buffer reallocate.
-func ownTags(buf []tag, t tagSet) tagSet {
-	switch {
-	case len(t) == 0:
-		return nil
-	case len(t) <= cap(buf):
-		return append(buf[:0:cap(buf)], t...)
-	}
-	return slices.Clone(t)
-}
-
 // tagSpecs extracts the tags of TagSpecifications for resourceType; any
 // other resource type than the allowed ones is an error like AWS answers.
 func tagSpecs(specs []types.TagSpecification, allowed ...types.ResourceType) (map[types.ResourceType]tagSet, error) {

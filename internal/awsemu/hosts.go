@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -246,9 +247,11 @@ func (w *World) startScrubbing(h *host) {
 }
 
 func (w *World) hostQuota(family string) (*quota, bool) {
-	name := fmt.Sprintf("Running Dedicated %s Hosts", family)
+	// the name "Running Dedicated <family> Hosts" is matched in place (no
+	// string built per AllocateHosts)
+	const pre, suf = "Running Dedicated ", " Hosts"
 	for _, q := range w.quotas {
-		if q.name == name {
+		if n := q.name; len(n) == len(pre)+len(family)+len(suf) && strings.HasPrefix(n, pre) && strings.HasSuffix(n, suf) && n[len(pre):len(n)-len(suf)] == family {
 			return q, true
 		}
 	}

@@ -23,11 +23,10 @@ type instance struct {
 	zone         string
 	subnet       *subnet
 	ip           uint32
-	ipStr, dns   string
-	attachID     string
+	ipStr        string
 	mac          string
-	eni          string
-	host         *host // set while the instance occupies the host
+	eniNum       uint64 // number of the network interface id (see netNames)
+	host         *host  // set while the instance occupies the host
 	hostID       string
 	tenancy      types.Tenancy
 	keyName      string
@@ -51,12 +50,11 @@ type instance struct {
 	noStop       bool
 	shutdown     types.ShutdownBehavior
 
-	// Inline storage for the usual launch (one group, one volume, a few
-	// tags, a client token), so that an instance, its boot volume, their
-	// tags and its token cost one allocation.
+	// Inline storage for the usual launch (one group, one volume, a client
+	// token), so that an instance, its boot volume and its token cost one
+	// allocation. (Their tags are shared, see parsedTags.)
 	oneGroup   [1]*securityGroup
 	oneVolume  [1]*volume
-	tagBuf     [4]tag
 	token      runToken
 	bootVolume volume
 }
@@ -304,11 +302,11 @@ func (w *World) fillInstanceSDK(dst *types.Instance, parts *instanceParts, in *i
 			out.SubnetId = a.str(in.subnet.id)
 			out.VpcId = a.str(in.subnet.vpc.id)
 			ip := in.ipStr
-			dns := in.dns
+			eni, attachID, dns := in.netNames(w.spec.Region)
 			out.PrivateIpAddress = a.str(ip)
 			out.PrivateDnsName = a.str(dns)
 			att := &parts.att
-			att.AttachmentId = a.str(in.attachID)
+			att.AttachmentId = a.str(attachID)
 			att.AttachTime = a.tm(in.launchedAt)
 			att.DeleteOnTermination = a.b(true)
 			att.DeviceIndex = a.i32(0)
@@ -316,7 +314,7 @@ func (w *World) fillInstanceSDK(dst *types.Instance, parts *instanceParts, in *i
 			pip := &parts.pip[0]
 			pip.Primary, pip.PrivateIpAddress, pip.PrivateDnsName = a.b(true), a.str(ip), a.str(dns)
 			ni := &parts.ni[0]
-			ni.NetworkInterfaceId = a.str(in.eni)
+			ni.NetworkInterfaceId = a.str(eni)
 			ni.MacAddress = a.str(in.mac)
 			ni.PrivateIpAddress = a.str(ip)
 			ni.PrivateDnsName = a.str(dns)

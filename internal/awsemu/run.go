@@ -2,7 +2,6 @@ package awsemu
 
 import (
 	"context"
-	"encoding/binary"
 	"hash/maphash"
 	"slices"
 	"strings"
@@ -28,7 +27,10 @@ type runPlan struct {
 	keyName  string
 	userData string
 	volumes  []volumeSpec
-	tags     [3]tagSet // instance, volume, network interface (runTagTypes)
+	tags     [3]tagSet // instance, volume, network interface (runTagTypes); shared, read-only
+	// the parsed tags of each of the request's TagSpecifications (parsed
+	// before the plan: runHash reads them too)
+	parsed []*parsedTags
 }
 
 // reset empties the plan and keeps its scratch slices. (Field by field: a
@@ -41,7 +43,7 @@ func (p *runPlan) reset() {
 	p.groups = p.groups[:0]
 	p.volumes = p.volumes[:0]
 	for i := range p.tags {
-		p.tags[i] = p.tags[i][:0]
+		p.tags[i] = nil
 	}
 }
 
@@ -69,68 +71,24 @@ func (w *World) runInstancesSDK(in *ec2.RunInstancesInput) (*ec2.RunInstancesOut
 // only with hashes computed by the same process).
 var runHashSeed = maphash.MakeSeed()
 
-// fieldHash hashes a sequence of fields; each string field is followed by
-// a separator byte so that ("ab","c") and ("a","bc") differ, numbers are 8
-// bytes. Fields gather in buf and reach the hash in few large writes: one
-// Write per field cost more than the hashing. (maphash hashes a sequence of
-// writes like their concatenation, and Bytes like one write: a request that
-// fits in buf is hashed with one Bytes call.) buf is an array indexed by n,
-// not a slice, so that the fieldHash stays on the caller's stack.
-type fieldHash struct {
-	h       maphash.Hash // used once buf overflows (long user data)
-	started bool
-	n       int
-	buf     [fieldHashBuf]byte
-}
+// fieldHash hashes a sequence of fields into acc: each string is hashed
+// whole with the process's seed (so ("ab","c") and ("a","bc") differ) and
+// mixed into acc by a step that is a bijection of acc and of the field's
+// hash: two sequences that differ in one field never collide, and other
+// collisions depend on the secret seed (about 2^-64 per pair, as a hash of
+// the whole request). One call per field: copying the fields together to
+// hash them at once cost more than this.
+type fieldHash struct{ acc uint64 }
 
-// fieldHashBuf is the room a fieldHash buffer needs: str flushes at
-// fieldHashFlush and appends at most fieldHashLong+1 bytes.
-const (
-	fieldHashFlush = 256
-	fieldHashLong  = 128
-	fieldHashBuf   = fieldHashFlush + fieldHashLong + 1
-)
+func (h *fieldHash) mix(x uint64) { h.acc = (h.acc ^ x) * 0x9e3779b97f4a7c15 }
 
-func (h *fieldHash) flush() {
-	if !h.started {
-		h.h.SetSeed(runHashSeed)
-		h.started = true
-	}
-	h.h.Write(h.buf[:h.n])
-	h.n = 0
-}
+func (h *fieldHash) sum() uint64 { return h.acc ^ h.acc>>32 }
 
-func (h *fieldHash) sum() uint64 {
-	if !h.started {
-		return maphash.Bytes(runHashSeed, h.buf[:h.n])
-	}
-	h.flush()
-	return h.h.Sum64()
-}
-
-func (h *fieldHash) str(p string) {
-	if len(p) > fieldHashLong { // (user data): hashed in place
-		h.flush()
-		h.h.WriteString(p)
-	} else {
-		h.n += copy(h.buf[h.n:], p)
-	}
-	h.buf[h.n] = 0xff
-	h.n++
-	if h.n >= fieldHashFlush {
-		h.flush()
-	}
-}
+func (h *fieldHash) str(p string) { h.mix(maphash.String(runHashSeed, p)) }
 
 func (h *fieldHash) ptr(p *string) { h.str(aws.ToString(p)) }
 
-func (h *fieldHash) num(v int64) {
-	if h.n+8 > fieldHashBuf {
-		h.flush()
-	}
-	binary.LittleEndian.PutUint64(h.buf[h.n:], uint64(v))
-	h.n += 8
-}
+func (h *fieldHash) num(v int64) { h.mix(uint64(v)) }
 
 func (h *fieldHash) list(ss []string) {
 	h.num(int64(len(ss)))
@@ -140,8 +98,9 @@ func (h *fieldHash) list(ss []string) {
 }
 
 // runHash identifies the parameters of a RunInstances request for client
-// token idempotency.
-func runHash(in *ec2.RunInstancesInput) uint64 {
+// token idempotency. tags[i] is the parsed in.TagSpecifications[i]: its
+// hash stands for the tags.
+func runHash(in *ec2.RunInstancesInput, tags []*parsedTags) uint64 {
 	var h fieldHash
 	h.ptr(in.ImageId)
 	h.str(string(in.InstanceType))
@@ -158,13 +117,9 @@ func runHash(in *ec2.RunInstancesInput) uint64 {
 		h.str(string(p.Tenancy))
 		h.ptr(p.AvailabilityZone)
 	}
-	for _, ts := range in.TagSpecifications {
+	for i, ts := range in.TagSpecifications {
 		h.str(string(ts.ResourceType))
-		h.num(int64(len(ts.Tags)))
-		for _, t := range ts.Tags {
-			h.ptr(t.Key)
-			h.ptr(t.Value)
-		}
+		h.num(int64(tags[i].hash))
 	}
 	for _, b := range in.BlockDeviceMappings {
 		h.ptr(b.DeviceName)
@@ -194,12 +149,15 @@ func (w *World) runInstances(in *ec2.RunInstancesInput, dst []*instance) (resID 
 		return "", nil, false, err
 	}
 	token := aws.ToString(in.ClientToken)
+	plan := &w.plan
+	clear(plan.parsed) // (do not keep old entries alive)
+	plan.parsed = w.tagCache.parseSpecs(plan.parsed[:0], in.TagSpecifications)
 	var hash uint64
 	if token != "" {
 		if len(token) > 64 {
 			return "", nil, false, Errorf("InvalidParameterValue", "Value (%s) for parameter clientToken is invalid. Length exceeds 64 characters.", token)
 		}
-		hash = runHash(in)
+		hash = runHash(in, plan.parsed)
 		if rt := w.runTokens[token]; rt != nil {
 			if rt.hash != hash {
 				return "", nil, false, Errorf("IdempotentParameterMismatch", "The client token '%s' has already been used with different parameters.", token)
@@ -212,7 +170,6 @@ func (w *World) runInstances(in *ec2.RunInstancesInput, dst []*instance) (resID 
 			return rt.reservation, insts, true, nil
 		}
 	}
-	plan := &w.plan
 	plan.reset()
 	if err := w.planRun(in, plan); err != nil {
 		return "", nil, false, err
@@ -489,7 +446,7 @@ func (w *World) planRun(in *ec2.RunInstancesInput, p *runPlan) error {
 		return err
 	}
 	p.volumes = vols
-	return splitTagSpecs(in.TagSpecifications, runTagTypes[:], p.tags[:])
+	return mergeParsedTags(in.TagSpecifications, p.parsed, runTagTypes[:], p.tags[:])
 }
 
 var runTagTypes = [3]types.ResourceType{types.ResourceTypeInstance, types.ResourceTypeVolume, types.ResourceTypeNetworkInterface}
@@ -570,8 +527,8 @@ func (w *World) autoHostOK(h *host, p *runPlan) bool {
 func (w *World) launch(p *runPlan, resID, token string, idx int32, in *ec2.RunInstancesInput) *instance {
 	// Every name of the launch goes into one string (one allocation): the
 	// reservation id when resID is "" (first instance), the instance id, its
-	// five network names and the ids of its volumes. They are generated in
-	// the order the world has always drawn them (same ids for the same seed).
+	// MAC and IP and the ids of its volumes. They are drawn in the order the
+	// world has always drawn them (same ids for the same seed).
 	var scratch [256]byte
 	nb := scratch[:0]
 	resEnd := 0
@@ -582,7 +539,13 @@ func (w *World) launch(p *runPlan, resID, token string, idx int32, in *ec2.RunIn
 	nb, idNum := w.appendIDNum(nb, "i")
 	idEnd, seq := len(nb), w.seq
 	ip, _ := p.sn.allocIP()
-	nb, ends := w.appendNetNames(nb, seq, ip)
+	// the network interface's id is drawn here, its names made when asked
+	// (see netNames); the MAC and the IP are in every launch's answer
+	eniNum := w.nextIDNum()
+	nb = appendMAC(nb, seq, w.idRng.Uint32())
+	macEnd := len(nb)
+	nb = appendIP(nb, ip)
+	ipEnd := len(nb)
 	var volEnds [4]int // (most launches have one volume)
 	var volSeqs [4]uint64
 	vEnds, vSeqs := volEnds[:0], volSeqs[:0]
@@ -607,7 +570,7 @@ func (w *World) launch(p *runPlan, resID, token string, idx int32, in *ec2.RunIn
 	inst.clientToken, inst.launchIndex, inst.launchedAt, inst.runningAt = token, idx, w.now, w.now.Add(w.bootTime(p.it))
 	inst.ebsOpt, inst.noTerminate, inst.noStop = aws.ToBool(in.EbsOptimized), aws.ToBool(in.DisableApiTermination), aws.ToBool(in.DisableApiStop)
 	inst.shutdown = in.InstanceInitiatedShutdownBehavior
-	inst.tags = ownTags(inst.tagBuf[:], p.tags[0])
+	inst.tags = p.tags[0] // (shared with the plan's parsed tags, see parsedTags)
 	// the plan's groups are scratch: copy them (inline for one group)
 	switch len(p.groups) {
 	case 0:
@@ -621,8 +584,7 @@ func (w *World) launch(p *runPlan, resID, token string, idx int32, in *ec2.RunIn
 		inst.shutdown = types.ShutdownBehaviorStop
 	}
 	inst.ip = ip
-	inst.eni, inst.attachID, inst.mac = names[idEnd:ends[0]], names[ends[0]:ends[1]], names[ends[1]:ends[2]]
-	inst.ipStr, inst.dns = names[ends[2]:ends[3]], names[ends[3]:ends[4]]
+	inst.eniNum, inst.mac, inst.ipStr = eniNum, names[idEnd:macEnd], names[macEnd:ipEnd]
 	if p.tenancy == types.TenancyHost {
 		var h *host
 		if p.hostID != "" {
@@ -645,7 +607,7 @@ func (w *World) launch(p *runPlan, resID, token string, idx int32, in *ec2.RunIn
 	if len(p.volumes) == 1 {
 		inst.volumes = inst.oneVolume[:0:1]
 	}
-	from := ends[4]
+	from := ipEnd
 	for j, vs := range p.volumes {
 		v := &inst.bootVolume // the first volume lives in the instance's allocation
 		if j > 0 {
@@ -654,7 +616,7 @@ func (w *World) launch(p *runPlan, resID, token string, idx int32, in *ec2.RunIn
 		// (field stores: v is fresh zeroed memory, see fillInstanceSDK)
 		v.seq, v.id, v.volumeSpec, v.zone, v.created = vSeqs[j], names[from:vEnds[j]], vs, p.zone, w.now
 		v.attach, v.attachTime = inst, w.now
-		v.tags = ownTags(v.tagBuf[:], p.tags[1])
+		v.tags = p.tags[1]
 		from = vEnds[j]
 		w.volumes.add(v)
 		inst.volumes = append(inst.volumes, v)
@@ -809,16 +771,19 @@ func (w *World) instancesForChange(dst []*instance, ids []string, dry *bool) ([]
 	if len(ids) == 0 {
 		return nil, Errorf("MissingParameter", "The request must contain the parameter InstanceId")
 	}
-	if err := checkIDs("InvalidInstanceID.Malformed", "i", ids); err != nil {
-		return nil, err
-	}
 	out := dst[:0]
 	var missing []string
 	for i, id := range ids {
+		inst, ok := w.instances.get(id)
+		// Only an id the table lacks needs the format check: the world
+		// makes every instance id, well formed. The first malformed id is
+		// still the first reported, before any missing one (checkIDs).
+		if !ok && !wellFormed("i", id) {
+			return nil, Errorf("InvalidInstanceID.Malformed", "Invalid id: \"%s\"", id)
+		}
 		if slices.Contains(ids[:i], id) {
 			continue // duplicates are answered once
 		}
-		inst, ok := w.instances.get(id)
 		if !ok {
 			missing = append(missing, id)
 			continue
@@ -834,34 +799,29 @@ func (w *World) instancesForChange(dst []*instance, ids []string, dry *bool) ([]
 	return out, nil
 }
 
-// appendNetNames appends the instance's network names to b: the network
-// interface id, its attachment id, the MAC address, the private IP and the
-// private DNS name ("ip-10-0-1-5.<region>.compute.internal"); ends[k] is
-// where name k ends (an index in the returned slice).
-func (w *World) appendNetNames(b []byte, seq uint64, ip uint32) ([]byte, [5]int) {
-	var ends [5]int
-	start := len(b)
-	b = w.appendID(b, "eni")
-	ends[0] = len(b)
+// netNames makes the names of the instance's network interface: its id,
+// its attachment id and the private DNS name ("ip-10-0-1-5.<region>.compute.internal").
+// They are a pure function of the interface's id number and the IP: only
+// the SDK-shaped answers read them, so launches do not make them.
+func (in *instance) netNames(region string) (eni, attach, dns string) {
+	var scratch [128]byte
+	b := appendIDOf(scratch[:0], "eni", in.eniNum)
+	eniEnd := len(b)
 	b = append(b, "eni-attach-"...)
-	b = append(b, b[start+len("eni-"):ends[0]]...)
-	ends[1] = len(b)
-	b = appendMAC(b, seq, w.idRng.Uint32())
-	ends[2] = len(b)
-	b = appendIP(b, ip)
-	ends[3] = len(b)
+	b = append(b, b[len("eni-"):eniEnd]...)
+	attachEnd := len(b)
 	b = append(b, "ip-"...)
-	for _, c := range b[ends[2]:ends[3]] {
+	for _, c := range in.ipStr {
 		if c == '.' {
 			c = '-'
 		}
-		b = append(b, c)
+		b = append(b, byte(c))
 	}
 	b = append(b, '.')
-	b = append(b, w.spec.Region...)
+	b = append(b, region...)
 	b = append(b, ".compute.internal"...)
-	ends[4] = len(b)
-	return b, ends
+	s := string(b)
+	return s[:eniEnd], s[eniEnd:attachEnd], s[attachEnd:]
 }
 
 // appendMAC appends a locally administered MAC address unique per sequence.

@@ -33,7 +33,6 @@ type volume struct {
 	tags       tagSet
 	attach     *instance
 	attachTime time.Time
-	tagBuf     [4]tag // inline storage for tags (launch)
 }
 
 func (v *volume) tagList() tagSet { return v.tags }

@@ -38,6 +38,8 @@ type World struct {
 	ubuf []byte    // scratch for decoding user data (used under mu only)
 	plan runPlan   // scratch for RunInstances (used under mu only)
 
+	tagCache tagCache // recently parsed launch tags (used under mu only)
+
 	// slabs of the usual one-item outputs (used under mu only, see slab)
 	runOuts  slab[runOutput1]
 	termOuts slab[terminateOutput1]
@@ -260,9 +262,18 @@ func (w *World) appendID(b []byte, prefix string) []byte {
 // appendIDNum appends a fresh id (see newID) to b and returns the number
 // its 17 hex digits spell.
 func (w *World) appendIDNum(b []byte, prefix string) ([]byte, uint64) {
+	num := w.nextIDNum()
+	return appendIDOf(b, prefix, num), num
+}
+
+// nextIDNum draws the number of a fresh id (see newID).
+func (w *World) nextIDNum() uint64 {
 	w.seq++
-	v := w.idBase + w.seq*0x9e3 + uint64(w.idRng.IntN(0x9e3))
-	num := v
+	return w.idBase + w.seq*0x9e3 + uint64(w.idRng.IntN(0x9e3))
+}
+
+// appendIDOf appends the id of number v (drawn by nextIDNum) to b.
+func appendIDOf(b []byte, prefix string, v uint64) []byte {
 	const hexd = "0123456789abcdef"
 	b = append(b, prefix...)
 	b = append(b, '-')
@@ -272,7 +283,7 @@ func (w *World) appendIDNum(b []byte, prefix string) ([]byte, uint64) {
 		b[i] = hexd[v&0xf]
 		v >>= 4
 	}
-	return b, num
+	return b
 }
 
 // enter starts serving action: it records the call, refreshes lazily
