@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -176,7 +177,8 @@ type reconcileScratch struct {
 	// lookups, see mergePoll.
 	pollHost *host
 
-	scrubToken string // ClientToken of the scrub launch in flight
+	scrubToken string     // ClientToken of the scrub launch in flight
+	tokens     tokenArena // makes scrubToken
 	runIn      ec2.RunInstancesInput
 	pollIn     ec2.DescribeHostsInput
 	relIn      ec2.ReleaseHostsInput
@@ -514,7 +516,7 @@ func (m *Manager) launchScrub(ctx context.Context, h *host) error {
 	arch := m.arch
 	// one token per idle period of the host: a retry after a timeout finds
 	// the instance it may have launched instead of launching another
-	sc.scrubToken = clientToken("s", h.id, int(h.idleSince.Unix()))
+	sc.scrubToken = sc.tokens.clientToken("s", h.id, int(h.idleSince.Unix()))
 	pl := h.scrubPlacement
 	if pl == nil || aws.ToString(pl.AvailabilityZone) != h.zone {
 		pl = &types.Placement{Tenancy: types.TenancyHost, HostId: aws.String(h.id), AvailabilityZone: aws.String(h.zone)}
@@ -1044,10 +1046,14 @@ func (m *Manager) Run(ctx context.Context) {
 // clientToken derives an idempotency token (≤ 64 ASCII chars) from a key and
 // an attempt number.
 func clientToken(kind, key string, attempt int) string {
-	var buf [96]byte // one allocation: the returned string
+	var buf [96]byte
+	return string(appendClientToken(buf[:0], kind, key, attempt))
+}
+
+// appendClientToken appends clientToken(kind, key, attempt) to b.
+func appendClientToken(b []byte, kind, key string, attempt int) []byte {
 	var num [20]byte
 	n := strconv.AppendInt(num[:0], int64(attempt), 10)
-	b := buf[:0]
 	if len(key)+len(kind)+len(n)+2 <= 64 {
 		b = append(b, key...)
 	} else {
@@ -1057,8 +1063,33 @@ func clientToken(kind, key string, attempt int) string {
 	b = append(b, '-')
 	b = append(b, kind...)
 	b = append(b, '-')
-	b = append(b, n...)
-	return string(b)
+	return append(b, n...)
+}
+
+// tokenArena makes client tokens with one allocation per chunk of tokens
+// instead of one per token (a year of simulation makes ~400 k of them, one
+// per scrub). A token is an ordinary immutable string: a strings.Builder
+// only ever appends, so the bytes behind a returned string are never
+// written again, and a full chunk is left to the tokens that refer to it
+// (the in-memory world keeps a token as long as its instance). A chunk
+// lives while any of its tokens does: a few KB at most beyond the tokens
+// themselves. Not safe for concurrent use (each user holds its own lock).
+type tokenArena struct{ b strings.Builder }
+
+// tokenChunk is the size of an arena chunk: ~100 tokens.
+const tokenChunk = 4096
+
+// clientToken is clientToken(kind, key, attempt), carved from the arena.
+func (a *tokenArena) clientToken(kind, key string, attempt int) string {
+	var buf [96]byte
+	tok := appendClientToken(buf[:0], kind, key, attempt)
+	if a.b.Cap()-a.b.Len() < len(tok) {
+		a.b = strings.Builder{} // (the old chunk stays with its tokens)
+		a.b.Grow(tokenChunk)
+	}
+	start := a.b.Len()
+	a.b.Write(tok)
+	return a.b.String()[start:]
 }
 
 func errorCode(err error) string {
