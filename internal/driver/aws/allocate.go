@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -704,13 +705,20 @@ func (d *Driver) rollback(ctx context.Context, api Clients, a *allocation) {
 	}
 }
 
+// termIDs holds the *[1]string id lists of terminate.
+var termIDs = sync.Pool{New: func() any { return new([1]string) }}
+
 func (d *Driver) terminate(ctx context.Context, api Clients, id string) error {
-	// ids goes to the heap (16 bytes): an argument of an interface call
-	// escapes. That is still less than the SDK input the call used to take.
-	ids := [1]string{id}
+	// An argument of an interface call escapes, so a local [1]string would
+	// go to the heap on every call: the array is reused instead (an
+	// ec2ops.API implementation keeps no request).
+	ids := termIDs.Get().(*[1]string)
+	ids[0] = id
 	err := d.call(ctx, "ec2 TerminateInstances", func(ctx context.Context) error {
 		return api.ops.TerminateInstanceIDs(ctx, ids[:])
 	})
+	ids[0] = ""
+	termIDs.Put(ids)
 	if err != nil && !IsNotFound(err) {
 		return err
 	}
@@ -747,9 +755,12 @@ func (d *Driver) Deallocate(ctx context.Context, res core.Resource) error {
 	if err != nil {
 		return err
 	}
+	// dd's strings may be views of res.DriverData (viewDriverData): they
+	// are only compared and looked up here (InstanceGone keeps neither id),
+	// and what is passed on to AWS is cloned.
 	var dd DriverData
 	if len(res.DriverData) > 0 {
-		if err := unmarshalDriverData(res.DriverData, &dd); err != nil {
+		if err := viewDriverData(res.DriverData, &dd); err != nil {
 			return fmt.Errorf("aws deallocate %s: bad driver data: %w", res.Identifier, err)
 		}
 	}
@@ -759,8 +770,9 @@ func (d *Driver) Deallocate(ctx context.Context, res core.Resource) error {
 		}
 	}
 	if dd.KeyGenerated && dd.KeyName != "" {
-		if err := d.deleteKeyPair(ctx, api, dd.KeyName); err != nil {
-			return fmt.Errorf("aws deallocate %s: delete key pair %s: %w", res.Identifier, dd.KeyName, err)
+		keyName := strings.Clone(dd.KeyName)
+		if err := d.deleteKeyPair(ctx, api, keyName); err != nil {
+			return fmt.Errorf("aws deallocate %s: delete key pair %s: %w", res.Identifier, keyName, err)
 		}
 	}
 	if dd.Pool != "" && dd.HostID != "" {
