@@ -179,9 +179,13 @@ type reconcileScratch struct {
 
 	scrubToken string     // ClientToken of the scrub launch in flight
 	tokens     tokenArena // makes scrubToken
-	runIn      ec2.RunInstancesInput
-	pollIn     ec2.DescribeHostsInput
-	relIn      ec2.ReleaseHostsInput
+	// scrubSubnet's request
+	subnetIn      ec2.DescribeSubnetsInput
+	subnetFilters [2]types.Filter
+	subnetVals    [2][1]string
+	runIn         ec2.RunInstancesInput
+	pollIn        ec2.DescribeHostsInput
+	relIn         ec2.ReleaseHostsInput
 
 	// answers of the ec2ops calls, kept for their backing arrays and
 	// emptied (no strings kept alive) right after use
@@ -517,11 +521,13 @@ func (m *Manager) launchScrub(ctx context.Context, h *host) error {
 	// one token per idle period of the host: a retry after a timeout finds
 	// the instance it may have launched instead of launching another
 	sc.scrubToken = sc.tokens.clientToken("s", h.id, int(h.idleSince.Unix()))
-	pl := h.scrubPlacement
-	if pl == nil || aws.ToString(pl.AvailabilityZone) != h.zone {
-		pl = &types.Placement{Tenancy: types.TenancyHost, HostId: aws.String(h.id), AvailabilityZone: aws.String(h.zone)}
-		h.scrubPlacement = pl
+	sp := h.scrubPlacement
+	if sp == nil || sp.zone != h.zone {
+		sp = &scrubPlace{id: h.id, zone: h.zone}
+		sp.pl = types.Placement{Tenancy: types.TenancyHost, HostId: &sp.id, AvailabilityZone: &sp.zone}
+		h.scrubPlacement = sp
 	}
+	pl := &sp.pl
 	zone := h.zone
 	m.mu.Unlock()
 	image, subnet := m.cachedScrubTargets(zone, now)
@@ -671,6 +677,14 @@ func (m *Manager) scrubImage(ctx context.Context, arch string, now time.Time) (*
 
 // scrubSubnet is the default VPC's subnet in zone, or else the subnet of zone
 // with the most free addresses (cached).
+// The fixed parts of scrubSubnet's requests (read-only: neither the SDK
+// nor the world writes a request).
+var (
+	defaultVPCIn = &ec2.DescribeVpcsInput{Filters: []types.Filter{{Name: aws.String("is-default"), Values: []string{"true"}}}}
+	filterZone   = aws.String("availability-zone")
+	filterVPC    = aws.String("vpc-id")
+)
+
 func (m *Manager) scrubSubnet(ctx context.Context, zone string, now time.Time) (*string, error) {
 	m.cacheMu.Lock()
 	c, ok := m.subnets[zone]
@@ -678,19 +692,30 @@ func (m *Manager) scrubSubnet(ctx context.Context, zone string, now time.Time) (
 	if ok && now.Before(c.expires) {
 		return c.ptr, nil
 	}
-	vpcs, err := m.api.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{Filters: []types.Filter{{Name: aws.String("is-default"), Values: []string{"true"}}}})
+	vpcs, err := m.api.DescribeVpcs(ctx, defaultVPCIn)
 	m.recordCall(callDescribeVpcs, err)
 	if err != nil {
 		return nil, fmt.Errorf("find the default VPC: %w", err)
 	}
-	filters := []types.Filter{{Name: aws.String("availability-zone"), Values: []string{zone}}}
+	// the request is reused (recMu): only its values are new
+	sc := &m.recScratch
+	sc.subnetVals = [2][1]string{{zone}}
+	sc.subnetFilters = [2]types.Filter{{Name: filterZone, Values: sc.subnetVals[0][:]}}
+	filters := sc.subnetFilters[:1]
 	if len(vpcs.Vpcs) > 0 {
-		filters = append(filters, types.Filter{Name: aws.String("vpc-id"), Values: []string{aws.ToString(vpcs.Vpcs[0].VpcId)}})
+		sc.subnetVals[1][0] = aws.ToString(vpcs.Vpcs[0].VpcId)
+		sc.subnetFilters[1] = types.Filter{Name: filterVPC, Values: sc.subnetVals[1][:]}
+		filters = sc.subnetFilters[:2]
 	}
 	pick := ""
 	var pickFree int32 = -1
 	pickDefault := false
-	in := &ec2.DescribeSubnetsInput{Filters: filters}
+	in := &sc.subnetIn
+	*in = ec2.DescribeSubnetsInput{Filters: filters}
+	defer func() { // (keeps no strings alive)
+		*in = ec2.DescribeSubnetsInput{}
+		sc.subnetFilters, sc.subnetVals = [2]types.Filter{}, [2][1]string{}
+	}()
 	for {
 		out, err := m.api.DescribeSubnets(ctx, in)
 		m.recordCall(callDescribeSubnets, err)

@@ -47,6 +47,13 @@ type slot struct {
 }
 
 // host is the pool's view of one dedicated host.
+// scrubPlace is a host's scrub launch Placement with the strings it points
+// to: one allocation per host instead of three.
+type scrubPlace struct {
+	pl       types.Placement
+	id, zone string
+}
+
 type host struct {
 	id           string
 	zone         string
@@ -68,7 +75,7 @@ type host struct {
 	used    []*slot
 	usedBuf [1]*slot // used's first backing array
 
-	scrubPlacement *types.Placement // Placement of its scrub launches (read-only once built)
+	scrubPlacement *scrubPlace // Placement of its scrub launches (read-only once built)
 	// scrubSlot is the slot of its scrub instance (in used while scrubbing):
 	// a host scrubs only when idle, so one slot per host is reused instead
 	// of allocating one per scrub.
