@@ -521,11 +521,10 @@ func (m *Manager) launchScrub(ctx context.Context, h *host) error {
 	// one token per idle period of the host: a retry after a timeout finds
 	// the instance it may have launched instead of launching another
 	sc.scrubToken = sc.tokens.clientToken("s", h.id, int(h.idleSince.Unix()))
-	sp := h.scrubPlacement
-	if sp == nil || sp.zone != h.zone {
-		sp = &scrubPlace{id: h.id, zone: h.zone}
+	sp := &h.scrubPlacement
+	if sp.id == "" || sp.zone != h.zone {
+		sp.id, sp.zone = h.id, h.zone
 		sp.pl = types.Placement{Tenancy: types.TenancyHost, HostId: &sp.id, AvailabilityZone: &sp.zone}
-		h.scrubPlacement = sp
 	}
 	pl := &sp.pl
 	zone := h.zone
