@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -321,5 +322,24 @@ func TestStalledQueueReported(t *testing.T) {
 	}
 	if r.Loop.CapacityMisses == 0 {
 		t.Fatalf("the lag never refused an instance: %+v", r.Loop)
+	}
+}
+
+// The arena's uids are "sim-<line>" and stay unchanged while later uids
+// fill the chunk and move on to new ones.
+func TestUIDArena(t *testing.T) {
+	var a uidArena
+	var got []string
+	lines := 3 * uidChunk / 8 // several chunks
+	for l := range lines {
+		got = append(got, a.uid(l*37-5))
+	}
+	for l, u := range got {
+		if want := "sim-" + strconv.Itoa(l*37-5); u != want {
+			t.Fatalf("uid %d = %q, want %q", l, u, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { a.uid(123456) }); n >= 1 {
+		t.Errorf("allocations per uid = %v, want < 1", n)
 	}
 }

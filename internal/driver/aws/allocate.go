@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -82,6 +83,52 @@ func tokenAndName(appUID, labelName, defHash string, gen int, withName bool) (to
 	return s[n:], s[:n]
 }
 
+// tokenArena makes the launch tokens and names with one allocation per
+// chunk instead of one per Allocate. A token is an ordinary immutable
+// string: a strings.Builder only ever appends, so the bytes behind a
+// returned string are never written again, and a full chunk is left to the
+// strings that refer to it (a chunk lives while any of them does: AWS, or
+// the in-memory world, and the instance's tags keep them as long as the
+// instance). Not safe for concurrent use (Driver.tokMu).
+type tokenArena struct{ b strings.Builder }
+
+// tokenChunk is the size of a tokenArena chunk: ~60 token and name pairs.
+const tokenChunk = 4096
+
+// tokenAndName is the package's tokenAndName, carved from the arena.
+func (a *tokenArena) tokenAndName(appUID, labelName, defHash string, gen int, withName bool) (tok, name string) {
+	if len(appUID)+len(defHash)+2+intLen(gen) > 64 {
+		return tokenAndName(appUID, labelName, defHash, gen, withName) // (the hashed token: rare)
+	}
+	prefix := labelName
+	if prefix == "" {
+		prefix = "aquarium"
+	}
+	n := 0 // length of the name before the token
+	if withName {
+		n = len(prefix) + 1 + len(appUID)
+	}
+	need := n + len(appUID) + 1 + len(defHash) + 1 + intLen(gen)
+	if a.b.Cap()-a.b.Len() < need {
+		a.b = strings.Builder{} // (the old chunk stays with its strings)
+		a.b.Grow(max(tokenChunk, need))
+	}
+	start := a.b.Len()
+	if withName {
+		a.b.WriteString(prefix)
+		a.b.WriteByte('-')
+		a.b.WriteString(appUID)
+	}
+	a.b.WriteString(appUID)
+	a.b.WriteByte('-')
+	a.b.WriteString(defHash)
+	a.b.WriteByte('-')
+	var num [20]byte
+	a.b.Write(strconv.AppendInt(num[:0], int64(gen), 10))
+	s := a.b.String()[start:]
+	return s[n:], s[:n]
+}
+
 // intLen is the length of strconv.Itoa(n).
 func intLen(n int) int {
 	l := 1
@@ -99,6 +146,18 @@ func intLen(n int) int {
 // tokenKey identifies the client token sequence of one application and
 // definition.
 type tokenKey struct{ app, defHash string }
+
+// newTokenAndName is tokenAndName of key's current generation (one tokMu
+// round trip for both).
+func (d *Driver) newTokenAndName(key tokenKey, labelName string, withName bool) (tok, name string) {
+	d.tokMu.Lock()
+	defer d.tokMu.Unlock()
+	gen := 0
+	if len(d.tokGen) > 0 { // the usual case (no rollback yet): no key hashing
+		gen = d.tokGen[key]
+	}
+	return d.tokArena.tokenAndName(key.app, labelName, key.defHash, gen, withName)
+}
 
 func (d *Driver) tokenGen(key tokenKey) int {
 	d.tokMu.Lock()
@@ -310,7 +369,7 @@ func (d *Driver) Allocate(ctx context.Context, req driver.AllocateRequest) (res 
 	}
 
 	tokKey := tokenKey{req.ApplicationUID, pd.defHash}
-	l.token, l.tagVals.name = tokenAndName(req.ApplicationUID, req.LabelName, pd.defHash, d.tokenGen(tokKey), !pd.hasName)
+	l.token, l.tagVals.name = d.newTokenAndName(tokKey, req.LabelName, !pd.hasName)
 	tags := d.buildTagsInto(l.tagBuf[:0], &l.tagVals, pd, req.ApplicationUID, req.LabelName, req.LabelUID)
 	// Key pair.
 	var keyPEM string
@@ -704,13 +763,20 @@ func (d *Driver) rollback(ctx context.Context, api Clients, a *allocation) {
 	}
 }
 
+// termIDs holds the *[1]string id lists of terminate.
+var termIDs = sync.Pool{New: func() any { return new([1]string) }}
+
 func (d *Driver) terminate(ctx context.Context, api Clients, id string) error {
-	// ids goes to the heap (16 bytes): an argument of an interface call
-	// escapes. That is still less than the SDK input the call used to take.
-	ids := [1]string{id}
+	// An argument of an interface call escapes, so a local [1]string would
+	// go to the heap on every call: the array is reused instead (an
+	// ec2ops.API implementation keeps no request).
+	ids := termIDs.Get().(*[1]string)
+	ids[0] = id
 	err := d.call(ctx, "ec2 TerminateInstances", func(ctx context.Context) error {
 		return api.ops.TerminateInstanceIDs(ctx, ids[:])
 	})
+	ids[0] = ""
+	termIDs.Put(ids)
 	if err != nil && !IsNotFound(err) {
 		return err
 	}
@@ -747,9 +813,12 @@ func (d *Driver) Deallocate(ctx context.Context, res core.Resource) error {
 	if err != nil {
 		return err
 	}
+	// dd's strings may be views of res.DriverData (viewDriverData): they
+	// are only compared and looked up here (InstanceGone keeps neither id),
+	// and what is passed on to AWS is cloned.
 	var dd DriverData
 	if len(res.DriverData) > 0 {
-		if err := unmarshalDriverData(res.DriverData, &dd); err != nil {
+		if err := viewDriverData(res.DriverData, &dd); err != nil {
 			return fmt.Errorf("aws deallocate %s: bad driver data: %w", res.Identifier, err)
 		}
 	}
@@ -759,8 +828,9 @@ func (d *Driver) Deallocate(ctx context.Context, res core.Resource) error {
 		}
 	}
 	if dd.KeyGenerated && dd.KeyName != "" {
-		if err := d.deleteKeyPair(ctx, api, dd.KeyName); err != nil {
-			return fmt.Errorf("aws deallocate %s: delete key pair %s: %w", res.Identifier, dd.KeyName, err)
+		keyName := strings.Clone(dd.KeyName)
+		if err := d.deleteKeyPair(ctx, api, keyName); err != nil {
+			return fmt.Errorf("aws deallocate %s: delete key pair %s: %w", res.Identifier, keyName, err)
 		}
 	}
 	if dd.Pool != "" && dd.HostID != "" {

@@ -91,6 +91,8 @@ type Driver struct {
 
 	tokMu  sync.Mutex
 	tokGen map[tokenKey]int // client token generation per application+definition
+	// tokArena makes the launch tokens and names (tokMu)
+	tokArena tokenArena
 }
 
 // Option configures a Driver built with New.

@@ -3,6 +3,8 @@ package aws
 import (
 	"encoding/json"
 	"reflect"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -51,6 +53,11 @@ func TestDriverDataMatchesEncodingJSON(t *testing.T) {
 		if (werr == nil) != (gerr == nil) || (werr != nil && werr.Error() != gerr.Error()) || !reflect.DeepEqual(want, got) {
 			t.Fatalf("%q: got %+v, %v; encoding/json %+v, %v", in, got, gerr, want, werr)
 		}
+		view := start
+		verr := viewDriverData([]byte(in), &view)
+		if (werr == nil) != (verr == nil) || (werr != nil && werr.Error() != verr.Error()) || !reflect.DeepEqual(want, view) {
+			t.Fatalf("view %q: got %+v, %v; encoding/json %+v, %v", in, view, verr, want, werr)
+		}
 	}
 }
 
@@ -79,5 +86,35 @@ func BenchmarkDriverData(b *testing.B) {
 		if err := unmarshalDriverData(data, &back); err != nil || back != dd {
 			b.Fatal(back, err)
 		}
+	}
+}
+
+// The arena's tokens and names equal clientTokenOf's and defaultName's,
+// and stay unchanged while later ones fill the chunk and move on.
+func TestTokenArena(t *testing.T) {
+	var a tokenArena
+	type made struct{ tok, name, wantTok, wantName string }
+	var all []made
+	for i := range 3 * tokenChunk / 40 { // several chunks
+		app := "sim-" + strconv.Itoa(i)
+		if i%50 == 7 {
+			app = strings.Repeat("u", 60+i%3) // the hashed token
+		}
+		label := []string{"", "mac-label"}[i%2]
+		withName := i%3 != 0
+		tok, name := a.tokenAndName(app, label, "0123abcd", i%4, withName)
+		wantName := ""
+		if withName {
+			wantName = defaultName(label, app)
+		}
+		all = append(all, made{tok, name, clientTokenOf(app, "0123abcd", i%4), wantName})
+	}
+	for i, m := range all {
+		if m.tok != m.wantTok || m.name != m.wantName {
+			t.Fatalf("%d: token, name = %q, %q; want %q, %q", i, m.tok, m.name, m.wantTok, m.wantName)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { a.tokenAndName("sim-12345", "", "0123abcd", 0, true) }); n >= 1 {
+		t.Errorf("allocations per token and name = %v, want < 1", n)
 	}
 }

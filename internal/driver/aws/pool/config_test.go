@@ -3,6 +3,7 @@ package pool
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -113,5 +114,30 @@ func TestClientToken(t *testing.T) {
 	}
 	if tok := clientToken("s", "h-0abc", -62135596800); tok != "h-0abc-s--62135596800" {
 		t.Fatalf("negative attempt: %q", tok)
+	}
+}
+
+// The arena's tokens equal clientToken's and stay unchanged while later
+// tokens fill the chunk and move on to new ones.
+func TestTokenArena(t *testing.T) {
+	var a tokenArena
+	type made struct {
+		tok, want string
+	}
+	var all []made
+	for i := range 3 * tokenChunk / 20 { // several chunks
+		key := "h-0" + strconv.Itoa(i)
+		if i%50 == 7 {
+			key = strings.Repeat("k", 70+i%3) // the hashed form
+		}
+		all = append(all, made{a.clientToken("s", key, i-40), clientToken("s", key, i-40)})
+	}
+	for i, m := range all {
+		if m.tok != m.want {
+			t.Fatalf("token %d = %q, want %q", i, m.tok, m.want)
+		}
+	}
+	if got := testing.AllocsPerRun(100, func() { a.clientToken("h", "0b8b3c5e-1d2f-4a5b-9c8d-7e6f5a4b3c2d", 3) }); got >= 1 {
+		t.Errorf("allocations per token = %v, want < 1", got)
 	}
 }

@@ -189,6 +189,7 @@ type Manager struct {
 type allocScratch struct {
 	zones  []string // open zones of the allocation in progress
 	token  string
+	tokens tokenArena // makes token
 	in     ec2.AllocateHostsInput
 	descIn ec2.DescribeHostsInput
 	descID [1]string
@@ -541,7 +542,7 @@ func (m *Manager) allocate(ctx context.Context, token string, zones []string) (P
 		attempt := m.attempts[token] + 1
 		m.mu.Unlock()
 		// the request struct and its fixed parts are reused (allocMu)
-		as.token = clientToken("h", token, attempt)
+		as.token = as.tokens.clientToken("h", token, attempt)
 		zp := m.zonePtr[zn]
 		if zp == nil { // not a pool zone: zonesFor does not let it through
 			zp = aws.String(zn)
@@ -751,6 +752,7 @@ func (m *Manager) Unreserve(token, hostID string) {
 
 // InstanceGone records that the driver terminated its instance on a host; a
 // mac host goes pending (scrubbing) as AWS does.
+// It keeps neither id (the driver passes views of its resource's data).
 func (m *Manager) InstanceGone(hostID, instanceID string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -176,10 +177,15 @@ type reconcileScratch struct {
 	// lookups, see mergePoll.
 	pollHost *host
 
-	scrubToken string // ClientToken of the scrub launch in flight
-	runIn      ec2.RunInstancesInput
-	pollIn     ec2.DescribeHostsInput
-	relIn      ec2.ReleaseHostsInput
+	scrubToken string     // ClientToken of the scrub launch in flight
+	tokens     tokenArena // makes scrubToken
+	// scrubSubnet's request
+	subnetIn      ec2.DescribeSubnetsInput
+	subnetFilters [2]types.Filter
+	subnetVals    [2][1]string
+	runIn         ec2.RunInstancesInput
+	pollIn        ec2.DescribeHostsInput
+	relIn         ec2.ReleaseHostsInput
 
 	// answers of the ec2ops calls, kept for their backing arrays and
 	// emptied (no strings kept alive) right after use
@@ -514,12 +520,13 @@ func (m *Manager) launchScrub(ctx context.Context, h *host) error {
 	arch := m.arch
 	// one token per idle period of the host: a retry after a timeout finds
 	// the instance it may have launched instead of launching another
-	sc.scrubToken = clientToken("s", h.id, int(h.idleSince.Unix()))
-	pl := h.scrubPlacement
-	if pl == nil || aws.ToString(pl.AvailabilityZone) != h.zone {
-		pl = &types.Placement{Tenancy: types.TenancyHost, HostId: aws.String(h.id), AvailabilityZone: aws.String(h.zone)}
-		h.scrubPlacement = pl
+	sc.scrubToken = sc.tokens.clientToken("s", h.id, int(h.idleSince.Unix()))
+	sp := &h.scrubPlacement
+	if sp.id == "" || sp.zone != h.zone {
+		sp.id, sp.zone = h.id, h.zone
+		sp.pl = types.Placement{Tenancy: types.TenancyHost, HostId: &sp.id, AvailabilityZone: &sp.zone}
 	}
+	pl := &sp.pl
 	zone := h.zone
 	m.mu.Unlock()
 	image, subnet := m.cachedScrubTargets(zone, now)
@@ -669,6 +676,14 @@ func (m *Manager) scrubImage(ctx context.Context, arch string, now time.Time) (*
 
 // scrubSubnet is the default VPC's subnet in zone, or else the subnet of zone
 // with the most free addresses (cached).
+// The fixed parts of scrubSubnet's requests (read-only: neither the SDK
+// nor the world writes a request).
+var (
+	defaultVPCIn = &ec2.DescribeVpcsInput{Filters: []types.Filter{{Name: aws.String("is-default"), Values: []string{"true"}}}}
+	filterZone   = aws.String("availability-zone")
+	filterVPC    = aws.String("vpc-id")
+)
+
 func (m *Manager) scrubSubnet(ctx context.Context, zone string, now time.Time) (*string, error) {
 	m.cacheMu.Lock()
 	c, ok := m.subnets[zone]
@@ -676,19 +691,30 @@ func (m *Manager) scrubSubnet(ctx context.Context, zone string, now time.Time) (
 	if ok && now.Before(c.expires) {
 		return c.ptr, nil
 	}
-	vpcs, err := m.api.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{Filters: []types.Filter{{Name: aws.String("is-default"), Values: []string{"true"}}}})
+	vpcs, err := m.api.DescribeVpcs(ctx, defaultVPCIn)
 	m.recordCall(callDescribeVpcs, err)
 	if err != nil {
 		return nil, fmt.Errorf("find the default VPC: %w", err)
 	}
-	filters := []types.Filter{{Name: aws.String("availability-zone"), Values: []string{zone}}}
+	// the request is reused (recMu): only its values are new
+	sc := &m.recScratch
+	sc.subnetVals = [2][1]string{{zone}}
+	sc.subnetFilters = [2]types.Filter{{Name: filterZone, Values: sc.subnetVals[0][:]}}
+	filters := sc.subnetFilters[:1]
 	if len(vpcs.Vpcs) > 0 {
-		filters = append(filters, types.Filter{Name: aws.String("vpc-id"), Values: []string{aws.ToString(vpcs.Vpcs[0].VpcId)}})
+		sc.subnetVals[1][0] = aws.ToString(vpcs.Vpcs[0].VpcId)
+		sc.subnetFilters[1] = types.Filter{Name: filterVPC, Values: sc.subnetVals[1][:]}
+		filters = sc.subnetFilters[:2]
 	}
 	pick := ""
 	var pickFree int32 = -1
 	pickDefault := false
-	in := &ec2.DescribeSubnetsInput{Filters: filters}
+	in := &sc.subnetIn
+	*in = ec2.DescribeSubnetsInput{Filters: filters}
+	defer func() { // (keeps no strings alive)
+		*in = ec2.DescribeSubnetsInput{}
+		sc.subnetFilters, sc.subnetVals = [2]types.Filter{}, [2][1]string{}
+	}()
 	for {
 		out, err := m.api.DescribeSubnets(ctx, in)
 		m.recordCall(callDescribeSubnets, err)
@@ -1044,10 +1070,14 @@ func (m *Manager) Run(ctx context.Context) {
 // clientToken derives an idempotency token (≤ 64 ASCII chars) from a key and
 // an attempt number.
 func clientToken(kind, key string, attempt int) string {
-	var buf [96]byte // one allocation: the returned string
+	var buf [96]byte
+	return string(appendClientToken(buf[:0], kind, key, attempt))
+}
+
+// appendClientToken appends clientToken(kind, key, attempt) to b.
+func appendClientToken(b []byte, kind, key string, attempt int) []byte {
 	var num [20]byte
 	n := strconv.AppendInt(num[:0], int64(attempt), 10)
-	b := buf[:0]
 	if len(key)+len(kind)+len(n)+2 <= 64 {
 		b = append(b, key...)
 	} else {
@@ -1057,8 +1087,33 @@ func clientToken(kind, key string, attempt int) string {
 	b = append(b, '-')
 	b = append(b, kind...)
 	b = append(b, '-')
-	b = append(b, n...)
-	return string(b)
+	return append(b, n...)
+}
+
+// tokenArena makes client tokens with one allocation per chunk of tokens
+// instead of one per token (a year of simulation makes ~400 k of them, one
+// per scrub). A token is an ordinary immutable string: a strings.Builder
+// only ever appends, so the bytes behind a returned string are never
+// written again, and a full chunk is left to the tokens that refer to it
+// (the in-memory world keeps a token as long as its instance). A chunk
+// lives while any of its tokens does: a few KB at most beyond the tokens
+// themselves. Not safe for concurrent use (each user holds its own lock).
+type tokenArena struct{ b strings.Builder }
+
+// tokenChunk is the size of an arena chunk: ~100 tokens.
+const tokenChunk = 4096
+
+// clientToken is clientToken(kind, key, attempt), carved from the arena.
+func (a *tokenArena) clientToken(kind, key string, attempt int) string {
+	var buf [96]byte
+	tok := appendClientToken(buf[:0], kind, key, attempt)
+	if a.b.Cap()-a.b.Len() < len(tok) {
+		a.b = strings.Builder{} // (the old chunk stays with its tokens)
+		a.b.Grow(tokenChunk)
+	}
+	start := a.b.Len()
+	a.b.Write(tok)
+	return a.b.String()[start:]
 }
 
 func errorCode(err error) string {

@@ -47,6 +47,14 @@ type slot struct {
 }
 
 // host is the pool's view of one dedicated host.
+// scrubPlace is a host's scrub launch Placement with the strings it points
+// to, part of the host: no allocation of its own (the host is never
+// copied, so the pointers stay its own).
+type scrubPlace struct {
+	pl       types.Placement
+	id, zone string
+}
+
 type host struct {
 	id           string
 	zone         string
@@ -68,7 +76,9 @@ type host struct {
 	used    []*slot
 	usedBuf [1]*slot // used's first backing array
 
-	scrubPlacement *types.Placement // Placement of its scrub launches (read-only once built)
+	// scrubPlacement is the Placement of its scrub launches, built on the
+	// first (recMu: only launchScrub reads and writes it)
+	scrubPlacement scrubPlace
 	// scrubSlot is the slot of its scrub instance (in used while scrubbing):
 	// a host scrubs only when idle, so one slot per host is reused instead
 	// of allocating one per scrub.
