@@ -3,7 +3,6 @@ package aws
 import (
 	"encoding/json"
 	"strings"
-	"unsafe"
 )
 
 // DriverData is encoded on every Allocate and decoded on every Deallocate.
@@ -98,23 +97,6 @@ func unmarshalDriverData(data []byte, dd *DriverData) error {
 	err := json.Unmarshal(data, &v)
 	*dd = v
 	return err
-}
-
-// viewDriverData is unmarshalDriverData for a caller that only reads dd
-// during its call: in the usual (plain) form dd's strings are views of
-// data, not copies (Deallocate decodes every instance's data, and would
-// otherwise copy it only to look things up). The caller must keep none of
-// them (strings.Clone what it keeps) and must not change data meanwhile.
-func viewDriverData(data []byte, dd *DriverData) error {
-	if len(data) == 0 {
-		return unmarshalDriverData(data, dd)
-	}
-	out := *dd
-	if parseDriverDataPlain(unsafe.String(&data[0], len(data)), &out) {
-		*dd = out
-		return nil
-	}
-	return unmarshalDriverData(data, dd) // (copies)
 }
 
 // ddMembers are the members marshalDriverData writes, in its order (the
