@@ -618,7 +618,7 @@ func (w *World) launch(p *runPlan, resID, token string, idx int32, in *ec2.RunIn
 		v.attach, v.attachTime = inst, w.now
 		v.tags = p.tags[1]
 		from = vEnds[j]
-		w.volumes.add(v)
+		w.volumes.addFresh(v) // (a fresh id: see appendIDNum)
 		inst.volumes = append(inst.volumes, v)
 	}
 	inst.led = w.ledger.addInstance(inst.id, idNum, p.it.name, w.now)
