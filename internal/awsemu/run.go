@@ -564,9 +564,8 @@ func (w *World) launch(p *runPlan, resID, token string, idx int32, in *ec2.RunIn
 	// zeroed memory (see fillInstanceSDK).
 	inst := w.instSlab.next()
 	inst.seq, inst.id, inst.reservation = seq, names[resEnd:idEnd], resID
-	inst.itype, inst.imageID, inst.arch, inst.platform = p.it, p.img.id, p.img.arch, p.img.platform
+	inst.itype, inst.img = p.it, p.img
 	inst.zone, inst.subnet, inst.tenancy, inst.keyName, inst.userData = p.zone, p.sn, p.tenancy, p.keyName, p.userData
-	inst.rootDevice = p.img.rootDevice
 	inst.clientToken, inst.launchIndex, inst.launchedAt, inst.runningAt = token, idx, w.now, w.now.Add(w.bootTime(p.it))
 	inst.ebsOpt, inst.noTerminate, inst.noStop = aws.ToBool(in.EbsOptimized), aws.ToBool(in.DisableApiTermination), aws.ToBool(in.DisableApiStop)
 	inst.shutdown = in.InstanceInitiatedShutdownBehavior
