@@ -22,7 +22,13 @@ type zoneKind struct{ zone, kind string }
 type hostLedger struct {
 	id, typ, family, zone string
 	alloc, release        time.Time // release zero while allocated
-	pending               []window
+	pending               []window  // starts on pendBuf
+	// pendBuf backs the first windows: a mac host is scrubbed after every
+	// instance, so its windows would otherwise grow by append (1, 2, 4, 8,
+	// 16: five allocations for the 12-15 windows of the usual short-lived
+	// pool host). Last in the struct, pointer-free: the collector's scan of
+	// a ledger entry stops before it.
+	pendBuf [16]window
 }
 
 // instLedger is the billing record of one instance: launch to stop/terminate.
@@ -98,6 +104,7 @@ func (l *ledger) init() {
 
 func (l *ledger) addHost(h *host) *hostLedger {
 	e := &hostLedger{id: h.id, typ: h.typeName(), family: h.family, zone: h.zone, alloc: h.allocatedAt}
+	e.pending = e.pendBuf[:0]
 	l.hosts = append(l.hosts, e)
 	l.hostsEver++
 	l.liveHosts[h.family]++

@@ -271,3 +271,23 @@ func TestParseInstID(t *testing.T) {
 		}
 	}
 }
+
+// TestHostLedgerPendingInline checks that a host's first 16 pending
+// (scrubbing) windows cost no allocation beyond the ledger entry: a mac pool
+// host is scrubbed after every instance.
+func TestHostLedgerPendingInline(t *testing.T) {
+	var l ledger
+	l.init()
+	h := &host{family: "mac2", zone: "us-east-1a"}
+	h.id = "h-0123456789abcdef0"
+	l.hosts = make([]*hostLedger, 0, 1000) // (the ledger's own growth is not measured)
+	allocs := testing.AllocsPerRun(100, func() {
+		e := l.addHost(h)
+		for i := range int64(16) {
+			e.pending = append(e.pending, window{from: i, to: i + 1})
+		}
+	})
+	if allocs != 1 {
+		t.Fatalf("addHost and 16 windows: %v allocations, want 1 (the entry)", allocs)
+	}
+}

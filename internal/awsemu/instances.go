@@ -17,12 +17,11 @@ type instance struct {
 	objBase
 	reservation  string
 	itype        *instanceType
-	imageID      string
-	arch         string
-	platform     string
+	img          *image // launched from (read for its id, arch, platform and root device, which never change)
 	zone         string
 	subnet       *subnet
 	ip           uint32
+	launchIndex  int32 // (beside ip: no padding)
 	ipStr        string
 	mac          string
 	eniNum       uint64 // number of the network interface id (see netNames)
@@ -34,9 +33,7 @@ type instance struct {
 	groups       []*securityGroup
 	tags         tagSet
 	volumes      []*volume
-	rootDevice   string
 	clientToken  string
-	launchIndex  int32
 	launchedAt   time.Time
 	runningAt    time.Time
 	stopAt       time.Time
@@ -149,7 +146,7 @@ func (in *instance) filterValues(name string, w *World) []string {
 	case "availability-zone", "placement.availability-zone":
 		return append(w.fbuf[:0], in.zone)
 	case "image-id":
-		return append(w.fbuf[:0], in.imageID)
+		return append(w.fbuf[:0], in.img.id)
 	case "host-id", "placement.host-id":
 		if in.hostID != "" {
 			return append(w.fbuf[:0], in.hostID)
@@ -171,7 +168,7 @@ func (in *instance) filterValues(name string, w *World) []string {
 			return append(w.fbuf[:0], in.ipStr)
 		}
 	case "architecture":
-		return append(w.fbuf[:0], in.arch)
+		return append(w.fbuf[:0], in.img.arch)
 	case "client-token":
 		return append(w.fbuf[:0], in.clientToken)
 	case "reservation-id":
@@ -203,8 +200,8 @@ func (in *instance) filterValues(name string, w *World) []string {
 		}
 		return out
 	case "platform":
-		if in.platform != "" {
-			return append(w.fbuf[:0], in.platform)
+		if in.img.platform != "" {
+			return append(w.fbuf[:0], in.img.platform)
 		}
 	}
 	return nil
@@ -241,15 +238,15 @@ func (w *World) fillInstanceSDK(dst *types.Instance, parts *instanceParts, in *i
 	out := dst
 	out.InstanceId = a.str(in.id)
 	out.InstanceType = types.InstanceType(in.itype.name)
-	out.ImageId = a.str(in.imageID)
-	out.Architecture = types.ArchitectureValues(in.arch)
+	out.ImageId = a.str(in.img.id)
+	out.Architecture = types.ArchitectureValues(in.img.arch)
 	out.State = &parts.state
 	out.LaunchTime = a.tm(in.launchedAt)
 	out.AmiLaunchIndex = a.i32(in.launchIndex)
 	out.Hypervisor = types.HypervisorTypeXen
 	out.VirtualizationType = types.VirtualizationTypeHvm
 	out.RootDeviceType = types.DeviceTypeEbs
-	out.RootDeviceName = a.str(in.rootDevice)
+	out.RootDeviceName = a.str(in.img.rootDevice)
 	out.EbsOptimized = a.b(in.ebsOpt)
 	out.EnaSupport = a.b(true)
 	out.Monitoring = &parts.mon
@@ -259,7 +256,7 @@ func (w *World) fillInstanceSDK(dst *types.Instance, parts *instanceParts, in *i
 	out.SourceDestCheck = a.b(true)
 	out.Tags = in.tags.sdkInto(parts.tags[:0], &a)
 	out.CpuOptions = &parts.cpu
-	if in.platform == "windows" {
+	if in.img.platform == "windows" {
 		out.Platform = types.PlatformValuesWindows
 		out.PlatformDetails = a.str("Windows")
 	}
@@ -463,7 +460,7 @@ func (w *World) DescribeInstanceAttribute(ctx context.Context, in *ec2.DescribeI
 		case types.InstanceAttributeNameInstanceType:
 			out.InstanceType = &types.AttributeValue{Value: aws.String(inst.itype.name)}
 		case types.InstanceAttributeNameRootDeviceName:
-			out.RootDeviceName = &types.AttributeValue{Value: aws.String(inst.rootDevice)}
+			out.RootDeviceName = &types.AttributeValue{Value: aws.String(inst.img.rootDevice)}
 		case types.InstanceAttributeNameGroupSet:
 			for _, g := range inst.groups {
 				out.Groups = append(out.Groups, types.GroupIdentifier{GroupId: aws.String(g.id), GroupName: aws.String(g.name)})

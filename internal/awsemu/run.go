@@ -564,9 +564,8 @@ func (w *World) launch(p *runPlan, resID, token string, idx int32, in *ec2.RunIn
 	// zeroed memory (see fillInstanceSDK).
 	inst := w.instSlab.next()
 	inst.seq, inst.id, inst.reservation = seq, names[resEnd:idEnd], resID
-	inst.itype, inst.imageID, inst.arch, inst.platform = p.it, p.img.id, p.img.arch, p.img.platform
+	inst.itype, inst.img = p.it, p.img
 	inst.zone, inst.subnet, inst.tenancy, inst.keyName, inst.userData = p.zone, p.sn, p.tenancy, p.keyName, p.userData
-	inst.rootDevice = p.img.rootDevice
 	inst.clientToken, inst.launchIndex, inst.launchedAt, inst.runningAt = token, idx, w.now, w.now.Add(w.bootTime(p.it))
 	inst.ebsOpt, inst.noTerminate, inst.noStop = aws.ToBool(in.EbsOptimized), aws.ToBool(in.DisableApiTermination), aws.ToBool(in.DisableApiStop)
 	inst.shutdown = in.InstanceInitiatedShutdownBehavior
@@ -618,7 +617,7 @@ func (w *World) launch(p *runPlan, resID, token string, idx int32, in *ec2.RunIn
 		v.attach, v.attachTime = inst, w.now
 		v.tags = p.tags[1]
 		from = vEnds[j]
-		w.volumes.add(v)
+		w.volumes.addFresh(v) // (a fresh id: see appendIDNum)
 		inst.volumes = append(inst.volumes, v)
 	}
 	inst.led = w.ledger.addInstance(inst.id, idNum, p.it.name, w.now)

@@ -516,7 +516,7 @@ func (w *World) CreateSnapshots(ctx context.Context, in *ec2.CreateSnapshotsInpu
 		desc := aws.ToString(in.Description)
 		out := &ec2.CreateSnapshotsOutput{Snapshots: []types.SnapshotInfo{}}
 		for _, v := range inst.volumes {
-			boot := v.device == inst.rootDevice
+			boot := v.device == inst.img.rootDevice
 			if (boot && aws.ToBool(in.InstanceSpecification.ExcludeBootVolume)) || slices.Contains(exclude, v.id) {
 				continue
 			}
@@ -830,7 +830,7 @@ func (w *World) CreateImage(ctx context.Context, in *ec2.CreateImageInput, _ ...
 			return nil, err
 		}
 		im := &image{objBase: w.newObj("ami"), name: name, description: aws.ToString(in.Description), ownerID: w.spec.AccountID,
-			arch: inst.arch, platform: inst.platform, created: w.now, rootDevice: inst.rootDevice, tags: tags[types.ResourceTypeImage],
+			arch: inst.img.arch, platform: inst.img.platform, created: w.now, rootDevice: inst.img.rootDevice, tags: tags[types.ResourceTypeImage],
 			sourceInstance: inst.id}
 		delay := w.spec.Timings.SnapshotDelay.D()
 		for _, v := range inst.volumes {

@@ -606,6 +606,8 @@ type objBase struct {
 	seq     uint64
 	id      string
 	removed bool // no longer in its table (tables test this instead of a map lookup)
+	// unindexed: in its table's order but not yet in its map (see addFresh)
+	unindexed bool
 }
 
 func (b *objBase) base() *objBase { return b }
@@ -614,15 +616,72 @@ type object interface{ base() *objBase }
 
 // table keeps objects by id and in creation order (for stable listings and
 // resumable paging); removal is O(1) with periodic compaction.
+//
+// Objects added by addFresh enter the map only when the table is next read
+// (index): a launch's boot volume is mostly removed (terminate) before
+// anything looks a volume up, so its map insert and delete are never made.
 type table[T object] struct {
 	byID  map[string]T
 	order []T
 	dead  int
+	// unindexed counts the live objects of order not yet in byID; they are
+	// at or after order[unindexedFrom].
+	unindexed, unindexedFrom int
 }
 
 func (t *table[T]) init() { t.byID = map[string]T{} }
 
+// addFresh is add for an object whose id is in no table (a fresh id drawn
+// by the world): it goes into order now, into the map when the table is
+// next read.
+func (t *table[T]) addFresh(v T) {
+	b := v.base()
+	b.removed, b.unindexed = false, true
+	if t.unindexed == 0 {
+		t.unindexedFrom = len(t.order)
+	}
+	t.unindexed++
+	t.order = append(t.order, v)
+}
+
+// index puts the unindexed objects into the map, in order (as add would
+// have). Every reader of the table calls it first.
+func (t *table[T]) index() {
+	if t.unindexed == 0 {
+		return
+	}
+	for _, v := range t.order[t.unindexedFrom:] {
+		b := v.base()
+		if !b.unindexed {
+			continue
+		}
+		b.unindexed = false
+		n := len(t.byID)
+		t.byID[b.id] = v
+		if len(t.byID) == n {
+			// (not for fresh ids: add's rare case, see replaced)
+			t.replacedBy(v)
+		}
+	}
+	t.unindexed, t.unindexedFrom = 0, 0
+}
+
+// replacedBy is replaced for v indexed after its place in order: the
+// replaced object is the one live indexed object of v's id other than v.
+func (t *table[T]) replacedBy(v T) {
+	b := v.base()
+	for i := len(t.order) - 1; i >= 0; i-- {
+		old := t.order[i]
+		if ob := old.base(); any(old) != any(v) && ob.id == b.id && !ob.removed && !ob.unindexed {
+			ob.removed = true
+			t.dead++
+			return
+		}
+	}
+}
+
 func (t *table[T]) add(v T) {
+	t.index()
 	b := v.base()
 	// One map operation instead of a lookup then an assignment: the map only
 	// keeps its length when the id was there already, which world-made ids
@@ -656,6 +715,7 @@ func (t *table[T]) replaced(v T) {
 func live[T object](v T) bool { return !v.base().removed }
 
 func (t *table[T]) get(id string) (T, bool) {
+	t.index()
 	v, ok := t.byID[id]
 	return v, ok
 }
@@ -677,10 +737,10 @@ func getVia[T interface {
 	return v, ok
 }
 
-func (t *table[T]) len() int { return len(t.byID) }
+func (t *table[T]) len() int { return len(t.byID) + t.unindexed }
 
 func (t *table[T]) remove(id string) {
-	if v, ok := t.byID[id]; ok {
+	if v, ok := t.get(id); ok {
 		t.removeObj(v)
 	}
 }
@@ -692,15 +752,25 @@ func (t *table[T]) removeObj(v T) {
 		return
 	}
 	b.removed = true
-	delete(t.byID, b.id)
+	if b.unindexed {
+		b.unindexed = false
+		t.unindexed-- // (never in the map)
+	} else {
+		delete(t.byID, b.id)
+	}
 	t.dead++
 	if t.dead > 64 && t.dead*2 > len(t.order) {
 		live := t.order[:0]
+		from := -1 // the new place of the first unindexed object
 		for _, v := range t.order {
-			if !v.base().removed {
+			if b := v.base(); !b.removed {
+				if b.unindexed && from < 0 {
+					from = len(live)
+				}
 				live = append(live, v)
 			}
 		}
+		t.unindexedFrom = max(from, 0)
 		var zero T
 		for i := len(live); i < len(t.order); i++ {
 			t.order[i] = zero
@@ -713,6 +783,7 @@ func (t *table[T]) removeObj(v T) {
 // each calls fn for live objects in creation order starting after seq
 // `after` until fn returns false.
 func (t *table[T]) each(after uint64, fn func(T) bool) {
+	t.index() // (an index may retire objects, see replacedBy)
 	start := 0
 	if after > 0 {
 		start = sort.Search(len(t.order), func(i int) bool { return t.order[i].base().seq > after })
