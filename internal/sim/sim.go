@@ -14,12 +14,12 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/aquarium-fish/aquarium-fish/internal/clock"
 	"github.com/aquarium-fish/aquarium-fish/internal/core"
 	"github.com/aquarium-fish/aquarium-fish/internal/driver"
+	"github.com/aquarium-fish/aquarium-fish/internal/strarena"
 )
 
 // flight is a job between its arrival and its end.
@@ -77,7 +77,7 @@ type run struct {
 	ev    eventHeap
 	queue fifo
 	free  []*flight
-	uids  uidArena // makes the flights' application uids
+	uids  strarena.Arena // makes the flights' application uids
 
 	now          int64
 	recSeq       uint64 // seq of the live reconcile event (0 = none)
@@ -251,32 +251,15 @@ func (s *run) newFlight(j Job) *flight {
 		f = new(flight)
 	}
 	f.job = j
-	f.uid = s.uids.uid(j.Line)
+	f.uid = uid(&s.uids, j.Line)
 	return f
 }
 
-// uidArena makes application uids with one allocation per chunk of uids
-// instead of one per job. A uid is an ordinary immutable string: a
-// strings.Builder only ever appends, so the bytes behind a returned string
-// are never written again, and a full chunk is left to the uids that refer
-// to it (it lives while any of them does: the driver and the world keep a
-// job's uid until its instance is gone).
-type uidArena struct{ b strings.Builder }
-
-// uidChunk is the size of a uidArena chunk: ~400 uids.
-const uidChunk = 4096
-
-// uid returns "sim-<line>".
-func (a *uidArena) uid(line int) string {
+// uid returns "sim-<line>", carved from a (one allocation per chunk of
+// uids instead of one per job: see strarena).
+func uid(a *strarena.Arena, line int) string {
 	var buf [32]byte
-	u := strconv.AppendInt(append(buf[:0], "sim-"...), int64(line), 10)
-	if a.b.Cap()-a.b.Len() < len(u) {
-		a.b = strings.Builder{} // (the old chunk stays with its uids)
-		a.b.Grow(uidChunk)
-	}
-	start := a.b.Len()
-	a.b.Write(u)
-	return a.b.String()[start:]
+	return a.String(strconv.AppendInt(append(buf[:0], "sim-"...), int64(line), 10))
 }
 
 func (s *run) release(f *flight) {

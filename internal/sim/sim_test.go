@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aquarium-fish/aquarium-fish/internal/strarena"
 )
 
 // t0 is 2025-01-01T00:00:00Z.
@@ -325,21 +327,12 @@ func TestStalledQueueReported(t *testing.T) {
 	}
 }
 
-// The arena's uids are "sim-<line>" and stay unchanged while later uids
-// fill the chunk and move on to new ones.
-func TestUIDArena(t *testing.T) {
-	var a uidArena
-	var got []string
-	lines := 3 * uidChunk / 8 // several chunks
-	for l := range lines {
-		got = append(got, a.uid(l*37-5))
-	}
-	for l, u := range got {
-		if want := "sim-" + strconv.Itoa(l*37-5); u != want {
-			t.Fatalf("uid %d = %q, want %q", l, u, want)
+// uid makes "sim-<line>".
+func TestUID(t *testing.T) {
+	var a strarena.Arena
+	for _, l := range []int{0, 7, -5, 175404} {
+		if got, want := uid(&a, l), "sim-"+strconv.Itoa(l); got != want {
+			t.Fatalf("uid(%d) = %q, want %q", l, got, want)
 		}
-	}
-	if n := testing.AllocsPerRun(100, func() { a.uid(123456) }); n >= 1 {
-		t.Errorf("allocations per uid = %v, want < 1", n)
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"slices"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -26,6 +25,7 @@ import (
 	"github.com/aquarium-fish/aquarium-fish/internal/driver/aws/pool"
 	"github.com/aquarium-fish/aquarium-fish/internal/ec2ops"
 	"github.com/aquarium-fish/aquarium-fish/internal/meta"
+	"github.com/aquarium-fish/aquarium-fish/internal/strarena"
 )
 
 // Tag keys the driver puts on what it creates.
@@ -83,20 +83,10 @@ func tokenAndName(appUID, labelName, defHash string, gen int, withName bool) (to
 	return s[n:], s[:n]
 }
 
-// tokenArena makes the launch tokens and names with one allocation per
-// chunk instead of one per Allocate. A token is an ordinary immutable
-// string: a strings.Builder only ever appends, so the bytes behind a
-// returned string are never written again, and a full chunk is left to the
-// strings that refer to it (a chunk lives while any of them does: AWS, or
-// the in-memory world, and the instance's tags keep them as long as the
-// instance). Not safe for concurrent use (Driver.tokMu).
-type tokenArena struct{ b strings.Builder }
-
-// tokenChunk is the size of a tokenArena chunk: ~60 token and name pairs.
-const tokenChunk = 4096
-
-// tokenAndName is the package's tokenAndName, carved from the arena.
-func (a *tokenArena) tokenAndName(appUID, labelName, defHash string, gen int, withName bool) (tok, name string) {
+// arenaTokenAndName is tokenAndName with both strings carved from one
+// string of a (one allocation per chunk instead of one per Allocate: see
+// strarena).
+func arenaTokenAndName(a *strarena.Arena, appUID, labelName, defHash string, gen int, withName bool) (tok, name string) {
 	if len(appUID)+len(defHash)+2+intLen(gen) > 64 {
 		return tokenAndName(appUID, labelName, defHash, gen, withName) // (the hashed token: rare)
 	}
@@ -104,28 +94,14 @@ func (a *tokenArena) tokenAndName(appUID, labelName, defHash string, gen int, wi
 	if prefix == "" {
 		prefix = "aquarium"
 	}
-	n := 0 // length of the name before the token
+	var buf [160]byte
+	b := buf[:0]
 	if withName {
-		n = len(prefix) + 1 + len(appUID)
+		b = append(append(append(b, prefix...), '-'), appUID...)
 	}
-	need := n + len(appUID) + 1 + len(defHash) + 1 + intLen(gen)
-	if a.b.Cap()-a.b.Len() < need {
-		a.b = strings.Builder{} // (the old chunk stays with its strings)
-		a.b.Grow(max(tokenChunk, need))
-	}
-	start := a.b.Len()
-	if withName {
-		a.b.WriteString(prefix)
-		a.b.WriteByte('-')
-		a.b.WriteString(appUID)
-	}
-	a.b.WriteString(appUID)
-	a.b.WriteByte('-')
-	a.b.WriteString(defHash)
-	a.b.WriteByte('-')
-	var num [20]byte
-	a.b.Write(strconv.AppendInt(num[:0], int64(gen), 10))
-	s := a.b.String()[start:]
+	n := len(b) // the name comes first
+	b = append(append(append(append(b, appUID...), '-'), defHash...), '-')
+	s := a.String(strconv.AppendInt(b, int64(gen), 10))
 	return s[n:], s[:n]
 }
 
@@ -156,7 +132,7 @@ func (d *Driver) newTokenAndName(key tokenKey, labelName string, withName bool) 
 	if len(d.tokGen) > 0 { // the usual case (no rollback yet): no key hashing
 		gen = d.tokGen[key]
 	}
-	return d.tokArena.tokenAndName(key.app, labelName, key.defHash, gen, withName)
+	return arenaTokenAndName(&d.tokArena, key.app, labelName, key.defHash, gen, withName)
 }
 
 func (d *Driver) tokenGen(key tokenKey) int {

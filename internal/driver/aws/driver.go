@@ -31,6 +31,7 @@ import (
 	"github.com/aquarium-fish/aquarium-fish/internal/driver"
 	"github.com/aquarium-fish/aquarium-fish/internal/driver/aws/pool"
 	"github.com/aquarium-fish/aquarium-fish/internal/ec2ops"
+	"github.com/aquarium-fish/aquarium-fish/internal/strarena"
 )
 
 // Kind is the registry name of the driver.
@@ -92,7 +93,7 @@ type Driver struct {
 	tokMu  sync.Mutex
 	tokGen map[tokenKey]int // client token generation per application+definition
 	// tokArena makes the launch tokens and names (tokMu)
-	tokArena tokenArena
+	tokArena strarena.Arena
 }
 
 // Option configures a Driver built with New.

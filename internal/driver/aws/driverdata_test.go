@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/aquarium-fish/aquarium-fish/internal/strarena"
 )
 
 // The direct DriverData encoding matches encoding/json byte for byte, and
@@ -87,17 +89,17 @@ func BenchmarkDriverData(b *testing.B) {
 // The arena's tokens and names equal clientTokenOf's and defaultName's,
 // and stay unchanged while later ones fill the chunk and move on.
 func TestTokenArena(t *testing.T) {
-	var a tokenArena
+	var a strarena.Arena
 	type made struct{ tok, name, wantTok, wantName string }
 	var all []made
-	for i := range 3 * tokenChunk / 40 { // several chunks
+	for i := range 300 { // several chunks
 		app := "sim-" + strconv.Itoa(i)
 		if i%50 == 7 {
 			app = strings.Repeat("u", 60+i%3) // the hashed token
 		}
 		label := []string{"", "mac-label"}[i%2]
 		withName := i%3 != 0
-		tok, name := a.tokenAndName(app, label, "0123abcd", i%4, withName)
+		tok, name := arenaTokenAndName(&a, app, label, "0123abcd", i%4, withName)
 		wantName := ""
 		if withName {
 			wantName = defaultName(label, app)
@@ -109,7 +111,7 @@ func TestTokenArena(t *testing.T) {
 			t.Fatalf("%d: token, name = %q, %q; want %q, %q", i, m.tok, m.name, m.wantTok, m.wantName)
 		}
 	}
-	if n := testing.AllocsPerRun(100, func() { a.tokenAndName("sim-12345", "", "0123abcd", 0, true) }); n >= 1 {
+	if n := testing.AllocsPerRun(100, func() { arenaTokenAndName(&a, "sim-12345", "", "0123abcd", 0, true) }); n >= 1 {
 		t.Errorf("allocations per token and name = %v, want < 1", n)
 	}
 }

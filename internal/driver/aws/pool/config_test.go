@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aquarium-fish/aquarium-fish/internal/core"
+	"github.com/aquarium-fish/aquarium-fish/internal/strarena"
 )
 
 func dur(d time.Duration) *core.Duration { c := core.Duration(d); return &c }
@@ -120,24 +121,24 @@ func TestClientToken(t *testing.T) {
 // The arena's tokens equal clientToken's and stay unchanged while later
 // tokens fill the chunk and move on to new ones.
 func TestTokenArena(t *testing.T) {
-	var a tokenArena
+	var a strarena.Arena
 	type made struct {
 		tok, want string
 	}
 	var all []made
-	for i := range 3 * tokenChunk / 20 { // several chunks
+	for i := range 600 { // several chunks
 		key := "h-0" + strconv.Itoa(i)
 		if i%50 == 7 {
 			key = strings.Repeat("k", 70+i%3) // the hashed form
 		}
-		all = append(all, made{a.clientToken("s", key, i-40), clientToken("s", key, i-40)})
+		all = append(all, made{arenaToken(&a, "s", key, i-40), clientToken("s", key, i-40)})
 	}
 	for i, m := range all {
 		if m.tok != m.want {
 			t.Fatalf("token %d = %q, want %q", i, m.tok, m.want)
 		}
 	}
-	if got := testing.AllocsPerRun(100, func() { a.clientToken("h", "0b8b3c5e-1d2f-4a5b-9c8d-7e6f5a4b3c2d", 3) }); got >= 1 {
+	if got := testing.AllocsPerRun(100, func() { arenaToken(&a, "h", "0b8b3c5e-1d2f-4a5b-9c8d-7e6f5a4b3c2d", 3) }); got >= 1 {
 		t.Errorf("allocations per token = %v, want < 1", got)
 	}
 }

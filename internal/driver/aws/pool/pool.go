@@ -16,6 +16,7 @@ import (
 	"github.com/aquarium-fish/aquarium-fish/internal/clock"
 	"github.com/aquarium-fish/aquarium-fish/internal/driver"
 	"github.com/aquarium-fish/aquarium-fish/internal/ec2ops"
+	"github.com/aquarium-fish/aquarium-fish/internal/strarena"
 )
 
 // Tuning of the manager. They are constants so the behaviour is the same in
@@ -189,7 +190,7 @@ type Manager struct {
 type allocScratch struct {
 	zones  []string // open zones of the allocation in progress
 	token  string
-	tokens tokenArena // makes token
+	tokens strarena.Arena // makes token
 	in     ec2.AllocateHostsInput
 	descIn ec2.DescribeHostsInput
 	descID [1]string
@@ -542,7 +543,7 @@ func (m *Manager) allocate(ctx context.Context, token string, zones []string) (P
 		attempt := m.attempts[token] + 1
 		m.mu.Unlock()
 		// the request struct and its fixed parts are reused (allocMu)
-		as.token = as.tokens.clientToken("h", token, attempt)
+		as.token = arenaToken(&as.tokens, "h", token, attempt)
 		zp := m.zonePtr[zn]
 		if zp == nil { // not a pool zone: zonesFor does not let it through
 			zp = aws.String(zn)

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -18,6 +17,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/aquarium-fish/aquarium-fish/internal/ec2ops"
+	"github.com/aquarium-fish/aquarium-fish/internal/strarena"
 )
 
 // Reconcile does one pass of decisions: releases idle hosts older than
@@ -177,8 +177,8 @@ type reconcileScratch struct {
 	// lookups, see mergePoll.
 	pollHost *host
 
-	scrubToken string     // ClientToken of the scrub launch in flight
-	tokens     tokenArena // makes scrubToken
+	scrubToken string         // ClientToken of the scrub launch in flight
+	tokens     strarena.Arena // makes scrubToken
 	// scrubSubnet's request
 	subnetIn      ec2.DescribeSubnetsInput
 	subnetFilters [2]types.Filter
@@ -520,7 +520,7 @@ func (m *Manager) launchScrub(ctx context.Context, h *host) error {
 	arch := m.arch
 	// one token per idle period of the host: a retry after a timeout finds
 	// the instance it may have launched instead of launching another
-	sc.scrubToken = sc.tokens.clientToken("s", h.id, int(h.idleSince.Unix()))
+	sc.scrubToken = arenaToken(&sc.tokens, "s", h.id, int(h.idleSince.Unix()))
 	sp := &h.scrubPlacement
 	if sp.id == "" || sp.zone != h.zone {
 		sp.id, sp.zone = h.id, h.zone
@@ -1090,30 +1090,11 @@ func appendClientToken(b []byte, kind, key string, attempt int) []byte {
 	return append(b, n...)
 }
 
-// tokenArena makes client tokens with one allocation per chunk of tokens
-// instead of one per token (a year of simulation makes ~400 k of them, one
-// per scrub). A token is an ordinary immutable string: a strings.Builder
-// only ever appends, so the bytes behind a returned string are never
-// written again, and a full chunk is left to the tokens that refer to it
-// (the in-memory world keeps a token as long as its instance). A chunk
-// lives while any of its tokens does: a few KB at most beyond the tokens
-// themselves. Not safe for concurrent use (each user holds its own lock).
-type tokenArena struct{ b strings.Builder }
-
-// tokenChunk is the size of an arena chunk: ~100 tokens.
-const tokenChunk = 4096
-
-// clientToken is clientToken(kind, key, attempt), carved from the arena.
-func (a *tokenArena) clientToken(kind, key string, attempt int) string {
+// arenaToken is clientToken(kind, key, attempt) carved from a (a year of
+// simulation makes ~400 k tokens, one per scrub: see strarena).
+func arenaToken(a *strarena.Arena, kind, key string, attempt int) string {
 	var buf [96]byte
-	tok := appendClientToken(buf[:0], kind, key, attempt)
-	if a.b.Cap()-a.b.Len() < len(tok) {
-		a.b = strings.Builder{} // (the old chunk stays with its tokens)
-		a.b.Grow(tokenChunk)
-	}
-	start := a.b.Len()
-	a.b.Write(tok)
-	return a.b.String()[start:]
+	return a.String(appendClientToken(buf[:0], kind, key, attempt))
 }
 
 func errorCode(err error) string {
