@@ -122,19 +122,29 @@ func checkTags(in []types.Tag) error {
 	return nil
 }
 
+// taggableIndex is the index of rt in allowed (the last one if listed
+// twice), or the AWS error for a resource type the operation cannot tag.
+func taggableIndex(rt types.ResourceType, allowed []types.ResourceType) (int, error) {
+	k := -1
+	for i, a := range allowed {
+		if rt == a {
+			k = i
+		}
+	}
+	if k < 0 {
+		return 0, Errorf("InvalidParameterValue", "'%s' is not a valid taggable resource type for this operation.", rt)
+	}
+	return k, nil
+}
+
 // splitTagSpecs is tagSpecs without a map: out[i] receives the tags for
 // allowed[i] (same checks, same order of errors). The tags are added to
 // out[i] as given (the caller passes empty scratch sets to reuse them).
 func splitTagSpecs(specs []types.TagSpecification, allowed []types.ResourceType, out []tagSet) error {
 	for _, s := range specs {
-		k := -1
-		for i, a := range allowed {
-			if s.ResourceType == a {
-				k = i
-			}
-		}
-		if k < 0 {
-			return Errorf("InvalidParameterValue", "'%s' is not a valid taggable resource type for this operation.", s.ResourceType)
+		k, err := taggableIndex(s.ResourceType, allowed)
+		if err != nil {
+			return err
 		}
 		if err := checkTags(s.Tags); err != nil {
 			return err

@@ -103,14 +103,9 @@ func (c *tagCache) parseSpecs(dst []*parsedTags, specs []types.TagSpecification)
 // are the shared parsed sets when a resource type has one spec.
 func mergeParsedTags(specs []types.TagSpecification, parsed []*parsedTags, allowed []types.ResourceType, out []tagSet) error {
 	for i, s := range specs {
-		k := -1
-		for j, a := range allowed {
-			if s.ResourceType == a {
-				k = j
-			}
-		}
-		if k < 0 {
-			return Errorf("InvalidParameterValue", "'%s' is not a valid taggable resource type for this operation.", s.ResourceType)
+		k, err := taggableIndex(s.ResourceType, allowed)
+		if err != nil {
+			return err
 		}
 		p := parsed[i]
 		if p.err != nil {
