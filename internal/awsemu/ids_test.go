@@ -52,11 +52,22 @@ func TestDescribeHostsIDErrorsOrder(t *testing.T) {
 		{[]string{hid, "h-0123456789abcdef0", "host-1", "host-2"}, "InvalidHostID.Malformed", `Invalid id: "host-1"`},
 		{[]string{"host-2", hid, "host-1"}, "InvalidHostID.Malformed", `Invalid id: "host-2"`},
 		{[]string{hid, "h-0123456789abcdef0"}, "InvalidHostID.NotFound", ""},
+		{[]string{"h-0123456789abcdef0", "h-0123456789abcdef0", "h-0123456789abcdef1"}, "InvalidHostID.NotFound", "'h-0123456789abcdef0, h-0123456789abcdef1'"},
 	} {
 		_, err := w.DescribeHosts(bg, &ec2.DescribeHostsInput{HostIds: c.ids})
 		if apiCode(err) != c.code || (c.msg != "" && !strings.Contains(err.Error(), c.msg)) {
 			t.Fatalf("%v: %v, want %s %s", c.ids, err, c.code, c.msg)
 		}
+		_, _, err = w.DescribeHostStates(bg, &ec2.DescribeHostsInput{HostIds: c.ids}, nil)
+		if apiCode(err) != c.code || (c.msg != "" && !strings.Contains(err.Error(), c.msg)) {
+			t.Fatalf("native %v: %v, want %s %s", c.ids, err, c.code, c.msg)
+		}
+	}
+	// found ids: deduplicated, in creation order
+	hid2 := allocHost(t, w, "mac2.metal", "us-west-2a", false)
+	hs, _, err := w.DescribeHostStates(bg, &ec2.DescribeHostsInput{HostIds: []string{hid2, hid, hid2}}, nil)
+	if err != nil || len(hs) != 2 || hs[0].ID != hid || hs[1].ID != hid2 {
+		t.Fatalf("%v %v, want %s then %s", hs, err, hid, hid2)
 	}
 }
 
