@@ -176,6 +176,13 @@ func (f *fakeEC2) DescribeVpcs(context.Context, *ec2.DescribeVpcsInput, ...func(
 	return &f.vpcs, nil
 }
 
+// DescribeInstances answers the start's search for orphaned scrub
+// instances: the fake terminates every scrub instance in the call that
+// launched it, so there are none.
+func (f *fakeEC2) DescribeInstances(context.Context, *ec2.DescribeInstancesInput, ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error) {
+	return &ec2.DescribeInstancesOutput{}, nil
+}
+
 // nativeFakeEC2 is fakeEC2 with ec2ops.API implemented natively, as the
 // in-memory world does, so that the pool-only benchmarks measure the
 // manager and not the SDK adapter (whose TerminateInstances request, for

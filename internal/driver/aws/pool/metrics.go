@@ -25,6 +25,7 @@ type Stats struct {
 	AllocationCapacityErrors int64 // AllocateHosts capacity errors (zone fallbacks)
 	Scrubs                   int64 // scrubs triggered (instance launched and terminated)
 	ScrubFailures            int64
+	ScrubOrphans             int64            // live scrub instances of a stopped node, terminated at start
 	Releases                 int64            // hosts released
 	RefusedReleases          int64            // ReleaseHosts items AWS refused (should stay 0)
 	Refreshes                int64            // full DescribeHosts refreshes (tag filter)
@@ -48,6 +49,7 @@ const (
 	callDescribeInstanceTypes
 	callDescribeSubnets
 	callDescribeVpcs
+	callDescribeInstances
 	numAPIActions
 )
 
@@ -61,6 +63,7 @@ var apiActionNames = [numAPIActions]string{
 	callDescribeInstanceTypes: "DescribeInstanceTypes",
 	callDescribeSubnets:       "DescribeSubnets",
 	callDescribeVpcs:          "DescribeVpcs",
+	callDescribeInstances:     "DescribeInstances",
 }
 
 func (a apiAction) String() string { return apiActionNames[a] }

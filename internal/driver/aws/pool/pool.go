@@ -84,6 +84,7 @@ type EC2API interface {
 	DescribeInstanceTypes(ctx context.Context, in *ec2.DescribeInstanceTypesInput, optFns ...func(*ec2.Options)) (*ec2.DescribeInstanceTypesOutput, error)
 	DescribeSubnets(ctx context.Context, in *ec2.DescribeSubnetsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeSubnetsOutput, error)
 	DescribeVpcs(ctx context.Context, in *ec2.DescribeVpcsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeVpcsOutput, error)
+	DescribeInstances(ctx context.Context, in *ec2.DescribeInstancesInput, optFns ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error)
 }
 
 // Options are the manager's dependencies.
@@ -122,6 +123,7 @@ type Manager struct {
 
 	recMu        sync.Mutex // one Reconcile/Start at a time
 	recScratch   reconcileScratch
+	reapScrubs   bool // scrub instances of a stopped node may be alive (recMu): see reapScrubOrphans
 	refreshGen   uint64                 // refreshes begun (recMu), see host.listedGen
 	refreshHosts []ec2ops.Host          // refresh's answer pages (recMu), emptied after the merge
 	refreshIn    ec2.DescribeHostsInput // refresh's request (recMu): filters fixed by New, NextToken per page
@@ -279,7 +281,7 @@ func New(cfg Config, api EC2API, opts Options) (*Manager, error) {
 	m.describeGate = m.lastDescribe.Add(minDescribeGap)
 	m.fullDue = m.lastFull.Add(m.fullEvery)
 	m.tagList = m.buildHostTags()
-	m.scrubTags = append(m.buildHostTags(), types.Tag{Key: aws.String("Name"), Value: aws.String("aquarium-scrub-" + cfg.Name)})
+	m.scrubTags = append(m.buildHostTags(), types.Tag{Key: aws.String("Name"), Value: aws.String(scrubName(cfg.Name))})
 	m.allocType = aws.String(cfg.Type)
 	m.allocQty = aws.Int32(1)
 	m.allocTags = []types.TagSpecification{{ResourceType: types.ResourceTypeDedicatedHost, Tags: m.tagList}}
@@ -331,6 +333,11 @@ func (m *Manager) Start(ctx context.Context) error {
 	m.mu.Unlock()
 	if err := m.refresh(ctx); err != nil {
 		return fmt.Errorf("pool %s: adopt hosts: %w", m.cfg.Name, err)
+	}
+	m.reapScrubs = true
+	if err := m.reapScrubOrphans(ctx); err != nil {
+		// (not fatal: the next full refresh tries again)
+		m.log.Warn("orphaned scrub instances not reaped yet", "pool", m.cfg.Name, "err", err)
 	}
 	m.mu.Lock()
 	m.started = true

@@ -139,6 +139,10 @@ func (m *Manager) Reconcile(ctx context.Context) (time.Time, error) {
 	if fullNow {
 		if err := m.refresh(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("pool %s: refresh: %w", m.cfg.Name, err))
+		} else if m.reapScrubs {
+			if err := m.reapScrubOrphans(ctx); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	} else if len(sc.poll) > 0 {
 		// poll the pending hosts by id (merged below, in the last locked section)
@@ -588,6 +592,73 @@ func (m *Manager) launchScrub(ctx context.Context, h *host) error {
 	if m.log.Enabled(ctx, slog.LevelInfo) {
 		m.log.Info("scrubbing dedicated host", "host", h.id, "instance", id)
 	}
+	return nil
+}
+
+// scrubName is the Name tag of the pool's scrub instances.
+func scrubName(pool string) string { return "aquarium-scrub-" + pool }
+
+// reapScrubOrphans terminates the pool's scrub instances that are alive when
+// the manager starts. A scrub instance lives within one Reconcile pass (it
+// is terminated right after its launch), so a live one was left by a node
+// that stopped between the two calls; nothing else would ever terminate it,
+// and it would keep its host busy, and billed, for good. Terminating it
+// starts the host's scrub, as the pass would have. Runs under recMu right
+// after a refresh (which adopted the instances as slots); on an error it is
+// tried again after the next full refresh.
+func (m *Manager) reapScrubOrphans(ctx context.Context) error {
+	in := &ec2.DescribeInstancesInput{Filters: []types.Filter{
+		{Name: aws.String("tag:" + TagPoolName), Values: []string{m.cfg.Name}},
+		{Name: aws.String("tag:Name"), Values: []string{scrubName(m.cfg.Name)}},
+		{Name: aws.String("instance-state-name"), Values: []string{"pending", "running", "stopping", "stopped"}},
+	}}
+	var ids []string
+	for {
+		out, err := m.api.DescribeInstances(ctx, in)
+		m.recordCall(callDescribeInstances, err)
+		if err != nil {
+			return fmt.Errorf("pool %s: find orphaned scrub instances: %w", m.cfg.Name, err)
+		}
+		for _, r := range out.Reservations {
+			for _, inst := range r.Instances {
+				ids = append(ids, aws.ToString(inst.InstanceId))
+			}
+		}
+		if aws.ToString(out.NextToken) == "" {
+			break
+		}
+		in.NextToken = out.NextToken
+	}
+	if len(ids) > 0 {
+		err := m.ops.TerminateInstanceIDs(ctx, ids)
+		m.recordCall(callTerminateInstances, err)
+		if err != nil {
+			return fmt.Errorf("pool %s: terminate orphaned scrub instances %v: %w", m.cfg.Name, ids, err)
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.reapScrubs = false
+	if len(ids) == 0 {
+		return nil
+	}
+	now := m.clk.Now()
+	for _, id := range ids {
+		s := m.byInstance[id]
+		if s == nil {
+			continue // not on a host of the view: nothing to free here
+		}
+		h := s.host
+		h.removeSlot(s)
+		m.forgetSlot(s)
+		if h.tracked && h.state == hostAvailable {
+			m.setPending(h, now, true)
+		}
+		m.becameEmpty(h, now)
+		m.touch(h, now)
+	}
+	m.stats.ScrubOrphans += int64(len(ids))
+	m.log.Warn("terminated orphaned scrub instances (a node stopped between a scrub's launch and its termination)", "pool", m.cfg.Name, "instances", ids)
 	return nil
 }
 
