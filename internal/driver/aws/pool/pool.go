@@ -123,7 +123,7 @@ type Manager struct {
 
 	recMu        sync.Mutex // one Reconcile/Start at a time
 	recScratch   reconcileScratch
-	reapScrubs   bool // scrub instances of a stopped node may be alive (recMu): see reapScrubOrphans
+	reapScrubs   bool                   // scrub instances of a stopped node may be alive (recMu): see reapScrubOrphans
 	refreshGen   uint64                 // refreshes begun (recMu), see host.listedGen
 	refreshHosts []ec2ops.Host          // refresh's answer pages (recMu), emptied after the merge
 	refreshIn    ec2.DescribeHostsInput // refresh's request (recMu): filters fixed by New, NextToken per page
