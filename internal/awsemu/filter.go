@@ -163,14 +163,8 @@ func splitTagSpecs(specs []types.TagSpecification, allowed []types.ResourceType,
 func tagSpecs(specs []types.TagSpecification, allowed ...types.ResourceType) (map[types.ResourceType]tagSet, error) {
 	out := map[types.ResourceType]tagSet{}
 	for _, s := range specs {
-		ok := false
-		for _, a := range allowed {
-			if s.ResourceType == a {
-				ok = true
-			}
-		}
-		if !ok {
-			return nil, Errorf("InvalidParameterValue", "'%s' is not a valid taggable resource type for this operation.", s.ResourceType)
+		if _, err := taggableIndex(s.ResourceType, allowed); err != nil {
+			return nil, err
 		}
 		t, err := validateTags(s.Tags)
 		if err != nil {

@@ -14,31 +14,26 @@ import (
 // under those actions, with the same context check, purge, throttling,
 // faults, validation, errors and side effects), answering only the fields
 // the driver and the pools read instead of building SDK outputs.
-// Each method is serve written out (lock, enter, nil input, leave on
-// error), as the answer goes to the caller's slice, not an output struct.
 var _ ec2ops.API = (*World)(nil)
 
 // LaunchInstances implements ec2ops.API: RunInstances, appending the
 // launched (or, for a repeated client token, the earlier) instances to dst.
 func (w *World) LaunchInstances(ctx context.Context, in *ec2.RunInstancesInput, dst []ec2ops.Instance) ([]ec2ops.Instance, error) {
-	const action = "RunInstances"
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if err := w.enter(ctx, action); err != nil {
-		return dst, err
-	}
-	if in == nil {
-		in = new(ec2.RunInstancesInput)
-	}
-	var one [1]*instance // the usual single launch needs no slice allocation
-	_, insts, _, err := w.runInstances(in, one[:0])
-	if err != nil {
-		return dst, w.leave(action, err)
-	}
-	for _, inst := range insts {
-		dst = append(dst, w.opsInstance(inst))
-	}
-	return dst, nil
+	err := w.do(ctx, "RunInstances", func() error {
+		if in == nil {
+			in = new(ec2.RunInstancesInput)
+		}
+		var one [1]*instance // the usual single launch needs no slice allocation
+		_, insts, _, err := w.runInstances(in, one[:0])
+		if err != nil {
+			return err
+		}
+		for _, inst := range insts {
+			dst = append(dst, w.opsInstance(inst))
+		}
+		return nil
+	})
+	return dst, err
 }
 
 // opsInstance is what ec2ops.FromSDKInstance keeps of fillInstanceSDK's
@@ -54,44 +49,39 @@ func (w *World) opsInstance(inst *instance) ec2ops.Instance {
 
 // TerminateInstanceIDs implements ec2ops.API: TerminateInstances of ids.
 func (w *World) TerminateInstanceIDs(ctx context.Context, ids []string) error {
-	const action = "TerminateInstances"
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if err := w.enter(ctx, action); err != nil {
-		return err
-	}
-	var buf [4]*instance // (stays on the stack)
-	insts, err := w.terminable(buf[:0], ids, nil)
-	if err != nil {
-		return w.leave(action, err)
-	}
-	for _, inst := range insts {
-		w.terminate(inst)
-	}
-	return nil
+	return w.do(ctx, "TerminateInstances", func() error {
+		var buf [4]*instance // (stays on the stack)
+		insts, err := w.terminable(buf[:0], ids, nil)
+		if err != nil {
+			return err
+		}
+		for _, inst := range insts {
+			w.terminate(inst)
+		}
+		return nil
+	})
 }
 
 // DescribeHostStates implements ec2ops.API: DescribeHosts, appending the
 // page's hosts to dst.
 func (w *World) DescribeHostStates(ctx context.Context, in *ec2.DescribeHostsInput, dst []ec2ops.Host) ([]ec2ops.Host, *string, error) {
-	const action = "DescribeHosts"
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if err := w.enter(ctx, action); err != nil {
-		return dst, nil, err
-	}
-	if in == nil {
-		in = new(ec2.DescribeHostsInput)
-	}
-	var buf [8]*host // (stays on the stack)
-	items, next, err := w.describeHosts(in, buf[:0])
-	if err != nil {
-		return dst, nil, w.leave(action, err)
-	}
-	for _, h := range items {
-		w.appendOpsHost(&dst, h)
-	}
-	return dst, next, nil
+	var next *string
+	err := w.do(ctx, "DescribeHosts", func() error {
+		if in == nil {
+			in = new(ec2.DescribeHostsInput)
+		}
+		var buf [8]*host // (stays on the stack)
+		items, nt, err := w.describeHosts(in, buf[:0])
+		if err != nil {
+			return err
+		}
+		for _, h := range items {
+			w.appendOpsHost(&dst, h)
+		}
+		next = nt
+		return nil
+	})
+	return dst, next, err
 }
 
 // appendOpsHost appends what ec2ops.AppendSDKHost keeps of fillSDK's answer

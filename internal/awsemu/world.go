@@ -323,20 +323,31 @@ func (w *World) leave(action string, err error) error {
 	return err
 }
 
-// serve runs one action under the world lock with call recording, faults
-// and throttling. A nil input is treated as an empty one.
-func serve[I, O any](ctx context.Context, w *World, action string, in *I, fn func(*I) (*O, error)) (*O, error) {
+// do runs one action under the world lock with call recording, faults
+// and throttling (fn does the action's work).
+func (w *World) do(ctx context.Context, action string, fn func() error) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if err := w.enter(ctx, action); err != nil {
-		return nil, err
+		return err
 	}
-	if in == nil {
-		in = new(I)
-	}
-	out, err := fn(in)
+	return w.leave(action, fn())
+}
+
+// serve is do for an SDK-shaped method. A nil input is treated as an
+// empty one.
+func serve[I, O any](ctx context.Context, w *World, action string, in *I, fn func(*I) (*O, error)) (*O, error) {
+	var out *O
+	err := w.do(ctx, action, func() error {
+		if in == nil {
+			in = new(I)
+		}
+		var err error
+		out, err = fn(in)
+		return err
+	})
 	if err != nil {
-		return nil, w.leave(action, err)
+		return nil, err
 	}
 	return out, nil
 }

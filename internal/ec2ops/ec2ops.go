@@ -173,9 +173,9 @@ func AppendSDKHost(dst []Host, t *types.Host) []Host {
 	return dst
 }
 
-// Grow extends *dst by one element and returns it, cleared but keeping the
+// Grow extends *dst by one element and returns it, empty but keeping the
 // backing arrays of its Capacity and Instances slices when the element
-// comes from *dst's spare capacity.
+// comes from *dst's spare capacity (Reset clears those for the GC).
 func Grow(dst *[]Host) *Host {
 	s := *dst
 	if len(s) < cap(s) {
@@ -184,10 +184,7 @@ func Grow(dst *[]Host) *Host {
 		s = append(s, Host{})
 	}
 	h := &s[len(s)-1]
-	caps, insts := h.Capacity[:0], h.Instances[:0]
-	clear(caps[:cap(caps)]) // (no strings kept alive)
-	clear(insts[:cap(insts)])
-	*h = Host{Capacity: caps, Instances: insts}
+	*h = Host{Capacity: h.Capacity[:0], Instances: h.Instances[:0]}
 	*dst = s
 	return h
 }
